@@ -1,0 +1,518 @@
+"""The sketch canvas: mouse, pen and touch input kept as vector strokes.
+
+Strokes are (n, 4) float arrays of x, y, pressure, t in the widget's logical pixels (t in
+seconds since the sketch's first point). The model never sees the on-screen picture: the
+query is built from the vectors by ``fgsbir_core.raster.rasterise_strokes`` (see
+``model_input``), the one documented rasteriser. A sketch opened from a PNG is the one
+exception: then the picture itself (with any strokes drawn over it) is the query, and goes
+through ``normalise_image``.
+
+Painting follows Qt's tablet example: strokes are drawn into a backing QImage at the
+screen's device pixel ratio and only the dirty rectangle is repainted. Every change that
+lands (a whole stroke, an erase gesture, clear, open) is one QUndoStack command.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QInputDevice,
+    QPainter,
+    QPen,
+    QPointingDevice,
+    QUndoCommand,
+    QUndoStack,
+)
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, to_grey
+
+from .settings import atomic_write_bytes
+
+SKETCH_FORMAT: Final = "sketchfind.strokes"
+SKETCH_VERSION: Final = 1
+MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
+MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
+ERASER_RADIUS: Final = 8.0  # logical pixels
+INK: Final = QColor(20, 20, 20)
+PAPER: Final = QColor(255, 255, 255)
+
+
+@dataclass(eq=False)
+class Stroke:
+    """One stroke; compared by identity so that undo commands can find it again."""
+
+    points: np.ndarray  # (n, 4): x, y, pressure, t
+    width: float = 3.0  # pen width (logical px at pressure 1) when it was drawn
+
+    @property
+    def xyp(self) -> np.ndarray:
+        return self.points[:, :3]
+
+
+@dataclass
+class _Live:
+    """The stroke or erase gesture in progress."""
+
+    points: list[tuple[float, float, float, float]] = field(default_factory=list)
+    erasing: bool = False
+    source: str = "mouse"  # mouse | pen | touch
+    touch_id: int = -1
+    hits: list[Stroke] = field(default_factory=list)
+
+
+class _AddStroke(QUndoCommand):
+    def __init__(self, canvas: "SketchCanvas", stroke: Stroke):
+        super().__init__("Draw stroke")
+        self._canvas, self._stroke, self._painted = canvas, stroke, True
+
+    def redo(self) -> None:
+        self._canvas._strokes.append(self._stroke)
+        if self._painted:  # the live stroke is already on the backing image
+            self._painted = False
+            self._canvas.sketchChanged.emit()
+        else:
+            self._canvas._changed()
+
+    def undo(self) -> None:
+        self._canvas._strokes.remove(self._stroke)
+        self._canvas._changed()
+
+
+class _RemoveStrokes(QUndoCommand):
+    def __init__(self, canvas: "SketchCanvas", strokes: list[Stroke]):
+        super().__init__("Erase")
+        self._canvas = canvas
+        self._removed = [(canvas._strokes.index(s), s) for s in strokes]
+        self._removed.sort(key=lambda pair: pair[0])
+
+    def redo(self) -> None:
+        for _, stroke in self._removed:
+            self._canvas._strokes.remove(stroke)
+        self._canvas._changed()
+
+    def undo(self) -> None:
+        for index, stroke in self._removed:
+            self._canvas._strokes.insert(index, stroke)
+        self._canvas._changed()
+
+
+class _ReplaceSketch(QUndoCommand):
+    """Clear, open sketch and open image: the whole sketch swapped for another."""
+
+    def __init__(self, canvas: "SketchCanvas", strokes: list[Stroke], image: QImage | None, text: str):
+        super().__init__(text)
+        self._canvas = canvas
+        self._new = (list(strokes), image)
+        self._old = (list(canvas._strokes), canvas._image)
+
+    def redo(self) -> None:
+        self._canvas._strokes, self._canvas._image = list(self._new[0]), self._new[1]
+        self._canvas._changed()
+
+    def undo(self) -> None:
+        self._canvas._strokes, self._canvas._image = list(self._old[0]), self._old[1]
+        self._canvas._changed()
+
+
+class SketchCanvas(QWidget):
+    sketchChanged = Signal()  # a stroke landed, or undo / redo / erase / clear / open
+    strokeMoved = Signal()  # the live stroke grew (for throttled live queries)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("sketchCanvas")
+        self.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+        self.setAttribute(Qt.WidgetAttribute.WA_StaticContents, True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(320, 320)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.undo_stack = QUndoStack(self)
+        self.pen_width = 3.0
+        self.tool = "pen"  # pen | eraser (a pen's eraser end erases whatever the tool)
+        self._strokes: list[Stroke] = []
+        self._image: QImage | None = None  # an opened sketch picture (grey)
+        self._live: _Live | None = None
+        self._pen_down = False
+        self._touch_down = False
+        self._clock_origin: float | None = None
+        self._backing = QImage()
+        self._redraw()
+
+    # ----------------------------------------------------------------- public API
+    @property
+    def strokes(self) -> list[Stroke]:
+        return list(self._strokes)
+
+    @property
+    def has_image(self) -> bool:
+        return self._image is not None
+
+    @property
+    def drawing(self) -> bool:
+        return self._live is not None and not self._live.erasing
+
+    def is_empty(self, include_live: bool = False) -> bool:
+        live = include_live and self.drawing and len(self._live.points) > 0
+        return not self._strokes and self._image is None and not live
+
+    def stroke_arrays(self, include_live: bool = False) -> list[np.ndarray]:
+        """The strokes as (n, 3) x, y, pressure arrays: what ``Engine.encode_strokes`` takes."""
+        arrays = [s.xyp.copy() for s in self._strokes]
+        if include_live and self.drawing and self._live.points:
+            arrays.append(np.asarray(self._live.points, dtype=np.float64)[:, :3])
+        return arrays
+
+    def query_input(self, include_live: bool = False) -> tuple[str, object] | None:
+        """("strokes", arrays) or ("image", grey uint8 array), or None for an empty sketch."""
+        if self.is_empty(include_live):
+            return None
+        if self._image is not None:
+            return "image", self.render_grey(include_live)
+        return "strokes", self.stroke_arrays(include_live)
+
+    def model_input(self, spec: RasterSpec) -> np.ndarray:
+        """The exact picture the model is given for this sketch (uint8, spec.size square)."""
+        query = self.query_input()
+        if query is None:
+            raise SketchError("The sketch is empty: draw at least one stroke.")
+        kind, value = query
+        return rasterise_strokes(value, spec) if kind == "strokes" else normalise_image(value, spec)
+
+    def set_tool(self, tool: str) -> None:
+        self.tool = tool
+        self.setCursor(Qt.CursorShape.PointingHandCursor if tool == "eraser" else Qt.CursorShape.CrossCursor)
+
+    def clear(self) -> None:
+        if not self.is_empty():
+            self.undo_stack.push(_ReplaceSketch(self, [], None, "Clear"))
+
+    def set_strokes(self, strokes: list, text: str = "Open sketch") -> None:
+        """Replace the sketch by these strokes (each (n, 2..4) array-like), undoably."""
+        self.undo_stack.push(_ReplaceSketch(self, [self._make_stroke(s) for s in strokes], None, text))
+
+    # ----------------------------------------------------------------- files
+    def save_json(self, path: str | Path) -> None:
+        data = {
+            "format": SKETCH_FORMAT,
+            "version": SKETCH_VERSION,
+            "canvas": [self.width(), self.height()],
+            "strokes": [{"width": s.width, "points": np.round(s.points, 4).tolist()} for s in self._strokes],
+        }
+        atomic_write_bytes(path, (json.dumps(data) + "\n").encode("utf-8"))
+
+    def load_json(self, path: str | Path) -> None:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SketchError(f"Cannot read sketch {path}: {exc}") from exc
+        raw = data.get("strokes") if isinstance(data, dict) else data
+        if not isinstance(raw, list):
+            raise SketchError(f"{path} is not a SketchFind sketch (no stroke list).")
+        strokes = []
+        for item in raw:
+            points = item.get("points") if isinstance(item, dict) else item
+            try:
+                stroke = self._make_stroke(points, (item.get("width") if isinstance(item, dict) else None))
+            except (TypeError, ValueError) as exc:
+                raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.") from exc
+            strokes.append(stroke)
+        self.undo_stack.push(_ReplaceSketch(self, strokes, None, "Open sketch"))
+
+    def load_image(self, path: str | Path) -> None:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as picture:
+                grey = to_grey(picture)
+        except OSError as exc:
+            raise SketchError(f"Cannot read image {path}: {exc}") from exc
+        image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8).copy()
+        self.undo_stack.push(_ReplaceSketch(self, [], image, "Open image"))
+
+    def export_png(self, path: str | Path) -> None:
+        """Save the drawing as seen (white paper, dark ink) at the canvas's logical size."""
+        from PIL import Image
+        import io
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.render_grey()).save(buffer, format="PNG")
+        atomic_write_bytes(path, buffer.getvalue())
+
+    def render_grey(self, include_live: bool = False) -> np.ndarray:
+        image = QImage(self.width(), self.height(), QImage.Format.Format_Grayscale8)
+        image.fill(PAPER)
+        painter = QPainter(image)
+        self._paint_all(painter, include_live)
+        painter.end()
+        view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+        return view[:, : image.width()].copy()
+
+    # ----------------------------------------------------------------- painting
+    def _make_stroke(self, points, width: float | None = None) -> Stroke:
+        arr = np.asarray(points, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] == 0 or not 2 <= arr.shape[1] <= 4 or not np.isfinite(arr).all():
+            raise ValueError("bad stroke")
+        full = np.zeros((len(arr), 4))
+        full[:, 2] = MOUSE_PRESSURE
+        full[:, : arr.shape[1]] = arr
+        return Stroke(full, float(width) if width else self.pen_width)
+
+    def _changed(self) -> None:
+        self._redraw()
+        self.sketchChanged.emit()
+
+    def _screen_width(self, base: float, pressure: float) -> float:
+        return base * (MIN_WIDTH_FACTOR + (1 - MIN_WIDTH_FACTOR) * min(max(pressure, 0.0), 1.0))
+
+    def _redraw(self) -> None:
+        ratio = self.devicePixelRatioF()
+        size = self.size() * ratio
+        if self._backing.size() != size or self._backing.devicePixelRatioF() != ratio:
+            self._backing = QImage(size, QImage.Format.Format_ARGB32_Premultiplied)
+            self._backing.setDevicePixelRatio(ratio)
+        self._backing.fill(PAPER)
+        painter = QPainter(self._backing)
+        self._paint_all(painter, include_live=True)
+        painter.end()
+        self.update()
+
+    def _paint_all(self, painter: QPainter, include_live: bool) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        if self._image is not None:
+            target = self._image_rect()
+            painter.drawImage(target, self._image)
+        hidden = set(map(id, self._live.hits)) if self._live and self._live.erasing else set()
+        for stroke in self._strokes:
+            if id(stroke) not in hidden:
+                self._paint_points(painter, stroke.points, stroke.width)
+        if include_live and self.drawing and self._live.points:
+            self._paint_points(painter, np.asarray(self._live.points), self.pen_width)
+
+    def _image_rect(self) -> QRectF:
+        iw, ih = self._image.width(), self._image.height()
+        scale = min(self.width() / max(iw, 1), self.height() / max(ih, 1))
+        w, h = iw * scale, ih * scale
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+
+    def _paint_points(self, painter: QPainter, points: np.ndarray, base: float) -> None:
+        pen = QPen(INK)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        if len(points) == 1:
+            pen.setWidthF(self._screen_width(base, points[0, 2]))
+            painter.setPen(pen)
+            painter.drawPoint(QPointF(points[0, 0], points[0, 1]))
+            return
+        for a, b in zip(points[:-1], points[1:]):
+            pen.setWidthF(self._screen_width(base, (a[2] + b[2]) / 2))
+            painter.setPen(pen)
+            painter.drawLine(QPointF(a[0], a[1]), QPointF(b[0], b[1]))
+
+    def _paint_segment(self, a, b) -> None:
+        """Draw the newest live segment into the backing image and repaint just around it."""
+        width = self._screen_width(self.pen_width, (a[2] + b[2]) / 2)
+        painter = QPainter(self._backing)
+        self._paint_points(painter, np.asarray([a, b]), self.pen_width)
+        painter.end()
+        pad = width / 2 + 2
+        dirty = QRectF(QPointF(min(a[0], b[0]), min(a[1], b[1])), QPointF(max(a[0], b[0]), max(a[1], b[1])))
+        self.update(dirty.adjusted(-pad, -pad, pad, pad).toAlignedRect())
+
+    def paintEvent(self, event) -> None:
+        painter = QPainter(self)
+        rect = event.rect()
+        ratio = self._backing.devicePixelRatioF()
+        source = QRectF(rect.x() * ratio, rect.y() * ratio, rect.width() * ratio, rect.height() * ratio)
+        painter.drawImage(QRectF(rect), self._backing, source)
+        if self._live is not None and self._live.erasing and self._live.points:
+            x, y = self._live.points[-1][:2]
+            painter.setPen(QPen(QColor(200, 60, 60), 1))
+            painter.drawEllipse(QPointF(x, y), ERASER_RADIUS, ERASER_RADIUS)
+
+    def resizeEvent(self, event) -> None:
+        self._redraw()
+        super().resizeEvent(event)
+
+    # ----------------------------------------------------------------- gestures
+    def _now(self) -> float:
+        return time.monotonic() - (self._clock_origin or 0.0)
+
+    def _begin(self, pos: QPointF, pressure: float, erasing: bool, source: str, touch_id: int = -1) -> None:
+        if self._live is not None:
+            self._end()
+        if self._clock_origin is None or self.is_empty():
+            self._clock_origin = time.monotonic()  # t counts from the sketch's first point
+        self._live = _Live(erasing=erasing or self.tool == "eraser", source=source, touch_id=touch_id)
+        self._extend(pos, pressure)
+
+    def _extend(self, pos: QPointF, pressure: float) -> None:
+        live = self._live
+        if live is None:
+            return
+        point = (pos.x(), pos.y(), float(pressure), self._now())
+        if live.points and live.points[-1][:2] == point[:2]:
+            return
+        live.points.append(point)
+        if live.erasing:
+            self._erase_along(live.points[-2] if len(live.points) > 1 else point, point)
+            return
+        if len(live.points) == 1:
+            self._paint_segment(point, point)
+        else:
+            self._paint_segment(live.points[-2], point)
+        self.strokeMoved.emit()
+
+    def _end(self) -> None:
+        live, self._live = self._live, None
+        if live is None:
+            return
+        if live.erasing:
+            if live.hits:
+                self.undo_stack.push(_RemoveStrokes(self, live.hits))
+            else:
+                self.update()
+        elif live.points:
+            stroke = Stroke(np.asarray(live.points, dtype=np.float64), self.pen_width)
+            self.undo_stack.push(_AddStroke(self, stroke))
+
+    def _erase_along(self, a, b) -> None:
+        """Mark every stroke within the eraser's radius of the segment a-b for removal."""
+        x, y = b[0], b[1]
+        steps = max(1, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (ERASER_RADIUS / 2))))
+        probes = [(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps) for k in range(steps + 1)]
+        hit = False
+        for stroke in self._strokes:
+            if stroke in self._live.hits:
+                continue
+            reach = ERASER_RADIUS + stroke.width / 2
+            if any(_distance_to_polyline(stroke.points[:, :2], px, py) <= reach for px, py in probes):
+                self._live.hits.append(stroke)
+                hit = True
+        if hit:
+            self._redraw()
+        else:
+            pad = ERASER_RADIUS + 2
+            self.update(QRectF(x - pad - 40, y - pad - 40, 2 * pad + 80, 2 * pad + 80).toAlignedRect())
+
+    # mouse ------------------------------------------------------------------
+    def _synthetic(self, event) -> bool:
+        if self._pen_down or self._touch_down:
+            return True
+        kind = event.device().type() if event.device() is not None else None
+        return kind in (
+            QInputDevice.DeviceType.Stylus,
+            QInputDevice.DeviceType.Airbrush,
+            QInputDevice.DeviceType.Puck,
+            QInputDevice.DeviceType.TouchScreen,
+        )
+
+    def mousePressEvent(self, event) -> None:
+        if self._synthetic(event):
+            event.ignore()
+            return
+        if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            self._begin(event.position(), MOUSE_PRESSURE, event.button() == Qt.MouseButton.RightButton, "mouse")
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        if self._synthetic(event):
+            event.ignore()
+            return
+        if self._live is not None and self._live.source == "mouse":
+            self._extend(event.position(), MOUSE_PRESSURE)
+        event.accept()
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self._synthetic(event):
+            event.ignore()
+            return
+        if self._live is not None and self._live.source == "mouse":
+            self._extend(event.position(), MOUSE_PRESSURE)
+            self._end()
+        event.accept()
+
+    # pen --------------------------------------------------------------------
+    def tabletEvent(self, event) -> None:
+        kind = event.type()
+        eraser = event.pointerType() == QPointingDevice.PointerType.Eraser
+        if kind == QEvent.Type.TabletPress:
+            self._pen_down = True
+            self._begin(event.position(), event.pressure(), eraser, "pen")
+        elif kind == QEvent.Type.TabletMove:
+            if self._pen_down and self._live is not None:
+                self._extend(event.position(), event.pressure())
+        elif kind == QEvent.Type.TabletRelease:
+            if self._pen_down and self._live is not None:
+                self._extend(event.position(), max(event.pressure(), 0.0) or self._live.points[-1][2])
+                self._end()
+            self._pen_down = False
+        event.accept()
+
+    # touch ------------------------------------------------------------------
+    def event(self, event) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.TouchBegin, QEvent.Type.TouchUpdate, QEvent.Type.TouchEnd, QEvent.Type.TouchCancel):
+            self._touch(event)
+            return True
+        if kind == QEvent.Type.DevicePixelRatioChange:
+            self._redraw()
+        return super().event(event)
+
+    def _touch(self, event) -> None:
+        kind = event.type()
+        points = event.points()
+        if kind == QEvent.Type.TouchCancel:
+            if self._live is not None and self._live.source == "touch":
+                self._live = None
+                self._redraw()
+            self._touch_down = False
+            event.accept()
+            return
+        if kind == QEvent.Type.TouchBegin:
+            self._touch_down = True
+            if len(points) == 1:  # one finger draws; more are a gesture we do not handle
+                self._begin(self._touch_position(points[0]), MOUSE_PRESSURE, False, "touch", points[0].id())
+        live = self._live
+        if live is not None and live.source == "touch":
+            for point in points:
+                if point.id() != live.touch_id:
+                    continue
+                if kind != QEvent.Type.TouchBegin:
+                    self._extend(self._touch_position(point), MOUSE_PRESSURE)
+                if point.state() == point.State.Released:
+                    self._end()
+        if kind == QEvent.Type.TouchEnd:
+            if self._live is not None and self._live.source == "touch":
+                self._end()
+            self._touch_down = False
+        event.accept()
+
+    def _touch_position(self, point) -> QPointF:
+        pos = point.position()
+        if pos.isNull() and not point.globalPosition().isNull():
+            pos = self.mapFromGlobal(point.globalPosition())
+        return pos
+
+
+def _distance_to_polyline(points: np.ndarray, x: float, y: float) -> float:
+    p = np.array([x, y])
+    if len(points) == 1:
+        return float(np.hypot(*(points[0] - p)))
+    a, b = points[:-1], points[1:]
+    ab = b - a
+    length2 = np.maximum((ab**2).sum(1), 1e-12)
+    t = np.clip(((p - a) * ab).sum(1) / length2, 0, 1)
+    nearest = a + t[:, None] * ab
+    return float(np.sqrt(((nearest - p) ** 2).sum(1)).min()) if len(a) else math.inf

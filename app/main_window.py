@@ -1,0 +1,446 @@
+"""The SketchFind main window: canvas, results grid, attribute panel, toolbar, status bar."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Final
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QToolBar,
+    QWidget,
+)
+
+from fgsbir_core.data import DATA_ENV
+
+from . import settings
+from .attributes_panel import AttributesPanel
+from .canvas import SketchCanvas
+from .results import ResultDialog, ResultsView
+from .worker import QueryOutcome, Worker, default_engine_factory, probe_devices
+
+LIVE_QUERY_MS: Final = 150  # throttle for queries while a stroke is being drawn
+SKETCH_FILTER: Final = "Sketches (*.json *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;Images (*.png *.jpg *.jpeg *.bmp)"
+IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".bmp")
+NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
+
+
+class QtDialogs:
+    """The window's modal dialogs, in one object so that tests can replace them."""
+
+    def ask_data_root(self, parent: QWidget) -> str | None:
+        box = QMessageBox(parent)
+        box.setWindowTitle("Photo catalogue")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText("SketchFind searches the photos of the QMUL fine-grained SBIR benchmark.")
+        box.setInformativeText(
+            f"No data folder is set. Pick the folder that holds shoes/, chairs/ and attributes/ "
+            f"(or set {DATA_ENV} before starting). `fgsbir data fetch qmul-v1` downloads it.\n\n"
+            "You can draw without it: the attribute panel still works."
+        )
+        choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return self.pick_folder(parent) if box.clickedButton() is choose else None
+
+    def pick_folder(self, parent: QWidget) -> str | None:
+        return QFileDialog.getExistingDirectory(parent, "Benchmark data folder") or None
+
+    def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
+        return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None
+
+    def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
+        return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
+
+    def show(self, dialog) -> None:
+        dialog.exec()
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        engine_factory: Callable = default_engine_factory,
+        dialogs: QtDialogs | None = None,
+        config_dir: Path | None = None,
+        devices: Callable[[], list[str]] = probe_devices,
+        weights: str | None = None,
+        category: str | None = None,
+        data_root: str | None = None,
+    ):
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("SketchFind")
+        self.dialogs = dialogs or QtDialogs()
+        self._config_dir = config_dir
+        self._weights = weights
+        self.prefs = settings.load_preferences(config_dir)
+        if category in settings.CATEGORIES:
+            self.prefs.category = category
+        if data_root:
+            self.prefs.data_root = str(data_root)
+        self.info: dict | None = None  # engine info once a model is ready
+        self.catalogue = None
+        self.last_outcome: QueryOutcome | None = None
+        self.last_error: tuple[str, str] | None = None
+        self.dropped_results = 0  # stale results thrown away (for tests and the curious)
+        self._latest_request = 0
+        self._submitted: dict[int, float] = {}
+        self._catalogue_pending = False
+
+        self.canvas = SketchCanvas()
+        self.canvas.pen_width = self.prefs.pen_width
+        self.setCentralWidget(self.canvas)
+        self.results = ResultsView()
+        self.attributes = AttributesPanel()
+        self.attributes.slider.setValue(self.prefs.attribute_slider)
+        self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._dock("Attributes", "attributesDock", self.attributes, Qt.DockWidgetArea.LeftDockWidgetArea)
+
+        self.worker = Worker(engine_factory, devices, self)
+        self.worker.engineLoading.connect(self._engine_loading)
+        self.worker.engineReady.connect(self._engine_ready)
+        self.worker.catalogueProgress.connect(self._catalogue_progress)
+        self.worker.catalogueReady.connect(self._catalogue_ready)
+        self.worker.resultsReady.connect(self._show_results)
+        self.worker.deviceChanged.connect(self._device_changed)
+        self.worker.devicesAvailable.connect(self._devices_available)
+        self.worker.failed.connect(self._failed)
+
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_QUERY_MS)
+        self._live_timer.timeout.connect(self._live_query)
+        self.canvas.sketchChanged.connect(self.submit_sketch)
+        self.canvas.strokeMoved.connect(self._stroke_moved)
+        self.attributes.paramsChanged.connect(self.rerank)
+        self.results.photoActivated.connect(self._open_result)
+
+        self._build_actions()
+        self.query_time = QLabel("")
+        self.query_time.setObjectName("queryTime")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.query_time)
+        self.resize(1280, 800)
+        self._restore_window_state()
+
+    # ------------------------------------------------------------------ layout
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+
+    def _action(self, text: str, slot, shortcut=None, name: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name or text.lower().strip("…").replace(" ", "_"))
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        stack = self.canvas.undo_stack
+        self.pen_action = self._action("Pen", lambda: self.canvas.set_tool("pen"), "P", "pen", True)
+        self.eraser_action = self._action("Eraser", lambda: self.canvas.set_tool("eraser"), "E", "eraser", True)
+        tools = QActionGroup(self)
+        tools.addAction(self.pen_action)
+        tools.addAction(self.eraser_action)
+        self.pen_action.setChecked(True)
+        self.undo_action = stack.createUndoAction(self, "Undo")
+        self.undo_action.setObjectName("undo")
+        self.undo_action.setShortcut(QKeySequence.StandardKey.Undo)
+        self.redo_action = stack.createRedoAction(self, "Redo")
+        self.redo_action.setObjectName("redo")
+        self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        self.clear_action = self._action("Clear", self.canvas.clear, "Ctrl+Backspace", "clear")
+        self.open_action = self._action("Open sketch…", self.open_sketch, QKeySequence.StandardKey.Open, "open")
+        self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
+        self.export_action = self._action("Export PNG…", self.export_png, "Ctrl+E", "export_png")
+        self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
+        quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
+
+        self.category_box = QComboBox()
+        self.category_box.setObjectName("category")
+        self.category_box.addItems(list(settings.CATEGORIES))
+        self.category_box.setCurrentText(self.prefs.category)
+        self.category_box.currentTextChanged.connect(self.set_category)
+        self.device_box = QComboBox()
+        self.device_box.setObjectName("device")
+        self.device_box.addItem("CPU", "cpu")
+        self.device_box.currentIndexChanged.connect(lambda _: self.set_device(self.device_box.currentData()))
+
+        toolbar = QToolBar("Tools", self)
+        toolbar.setObjectName("toolbar")
+        for action in (self.pen_action, self.eraser_action, None, self.undo_action, self.redo_action,
+                       self.clear_action, None, self.open_action, self.save_action):
+            toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QLabel(" Category "))
+        toolbar.addWidget(self.category_box)
+        toolbar.addWidget(QLabel(" Device "))
+        toolbar.addWidget(self.device_box)
+        self.addToolBar(toolbar)
+
+        file_menu = self.menuBar().addMenu("&File")
+        for action in (self.open_action, self.save_action, self.export_action, None, self.folder_action, None, quit_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+        edit_menu = self.menuBar().addMenu("&Edit")
+        for action in (self.undo_action, self.redo_action, self.clear_action, None, self.pen_action, self.eraser_action):
+            edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+
+    # ------------------------------------------------------------------ start / stop
+    def start(self) -> None:
+        """Start the worker and load the model behind the shown window."""
+        if not self.worker.isRunning():
+            self.worker.start()
+        self._load_model()
+
+    def _load_model(self) -> None:
+        self.info = self.catalogue = None
+        self.results.set_results([], {})
+        self.statusBar().showMessage("Loading model…")
+        self.worker.load_engine(self.prefs.category, self.prefs.device, self._weights)
+        self._load_catalogue()
+
+    def _data_root(self) -> str | None:
+        root = self.prefs.data_root or os.environ.get(DATA_ENV)
+        if not root and not self.prefs.first_run_done:
+            self.prefs.first_run_done = True
+            root = self.dialogs.ask_data_root(self)
+            if root:
+                self.prefs.data_root = root
+            self._save_preferences()
+        return root or None
+
+    def _load_catalogue(self) -> None:
+        root = self._data_root()
+        self._catalogue_pending = root is not None
+        if root is None:
+            self.statusBar().showMessage(NO_CATALOGUE)
+            return
+        self.worker.load_catalogue(root)
+
+    def choose_data_root(self) -> None:
+        root = self.dialogs.pick_folder(self)
+        if root:
+            self.prefs.data_root = root
+            self._save_preferences()
+            self.catalogue = None
+            self._catalogue_pending = True
+            self.worker.load_catalogue(root)
+
+    def closeEvent(self, event) -> None:
+        self._live_timer.stop()
+        self.prefs.attribute_slider = self.attributes.slider.value()
+        self._save_preferences()
+        state = settings.window_settings(self._config_dir)
+        state.setValue("layout_version", settings.LAYOUT_VERSION)
+        state.setValue("geometry", self.saveGeometry())
+        state.setValue("state", self.saveState(settings.LAYOUT_VERSION))
+        state.sync()
+        self.worker.stop()
+        super().closeEvent(event)
+
+    def _restore_window_state(self) -> None:
+        state = settings.window_settings(self._config_dir)
+        if int(state.value("layout_version", 0) or 0) != settings.LAYOUT_VERSION:
+            return  # older layout: start from the default one
+        geometry, dock_state = state.value("geometry"), state.value("state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(dock_state, QByteArray):
+            self.restoreState(dock_state, settings.LAYOUT_VERSION)
+
+    def _save_preferences(self) -> None:
+        try:
+            settings.save_preferences(self.prefs, self._config_dir)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save preferences: {exc}", 5000)
+
+    # ------------------------------------------------------------------ queries
+    def submit_sketch(self, include_live: bool = False) -> int | None:
+        """Send the current sketch to the worker (encode + rank). Returns the request id."""
+        if not include_live:
+            self._live_timer.stop()
+        if self.info is None:
+            return None  # queued implicitly: submitted again when the model is ready
+        sketch = self.canvas.query_input(include_live) or ("empty",)
+        return self._post(sketch)
+
+    def rerank(self) -> int | None:
+        """Re-rank the cached sketch code with the panel's settings (no forward pass)."""
+        if self.info is None or self.canvas.is_empty():
+            return None
+        return self._post(None)
+
+    def _post(self, sketch) -> int:
+        request = self.worker.query(sketch, self.attributes.rank_params(self.prefs.top_k))
+        self._latest_request = request
+        self._submitted[request] = time.perf_counter()
+        return request
+
+    def _stroke_moved(self) -> None:
+        if not self._live_timer.isActive():
+            self._live_timer.start()
+
+    def _live_query(self) -> None:
+        if self.canvas.drawing:
+            self.submit_sketch(include_live=True)
+
+    def _show_results(self, outcome: QueryOutcome) -> None:
+        submitted = self._submitted.pop(outcome.request_id, None)
+        if outcome.request_id != self._latest_request:
+            self.dropped_results += 1  # a newer request is on its way
+            return
+        self._submitted = {k: v for k, v in self._submitted.items() if k > outcome.request_id}
+        self.last_outcome = outcome
+        self.results.set_results(outcome.results, outcome.thumbnails)
+        code = outcome.code
+        self.attributes.set_probabilities(None if code is None else code.attribute_probs)
+        self.attributes.set_model_input(None if code is None else code.raster)
+        if code is None:
+            self.query_time.setText("")
+            return
+        total = (time.perf_counter() - submitted) * 1000 if submitted else 0.0
+        encode = f"encode {outcome.encode_ms:.0f} ms, " if outcome.encode_ms is not None else "re-rank only, "
+        self.query_time.setText(f"Last query {total:.0f} ms ({encode}rank {outcome.rank_ms:.0f} ms)")
+        if self.catalogue is None:
+            self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
+        elif not outcome.results:
+            self.statusBar().showMessage("No photo has all the must-have attributes.", 4000)
+
+    # ------------------------------------------------------------------ worker signals
+    def _engine_loading(self, category: str) -> None:
+        self.statusBar().showMessage(f"Loading model ({category})…")
+
+    def _engine_ready(self, info: dict) -> None:
+        self.info = info
+        self.last_error = None
+        self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
+                                       info["default_attribute_weight"])
+        ready = f"Model ready: {info['category']} on {info['device'].upper()}."
+        if self._catalogue_pending:
+            self.statusBar().showMessage(ready, 4000)
+        else:
+            self.statusBar().showMessage(f"{ready} {NO_CATALOGUE}")
+        if not self.canvas.is_empty():
+            self.submit_sketch()
+
+    def _catalogue_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.progress.setVisible(done < total)
+        self.statusBar().showMessage(f"Indexing photos {done}/{total}…")
+
+    def _catalogue_ready(self, catalogue) -> None:
+        self.catalogue = catalogue
+        self._catalogue_pending = False
+        self.progress.hide()
+        self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready.", 4000)
+        self.rerank()
+
+    def _devices_available(self, devices: list) -> None:
+        self.device_box.blockSignals(True)
+        self.device_box.clear()
+        for device in devices:
+            self.device_box.addItem(device.upper(), device)
+        index = self.device_box.findData(self.prefs.device)
+        self.device_box.setCurrentIndex(max(index, 0))
+        self.device_box.blockSignals(False)
+
+    def _device_changed(self, actual: str, notice: str) -> None:
+        self.prefs.device = actual
+        self._save_preferences()
+        self.device_box.blockSignals(True)
+        index = self.device_box.findData(actual)
+        if index < 0:
+            self.device_box.addItem(actual.upper(), actual)
+            index = self.device_box.findData(actual)
+        self.device_box.setCurrentIndex(index)
+        self.device_box.blockSignals(False)
+        if self.info is not None:
+            self.info["device"] = actual
+        self.statusBar().showMessage(notice or f"Running on {actual.upper()}.", 6000)
+
+    def _failed(self, stage: str, message: str) -> None:
+        self.last_error = (stage, message)
+        if stage in ("load", "catalogue"):
+            self._catalogue_pending = False
+        self.progress.hide()
+        prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query"}.get(stage, stage)
+        hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
+        self.statusBar().showMessage(f"{prefix}: {message}{hint}")
+
+    # ------------------------------------------------------------------ user actions
+    def set_category(self, category: str) -> None:
+        if category == self.prefs.category:
+            return
+        self.prefs.category = category
+        self._save_preferences()
+        self.category_box.blockSignals(True)
+        self.category_box.setCurrentText(category)
+        self.category_box.blockSignals(False)
+        self._load_model()
+
+    def set_device(self, device: str | None) -> None:
+        if device:
+            self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
+            self.worker.set_device(device)
+
+    def open_sketch(self, path: str | None = None) -> None:
+        path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)
+        if not path:
+            return
+        try:
+            if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+                self.canvas.load_image(path)
+            else:
+                self.canvas.load_json(path)
+        except Exception as exc:  # SketchError and file errors: say so, keep the sketch
+            self.statusBar().showMessage(f"Could not open {Path(path).name}: {exc}")
+
+    def save_sketch(self, path: str | None = None) -> None:
+        path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", "sketch.json")
+        if not path:
+            return
+        try:
+            if Path(path).suffix.lower() == ".png":
+                self.canvas.export_png(path)
+            else:
+                self.canvas.save_json(path)
+        except OSError as exc:
+            self.statusBar().showMessage(f"Could not save {Path(path).name}: {exc}")
+        else:
+            self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def export_png(self, path: str | None = None) -> None:
+        path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
+        if path:
+            self.save_sketch(path if path.lower().endswith(".png") else path + ".png")
+
+    def _open_result(self, result) -> None:
+        if result is None or self.catalogue is None:
+            return
+        try:
+            image = self.catalogue.thumbnail(result.index)
+        except Exception:
+            image = self.last_outcome.thumbnails.get(result.index) if self.last_outcome else None
+        code = self.last_outcome.code if self.last_outcome else None
+        names = self.info["attribute_names"] if self.info else []
+        sketch = {} if code is None else {n: float(p) for n, p in zip(names, code.attribute_probs)}
+        definitions = self.info.get("attribute_definitions", {}) if self.info else {}
+        self.dialogs.show(ResultDialog(result, image, sketch, definitions, self))

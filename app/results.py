@@ -1,0 +1,136 @@
+"""Ranked results grid and the detail dialog of one photo."""
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+THUMB: Final = 112
+ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
+RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
+AGREE_THRESHOLD: Final = 0.5
+
+
+def to_qimage(array: np.ndarray) -> QImage:
+    """uint8 (H, W) grey or (H, W, 3) RGB -> an owning QImage."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    h, w = array.shape[:2]
+    if array.ndim == 2:
+        fmt = QImage.Format.Format_Grayscale8
+    elif array.shape[2] == 3:
+        fmt = QImage.Format.Format_RGB888
+    else:
+        raise ValueError(f"Unsupported image shape {array.shape}")
+    return QImage(array.data, w, h, array.strides[0], fmt).copy()
+
+
+class ResultsView(QListView):
+    """Top-K photos as a grid; UserRole of each item is the photo id string."""
+
+    photoActivated = Signal(object)  # the RankedResult clicked
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("resultsView")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setGridSize(QSize(THUMB + 16, THUMB + 44))
+        self.setSpacing(4)
+        self.setWordWrap(True)
+        self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        self.setMinimumWidth(2 * (THUMB + 16) + 24)
+        self.model_ = QStandardItemModel(self)
+        self.setModel(self.model_)
+        self.clicked.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
+        self.activated.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
+
+    def set_results(self, results: list, thumbnails: dict[int, np.ndarray]) -> None:
+        self.model_.clear()
+        for result in results:
+            item = QStandardItem(f"#{result.rank}  {result.id}\n{result.score:.3f}")
+            item.setData(str(result.id), Qt.ItemDataRole.UserRole)
+            item.setData(int(result.index), ROW_ROLE)
+            item.setData(result, RESULT_ROLE)
+            item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")
+            thumb = thumbnails.get(result.index)
+            if thumb is not None:
+                pixmap = QPixmap.fromImage(to_qimage(thumb)).scaled(
+                    THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+                )
+                item.setIcon(QIcon(pixmap))
+            item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
+            self.model_.appendRow(item)
+
+    def ids(self) -> list[str]:
+        return [self.model_.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.model_.rowCount())]
+
+
+def attribute_agreement(photo: dict[str, float], sketch: dict[str, float]) -> dict[str, bool]:
+    """Per attribute: does the photo agree with what the sketch's prediction says (both >= 0.5 or both below)?"""
+    return {
+        name: (prob >= AGREE_THRESHOLD) == (sketch[name] >= AGREE_THRESHOLD)
+        for name, prob in photo.items()
+        if name in sketch
+    }
+
+
+class ResultDialog(QDialog):
+    """The large photo and its attributes, marking those that agree with the sketch."""
+
+    def __init__(self, result, image: np.ndarray | None, sketch_probs: dict[str, float], definitions: dict[str, str], parent=None):
+        super().__init__(parent)
+        self.setObjectName("resultDialog")
+        self.setWindowTitle(f"Photo {result.id} — rank {result.rank}")
+        picture = QLabel()
+        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if image is not None:
+            pixmap = QPixmap.fromImage(to_qimage(image))
+            if max(pixmap.width(), pixmap.height()) < 384:
+                pixmap = pixmap.scaled(384, 384, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+            picture.setPixmap(pixmap)
+        agree = attribute_agreement(result.attributes, sketch_probs)
+        self.table = QTableWidget(len(result.attributes), 4)
+        self.table.setObjectName("attributeTable")
+        self.table.setHorizontalHeaderLabels(["Attribute", "Photo", "Sketch", "Agrees"])
+        self.table.verticalHeader().setVisible(False)
+        for row, (name, prob) in enumerate(result.attributes.items()):
+            cells = [name, f"{prob:.2f}", f"{sketch_probs[name]:.2f}" if name in sketch_probs else "–"]
+            cells.append(("✓" if agree[name] else "✗") if name in agree else "")
+            for column, text in enumerate(cells):
+                cell = QTableWidgetItem(text)
+                cell.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                if column == 0 and name in definitions:
+                    cell.setToolTip(definitions[name])
+                if column == 3 and name in agree:
+                    cell.setForeground(QColor(30, 130, 30) if agree[name] else QColor(190, 40, 40))
+                self.table.setItem(row, column, cell)
+        self.table.resizeColumnsToContents()
+        self.agreement = agree
+        summary = QLabel(
+            f"Distance {result.score:.4f}. {sum(agree.values())} of {len(agree)} attributes agree with the sketch."
+        )
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        body = QHBoxLayout()
+        body.addWidget(picture, 1)
+        body.addWidget(self.table, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body)
+        layout.addWidget(summary)
+        layout.addWidget(buttons)

@@ -1,0 +1,104 @@
+"""User preferences (a readable JSON file) and window state (QSettings).
+
+Preferences live in ``preferences.json`` in the user config dir (QStandardPaths
+AppConfigLocation, or $SKETCHFIND_CONFIG_DIR when set, which tests use). Window geometry and
+dock layout live in QSettings (an INI file next to it) under a layout version: bump
+``LAYOUT_VERSION`` when the window layout changes and old saved layouts are ignored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Final
+
+CONFIG_ENV: Final = "SKETCHFIND_CONFIG_DIR"
+PREFERENCES_FILE: Final = "preferences.json"
+WINDOW_STATE_FILE: Final = "window.ini"
+LAYOUT_VERSION: Final = 1
+CATEGORIES: Final = ("shoes", "chairs")
+
+
+@dataclass
+class Preferences:
+    category: str = "shoes"
+    device: str = "cpu"
+    data_root: str = ""  # empty: use $FGSBIR_DATA
+    top_k: int = 24
+    attribute_slider: int = 50  # AttributesPanel slider position, 50 = the model's tuned weight
+    pen_width: float = 3.0  # on-screen width in logical pixels at pressure 1
+    first_run_done: bool = False
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "Preferences":
+        prefs = cls()
+        for field in fields(cls):
+            if field.name in values:
+                value = values[field.name]
+                default = getattr(prefs, field.name)
+                try:
+                    setattr(prefs, field.name, type(default)(value))
+                except (TypeError, ValueError):
+                    pass  # a hand-edited bad value falls back to the default
+        if prefs.category not in CATEGORIES:
+            prefs.category = "shoes"
+        if prefs.device not in ("cpu", "cuda"):
+            prefs.device = "cpu"
+        prefs.top_k = min(max(prefs.top_k, 1), 200)
+        prefs.attribute_slider = min(max(prefs.attribute_slider, 0), 100)
+        return prefs
+
+
+def config_dir() -> Path:
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        path = Path(override)
+    else:
+        from PySide6.QtCore import QStandardPaths
+
+        location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
+        path = Path(location or Path.home() / ".config" / "sketchfind")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    path = Path(path)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_preferences(directory: Path | None = None) -> Preferences:
+    path = (directory or config_dir()) / PREFERENCES_FILE
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Preferences()
+    return Preferences.from_dict(values if isinstance(values, dict) else {})
+
+
+def save_preferences(prefs: Preferences, directory: Path | None = None) -> None:
+    path = (directory or config_dir()) / PREFERENCES_FILE
+    text = json.dumps(asdict(prefs), indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def window_settings(directory: Path | None = None):
+    from PySide6.QtCore import QSettings
+
+    path = (directory or config_dir()) / WINDOW_STATE_FILE
+    return QSettings(str(path), QSettings.Format.IniFormat)

@@ -1,0 +1,283 @@
+"""The one long-lived worker thread that owns the engine.
+
+Pattern: napari's status checker and Qt's mandelbrot example. The GUI thread only posts
+requests; the worker sleeps on an event, runs control jobs (load a model, load a catalogue,
+change device) in order, and for queries always runs the *latest* request only: a new
+sketch replaces a pending one, new ranking settings replace pending settings. Every result
+carries the id of the request it answers so the window can drop stale ones, and the worker
+itself drops a result when a newer request is already waiting. The GUI thread never calls
+the network, never loads files of the catalogue, and never sees a traceback: every
+exception becomes a ``failed(stage, message)`` signal and the loop goes on.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Final
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+
+from fgsbir_core.data import DataError
+from fgsbir_core.raster import SketchError
+
+THUMBNAIL_CACHE: Final = 512
+_KNOWN_ERRORS: Final = ("ModelError", "DataError", "SketchError")
+
+
+@dataclass
+class RankParams:
+    attribute_weight: float | None = None  # None: the engine's tuned default
+    attribute_weights: np.ndarray | None = None  # (A,) 0 = ignore, 1 = use
+    must_have: tuple[str, ...] = ()
+    top_k: int = 24
+
+
+@dataclass
+class QueryOutcome:
+    request_id: int
+    code: Any  # SketchCode, or None for an empty sketch
+    results: list = field(default_factory=list)  # list[RankedResult]
+    thumbnails: dict[int, np.ndarray] = field(default_factory=dict)  # catalogue row -> image
+    encode_ms: float | None = None  # None: the cached code was re-ranked, no forward pass
+    rank_ms: float = 0.0
+    catalogue_size: int = 0
+
+
+def friendly(exc: BaseException) -> str:
+    """An exception as one line for the status bar (no traceback)."""
+    if isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS:
+        return str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {exc}"
+
+
+def probe_devices() -> list[str]:
+    """CPU, plus CUDA when the torch the engine imported can see a GPU (never imports torch)."""
+    torch = sys.modules.get("torch")
+    try:
+        return ["cpu", "cuda"] if torch is not None and torch.cuda.is_available() else ["cpu"]
+    except Exception:  # a broken CUDA install must not stop the app
+        return ["cpu"]
+
+
+def default_engine_factory(category: str, weights: str | None = None):
+    from fgsbir_core.engine import Engine
+
+    return Engine(category=category, weights=weights, device="cpu")
+
+
+class Worker(QThread):
+    engineLoading = Signal(str)  # category
+    engineReady = Signal(dict)  # see _engine_info
+    catalogueProgress = Signal(int, int)
+    catalogueReady = Signal(object)  # the Catalogue (read-only from the GUI: thumbnails)
+    resultsReady = Signal(object)  # QueryOutcome
+    deviceChanged = Signal(str, str)  # actual device, notice ("" when as asked)
+    devicesAvailable = Signal(list)
+    failed = Signal(str, str)  # stage (load | catalogue | query | device), message
+
+    def __init__(
+        self,
+        engine_factory: Callable[..., Any] = default_engine_factory,
+        devices: Callable[[], list[str]] = probe_devices,
+        parent=None,
+    ):
+        super().__init__(parent)
+        self.setObjectName("sketchfind-worker")
+        self._engine_factory = engine_factory
+        self._devices = devices
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._control: deque[tuple] = deque()
+        self._next_id = 0
+        self._pending = False
+        self._pending_sketch: tuple | None = None
+        self._pending_params = RankParams()
+        self._pending_id = 0
+        # Owned by the worker thread only:
+        self._engine = None
+        self._load_failed = False
+        self._catalogue = None
+        self._code = None
+        self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    # ------------------------------------------------------------ GUI-thread API
+    def load_engine(self, category: str, device: str = "cpu", weights: str | None = None) -> None:
+        self._post(("load", category, device, weights))
+
+    def load_catalogue(self, data_root: str | None) -> None:
+        self._post(("catalogue", data_root))
+
+    def set_device(self, device: str) -> None:
+        self._post(("device", device))
+
+    def query(self, sketch: tuple | None, params: RankParams) -> int:
+        """Ask for a ranking; ``sketch`` None re-ranks the last code (no forward pass).
+
+        ``sketch`` is ("strokes", arrays), ("image", array) or ("empty",). Returns the
+        request id that the matching QueryOutcome will carry.
+        """
+        with self._lock:
+            self._next_id += 1
+            self._pending = True
+            if sketch is not None:
+                self._pending_sketch = sketch
+            self._pending_params = params
+            self._pending_id = self._next_id
+            self._wake.set()
+            return self._next_id
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._wake.set()
+        self.wait()
+
+    def _post(self, job: tuple) -> None:
+        with self._lock:
+            self._control.append(job)
+            self._wake.set()
+
+    # ------------------------------------------------------------ worker thread
+    def run(self) -> None:
+        while True:
+            self._wake.wait()
+            with self._lock:
+                if self._stopping:
+                    return
+                if self._control:
+                    job = self._control.popleft()
+                elif self._pending:
+                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id)
+                    self._pending, self._pending_sketch = False, None
+                else:
+                    self._wake.clear()
+                    continue
+            stage = {"load": "load", "catalogue": "catalogue", "device": "device"}.get(job[0], "query")
+            try:
+                getattr(self, f"_do_{job[0]}")(*job[1:])
+            except Exception as exc:  # reported, never raised: the loop must survive
+                self.failed.emit(stage, friendly(exc))
+
+    def _cancelled(self) -> bool:
+        with self._lock:
+            return self._stopping or any(job[0] in ("load", "catalogue") for job in self._control)
+
+    def _do_load(self, category: str, device: str, weights: str | None) -> None:
+        self._engine = self._catalogue = self._code = None
+        self._thumbs.clear()
+        self.engineLoading.emit(category)
+        self._load_failed = True
+        engine = self._engine_factory(category=category, weights=weights)
+        engine.load()
+        self._load_failed = False
+        self._engine = engine
+        self.devicesAvailable.emit(self._devices())
+        if device != "cpu":
+            self._do_device(device)
+        self.engineReady.emit(self._engine_info())
+
+    def _engine_info(self) -> dict:
+        eng = self._engine
+        return {
+            "category": eng.category,
+            "attribute_names": list(eng.attribute_names),
+            "attribute_definitions": dict(getattr(eng, "attribute_definitions", {}) or {}),
+            "raster_spec": eng.raster_spec,
+            "default_attribute_weight": float(eng.default_attribute_weight),
+            "device": eng.device,
+            "model_hash": getattr(eng, "model_hash", ""),
+        }
+
+    def _do_device(self, device: str) -> None:
+        if self._engine is None:
+            raise RuntimeError("The model is not loaded yet.")
+        try:
+            actual = self._engine.set_device(device)
+        except Exception as exc:  # the contract says it never raises; be safe anyway
+            actual, reason = "cpu", friendly(exc)
+        else:
+            reason = ""
+        notice = "" if actual == device else f"{device.upper()} is not available{': ' + reason if reason else ''}; using {actual.upper()}."
+        self.deviceChanged.emit(actual, notice)
+
+    def _do_catalogue(self, data_root: str | None) -> None:
+        if self._engine is None and self._load_failed:
+            return  # the model error was reported already; a second message would hide it
+        if self._engine is None:
+            raise RuntimeError("The model is not loaded, so the photo catalogue cannot be indexed.")
+        self._catalogue = None
+        self._thumbs.clear()
+        try:
+            catalogue = self._engine.load_catalogue(
+                data_root=data_root or None,
+                progress=lambda done, total: self.catalogueProgress.emit(int(done), int(total)),
+                cancel=self._cancelled,
+            )
+        except Exception:
+            if self._cancelled():
+                return  # the engine stopped because we asked it to
+            raise
+        if catalogue is None or self._cancelled():
+            return  # superseded (new model or folder) or shutting down
+        self._catalogue = catalogue
+        self.catalogueReady.emit(catalogue)
+
+    def _superseded(self, by_sketch_only: bool) -> bool:
+        with self._lock:
+            if self._stopping:
+                return True
+            return self._pending and (self._pending_sketch is not None or not by_sketch_only)
+
+    def _do_query(self, sketch: tuple | None, params: RankParams, request_id: int) -> None:
+        engine = self._engine
+        if engine is None:
+            raise RuntimeError("The model is not loaded yet.")
+        encode_ms = None
+        if sketch is not None:
+            self._code = None
+            if sketch[0] == "empty":
+                self.resultsReady.emit(QueryOutcome(request_id, None))
+                return
+            start = time.perf_counter()
+            if sketch[0] == "strokes":
+                self._code = engine.encode_strokes(sketch[1])
+            else:
+                self._code = engine.encode_image(sketch[1])
+            encode_ms = (time.perf_counter() - start) * 1000
+            if self._superseded(by_sketch_only=True):
+                return  # a newer sketch is waiting: do not rank this one
+        if self._code is None:
+            return  # nothing drawn yet: settings changed on an empty sketch
+        outcome = QueryOutcome(request_id, self._code, encode_ms=encode_ms)
+        catalogue = self._catalogue
+        if catalogue is not None:
+            start = time.perf_counter()
+            outcome.results = engine.rank(
+                self._code,
+                catalogue,
+                attribute_weight=params.attribute_weight,
+                attribute_weights=params.attribute_weights,
+                must_have=tuple(params.must_have),
+                top_k=params.top_k,
+            )
+            outcome.rank_ms = (time.perf_counter() - start) * 1000
+            outcome.catalogue_size = len(catalogue.ids)
+            outcome.thumbnails = {r.index: self._thumbnail(catalogue, r.index) for r in outcome.results}
+        if self._superseded(by_sketch_only=False):
+            return
+        self.resultsReady.emit(outcome)
+
+    def _thumbnail(self, catalogue, index: int) -> np.ndarray:
+        if index in self._thumbs:
+            self._thumbs.move_to_end(index)
+            return self._thumbs[index]
+        image = np.ascontiguousarray(catalogue.thumbnail(index))
+        self._thumbs[index] = image
+        if len(self._thumbs) > THUMBNAIL_CACHE:
+            self._thumbs.popitem(last=False)
+        return image

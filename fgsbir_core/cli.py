@@ -1,0 +1,139 @@
+"""`fgsbir`: train, evaluate, reproduce Table 1, query with sketch images, fetch data, index folders."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .checkpoint import ModelError
+from .data import DataError, RETRIEVAL_CATEGORIES
+from .raster import SketchError
+
+PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
+    ("shoes", "triplet"): (39.13, 87.83, 69.49), ("shoes", "mtl"): (50.43, 91.30, 70.59),
+    ("chairs", "triplet"): (69.07, 97.94, 72.30), ("chairs", "mtl"): (78.35, 98.97, 73.13),
+}
+
+
+def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,
+               attribute_weight: float | None = None) -> list[dict]:
+    """Rank the benchmark photos for each sketch image; the `fgsbir query --json` output."""
+    from .engine import Engine
+
+    engine = Engine(category, weights)
+    engine.load()
+    catalogue = engine.load_catalogue(data_root, gallery=gallery)
+    output = []
+    for path in paths:
+        code = engine.encode_image(path)
+        results = engine.rank(code, catalogue, attribute_weight=attribute_weight, top_k=top)
+        output.append({"sketch": str(path), "results": [
+            {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
+            for r in results]})
+    return output
+
+
+def _cmd_train(args) -> int:
+    from .train import TrainConfig, train
+
+    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed)
+    if args.steps:
+        config.steps = args.steps
+    card = train(config, args.out, args.data_root, resume=not args.no_resume)
+    print(json.dumps(card, indent=2))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from .engine import bundled_weights
+    from .evaluate import evaluate_checkpoint
+
+    weights = args.weights or bundled_weights(args.category, args.mode)
+    metrics, _ = evaluate_checkpoint(weights, args.category, args.data_root, args.attribute_weight)
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        print(f"{args.category} {args.mode} ({weights}): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in metrics.items()))
+    return 0
+
+
+def _cmd_query(args) -> int:
+    output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights, args.attribute_weight)
+    if args.json:
+        print(json.dumps(output, indent=1))
+    else:
+        for item in output:
+            print(item["sketch"])
+            for rank, r in enumerate(item["results"], 1):
+                on = [k for k, v in r["attributes"].items() if v >= 0.5]
+                print(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+    return 0
+
+
+def _cmd_table1(args) -> int:
+    from .table1 import run_table1
+
+    run_table1(args.data_root, retrain=args.retrain, seeds=args.seeds, out_dir=Path(args.out_dir), steps=args.steps)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, mode=True):
+        p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default="shoes")
+        p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
+        if mode:
+            p.add_argument("--mode", choices=("mtl", "triplet"), default="mtl")
+
+    p = sub.add_parser("train", help="train one model")
+    common(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="training steps (default: the shipped recipe)")
+    p.add_argument("--out", required=True, help="checkpoint file to write")
+    p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")
+    common(p)
+    p.add_argument("--weights", help="checkpoint (default: the bundled model of that category and mode)")
+    p.add_argument("--attribute-weight", type=float, help="fusion weight w (default: the one chosen on validation)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser("table1", help="the paper's Table 1: hand-made baseline, triplet and MTL on shoes and chairs")
+    p.add_argument("--data-root")
+    p.add_argument("--retrain", action="store_true", help="train every model again instead of using the bundled ones")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per model with --retrain")
+    p.add_argument("--steps", type=int, help="training steps with --retrain (default: the shipped recipe)")
+    p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
+    p.set_defaults(func=_cmd_table1)
+
+    p = sub.add_parser("query", help="rank photos for sketch images (dark lines on light paper, any size)")
+    common(p, mode=False)
+    p.add_argument("sketches", nargs="+")
+    p.add_argument("--gallery", choices=("test", "all"), default="test")
+    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--weights")
+    p.add_argument("--attribute-weight", type=float)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_query)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DataError, ModelError, SketchError, ValueError) as exc:
+        print(f"fgsbir: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fgsbir: interrupted (a partial checkpoint, if any, lets `train` resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""QMUL V1 benchmark loading: sketches, photo edge maps, splits, human triplets, attributes."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+CATEGORIES: Final = ("shoes", "chairs", "handbags")
+RETRIEVAL_CATEGORIES: Final = ("shoes", "chairs")
+DATA_ENV: Final = "FGSBIR_DATA"
+VALIDATION_SHARE: Final = 0.2  # share of training pairs held out for every model choice
+
+
+class DataError(RuntimeError):
+    """The data root is missing, incomplete or corrupted; the message names the file."""
+
+
+def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
+    """The data root from the argument, else $FGSBIR_DATA, else a clear error."""
+    root = data_root or os.environ.get(DATA_ENV)
+    if not root:
+        raise DataError(
+            f"No data root: pass --data-root DIR or set {DATA_ENV} to a folder in the "
+            "QMUL V1 layout (shoes/, chairs/, handbags/, attributes/). "
+            "`fgsbir data fetch qmul-v1` downloads it."
+        )
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"Data root {path} is not a folder.")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def known_digests(root: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 from the data root's SHA256SUMS (empty if absent)."""
+    sums = root / "SHA256SUMS"
+    if not sums.is_file():
+        return {}
+    digests = {}
+    for line in sums.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            digests[parts[1].lstrip("*")] = parts[0]
+    return digests
+
+
+_checked: dict[tuple[str, float], str] = {}
+
+
+def checked_file(root: Path, relative: str) -> Path:
+    """Path of a benchmark file, after checking it exists and matches SHA256SUMS."""
+    path = root / relative
+    if not path.is_file():
+        raise DataError(f"Missing benchmark file: {path}")
+    expected = known_digests(root).get(relative)
+    if expected:
+        key = (str(path), path.stat().st_mtime)
+        if key not in _checked:
+            _checked[key] = sha256_file(path)
+        if _checked[key] != expected:
+            raise DataError(
+                f"Benchmark file {path} does not match its SHA-256 in SHA256SUMS "
+                f"(expected {expected[:12]}…, found {_checked[key][:12]}…): it is corrupted "
+                "or not the published file; fetch it again."
+            )
+    return path
+
+
+def _load_images(root: Path, relative: str) -> np.ndarray:
+    import scipy.io
+
+    path = checked_file(root, relative)
+    try:
+        data = scipy.io.loadmat(path)["data"]
+    except Exception as exc:  # scipy raises several types for a bad file
+        raise DataError(f"Cannot read {path}: {exc}") from exc
+    if data.ndim != 3 or data.dtype != np.uint8:
+        raise DataError(f"{path}: expected uint8 (N, H, W) under key 'data', got {data.dtype} {data.shape}")
+    return data
+
+
+@dataclass(frozen=True)
+class Split:
+    """One published split: sketch i was drawn from photo i."""
+
+    sketches: np.ndarray  # (N, 256, 256) uint8, white background
+    photos: np.ndarray  # (N, 256, 256) uint8 edge maps, white background
+    photo_ids: list[str]  # benchmark photo names without extension
+    triplets: list[np.ndarray]  # per sketch: (T, 2) pairs [a, b], a judged closer than b
+    attributes: np.ndarray | None  # (N, A) float32 0/1 labels, or None when unlabelled
+
+    def __len__(self) -> int:
+        return len(self.sketches)
+
+    def subset(self, index: np.ndarray) -> "Split":
+        """Pairs at `index`; human triplets are kept only where both photos stay inside."""
+        index = np.asarray(index)
+        remap = {int(old): new for new, old in enumerate(index)}
+        triplets = []
+        for old in index:
+            pairs = [(remap[a], remap[b]) for a, b in self.triplets[old] if a in remap and b in remap]
+            triplets.append(np.array(pairs, dtype=np.int64).reshape(-1, 2))
+        return Split(
+            self.sketches[index],
+            self.photos[index],
+            [self.photo_ids[i] for i in index],
+            triplets,
+            None if self.attributes is None else self.attributes[index],
+        )
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    category: str
+    train: Split
+    test: Split
+    attribute_names: list[str]
+    attribute_definitions: dict[str, str]
+
+
+def load_attributes(root: Path, category: str) -> tuple[list[str], dict[str, np.ndarray], dict[str, str]]:
+    """Attribute names, labels by photo id, and the written definition of each attribute."""
+    path = checked_file(root, f"attributes/{category}.csv")
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    if header[0] != "photo":
+        raise DataError(f"{path}: first column must be 'photo'")
+    names = header[1:]
+    labels = {row[0]: np.array([float(v) for v in row[1:]], dtype=np.float32) for row in body}
+    definitions = {}
+    taxonomy = root / "attributes" / f"taxonomy_{category}.txt"
+    if taxonomy.is_file():
+        for line in taxonomy.read_text().splitlines():
+            key, sep, text = line.partition(":")
+            if sep and key.strip() in names:
+                definitions[key.strip()] = text.strip()
+    return names, labels, definitions
+
+
+def load_benchmark(category: str, data_root: str | os.PathLike | None = None) -> Benchmark:
+    """Load one category's published splits, human triplets and (if present) attributes."""
+    if category not in CATEGORIES:
+        raise DataError(f"Unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
+    root = resolve_data_root(data_root)
+    annotation = None
+    if category != "handbags":
+        path = checked_file(root, f"{category}/{category}_annotation.json")
+        try:
+            annotation = json.loads(path.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"Cannot read {path}: {exc}") from exc
+    names: list[str] = []
+    labels: dict[str, np.ndarray] = {}
+    definitions: dict[str, str] = {}
+    if (root / "attributes" / f"{category}.csv").is_file():
+        names, labels, definitions = load_attributes(root, category)
+
+    splits = {}
+    offset = 0
+    for part in ("train", "test"):
+        sketches = _load_images(root, f"{category}/{category}_sketch_db_{part}.mat")
+        photos = _load_images(root, f"{category}/{category}_edge_db_{part}.mat")
+        if len(sketches) != len(photos):
+            raise DataError(f"{category} {part}: {len(sketches)} sketches but {len(photos)} edge maps")
+        if annotation is not None:
+            ids = [Path(name).stem for name in annotation[part]["images"]]
+            triplets = [np.array(t, dtype=np.int64).reshape(-1, 2) for t in annotation[part]["triplets"]]
+        else:
+            ids = [str(offset + i + 1) for i in range(len(photos))]
+            triplets = [np.zeros((0, 2), dtype=np.int64) for _ in ids]
+        if len(ids) != len(photos):
+            raise DataError(f"{category} {part}: annotation lists {len(ids)} photos, the .mat has {len(photos)}")
+        attributes = None
+        if names:
+            missing = [i for i in ids if i not in labels]
+            if missing:
+                raise DataError(f"attributes/{category}.csv has no row for photos {missing[:5]}")
+            attributes = np.stack([labels[i] for i in ids])
+        splits[part] = Split(sketches, photos, ids, triplets, attributes)
+        offset += len(photos)
+    return Benchmark(category, splits["train"], splits["test"], names, definitions)
+
+
+def train_validation_split(n_train: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed carve of the training pairs into fit / validation indices (never the test split)."""
+    order = np.random.default_rng(1000 + seed).permutation(n_train)
+    n_val = int(round(n_train * VALIDATION_SHARE))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])

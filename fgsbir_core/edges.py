@@ -1,0 +1,285 @@
+"""Photo -> edge map, in the style of the QMUL V1 benchmark's photo edge maps.
+
+The network was trained on the benchmark's edge maps, never on photos, so a user's product
+photo must first be turned into the same kind of picture:
+
+* 256 x 256 uint8, white paper (255), thin dark anti-aliased lines (core ~75, a grey halo);
+* the object cropped to its bounding box, scaled so its longer side spans ``size - 2 * margin``
+  and centred.  Measured on the benchmark (median longer side of the ink bounding box):
+  shoes 220-222 px, chairs 227-228 px, so the default margin is 16 px (224 px object);
+* both the outline and the inner structure lines (seams, straps, panels) drawn.
+
+How: the photo is decoded (any mode: RGBA with transparency = white, greyscale, palette,
+CMYK, 16-bit, EXIF orientation applied), reduced to a small working size, the background
+colour is estimated from the border and the object is cropped to the pixels that differ from
+it (product photos are mostly shot on a plain background; on a busy background the whole
+frame is used).  The crop is scaled into the 256 x 256 frame and a colour Canny detector
+(Gaussian blur, per-pixel strongest channel gradient, non-maximum suppression to 1-px lines,
+hysteresis with thresholds adapted to the image's gradient distribution) draws the lines,
+which are then rendered with the benchmark's soft anti-aliased profile.  numpy/scipy/PIL only;
+a few milliseconds per photo.
+
+`scripts/edge_roundtrip.py` measures how close the output is to the benchmark's own maps.
+Unreadable, truncated, too small or too large files raise `ImageError`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+PHOTO_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp")
+MAX_PIXELS: Final = 60_000_000  # ~7700 x 7700; larger files are refused (decompression bombs)
+MIN_SIDE: Final = 8  # px; anything smaller has no object to draw
+
+
+class ImageError(ValueError):
+    """A photo that cannot become an edge map: unreadable, truncated, too big, too small, blank."""
+
+
+@dataclass(frozen=True)
+class EdgeSpec:
+    """How a photo becomes an edge map (defaults measured on the benchmark)."""
+
+    size: int = 256  # output frame, square
+    margin: int = 16  # blank border around the object's longer side
+    work_size: int = 160  # the photo is reduced to at most this many px per side to find the object
+    sigma: float = 1.0  # Gaussian blur before the gradients, output px
+    tensor_sigma: float = 1.5  # smoothing of the structure tensor (merges the two sides of a thin line)
+    strong_share: float = 0.035  # share of frame pixels (of NMS candidates) kept as strong edges
+    low_ratio: float = 0.45  # hysteresis low threshold / high threshold
+    min_contrast: float = 6.0  # gradient magnitude (0..255 scale) below which nothing is an edge
+    min_segment: int = 6  # px; shorter isolated edge fragments are dropped
+    background_tolerance: float = 18.0  # colour distance (0..255) still counted as background
+
+
+DEFAULT_SPEC: Final = EdgeSpec()
+
+
+# --------------------------------------------------------------------------------- decoding
+def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_pixels: int = MAX_PIXELS,
+               draft: int | None = 640) -> Image.Image:
+    """Decode a photo to an RGB PIL image on white (transparency = white), EXIF-rotated.
+
+    `draft`: for JPEGs, let the decoder scale down by DCT while decoding to at least this many
+    px on the shorter side (much faster for big photos); None decodes at full size.
+    """
+    name = source if isinstance(source, (str, os.PathLike)) else "image"
+    if isinstance(source, bytes):
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            if isinstance(source, Image.Image):
+                image = source
+            else:
+                image = Image.open(source)
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageError(f"{name}: {width} x {height} pixels is more than the {max_pixels:,} allowed "
+                                 "(too large, or a decompression bomb).")
+            if min(width, height) < MIN_SIDE:
+                raise ImageError(f"{name}: {width} x {height} pixels is too small to show an object.")
+            if draft and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
+                image.draft(image.mode, (draft, draft))
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return _to_rgb(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"{name}: refused as a possible decompression bomb ({exc}).") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{name}: not a picture this program can read (JPEG, PNG or WebP).") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"{name}: the file is damaged or truncated ({exc.__class__.__name__}: {exc}).") from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode -> RGB with transparency composited on white paper."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        top = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        image = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info) \
+            or (image.mode in ("RGB", "L") and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, rgba)
+    return image.convert("RGB")
+
+
+def _reduce(image: Image.Image, longest: int) -> Image.Image:
+    """Shrink so the longer side is at most `longest` (integer reduce first: fast and clean)."""
+    w, h = image.size
+    factor = max(w, h) / longest
+    if factor <= 1:
+        return image
+    if factor >= 2:
+        image = image.reduce(int(factor))
+        w, h = image.size
+        factor = max(w, h) / longest
+        if factor <= 1:
+            return image
+    return image.resize((max(1, round(w / factor)), max(1, round(h / factor))), Image.BILINEAR)
+
+
+# --------------------------------------------------------------------------------- geometry
+def _object_box(rgb: np.ndarray, tolerance: float) -> tuple[tuple[int, int, int, int], np.ndarray, bool]:
+    """Bounding box (y0, y1, x0, x1) of what differs from the border colour, that colour, and
+    whether the background looked plain enough to trust the box."""
+    h, w, _ = rgb.shape
+    border = np.concatenate([rgb[:2].reshape(-1, 3), rgb[-2:].reshape(-1, 3), rgb[:, :2].reshape(-1, 3),
+                             rgb[:, -2:].reshape(-1, 3)])
+    background = np.median(border, axis=0)
+    plain = np.mean(np.abs(border - background).max(1) <= tolerance) >= 0.6
+    full = (0, h, 0, w)
+    if not plain:
+        return full, background, False
+    differs = np.abs(rgb - background).max(2) > tolerance
+    differs = ndimage.binary_opening(differs)
+    if not differs.any():
+        return full, background, True
+    labels, n = ndimage.label(differs)
+    sizes = np.bincount(labels.ravel())[1:]
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = sizes >= max(3, 0.01 * sizes.max())
+    mask = keep[labels]
+    ys = np.flatnonzero(mask.any(1))
+    xs = np.flatnonzero(mask.any(0))
+    return (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1), background, True
+
+
+def frame_photo(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
+    """RGB photo -> (size, size, 3) float32: the object cropped, its longer side scaled to
+    size - 2 * margin, centred on the background colour."""
+    w, h = image.size
+    small = np.asarray(_reduce(image, spec.work_size), np.float32)
+    (y0, y1, x0, x1), background, plain = _object_box(small, spec.background_tolerance)
+    sy, sx = h / small.shape[0], w / small.shape[1]
+    pad = 1  # one small-image pixel of slack around the box
+    box = (max(0.0, (x0 - pad) * sx), max(0.0, (y0 - pad) * sy), min(float(w), (x1 + pad) * sx), min(float(h), (y1 + pad) * sy))
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    inner = (spec.size - 2 * spec.margin) * max(bw, bh) / max(bw - 2 * pad * sx, bh - 2 * pad * sy, 1.0)
+    scale = min(inner, spec.size) / max(bw, bh)
+    new_w, new_h = max(1, round(bw * scale)), max(1, round(bh * scale))
+    crop = image.resize((new_w, new_h), Image.BILINEAR, box=box, reducing_gap=2.0)
+    top, left = (spec.size - new_h) // 2, (spec.size - new_w) // 2
+    if plain:
+        canvas = Image.new("RGB", (spec.size, spec.size), tuple(int(round(v)) for v in background))
+        canvas.paste(crop, (left, top))
+        return np.asarray(canvas, np.float32)
+    # busy background: repeat the crop's border outward so the frame edge draws no line
+    arr = np.asarray(crop, np.float32)
+    return np.pad(arr, ((top, spec.size - new_h - top), (left, spec.size - new_w - left), (0, 0)), mode="edge")
+
+
+# --------------------------------------------------------------------------------- edges
+def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
+    return ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=2.5)
+
+
+def _canny(rgb: np.ndarray, spec: EdgeSpec) -> np.ndarray:
+    """Colour Canny on the structure tensor: boolean 1-px lines.
+
+    The tensor (summed over R, G, B, then smoothed) gives one response for a step edge and also
+    one, centred, for a thin dark or light line (plain Canny draws such a seam twice).
+    """
+    smooth = np.stack([_gauss(rgb[..., c], spec.sigma) for c in range(3)])
+    gx = np.zeros_like(smooth)
+    gy = np.zeros_like(smooth)
+    gx[:, :, 1:-1] = (smooth[:, :, 2:] - smooth[:, :, :-2]) * 0.5
+    gy[:, 1:-1, :] = (smooth[:, 2:, :] - smooth[:, :-2, :]) * 0.5
+    jxx = _gauss(np.einsum("cij,cij->ij", gx, gx), spec.tensor_sigma)
+    jyy = _gauss(np.einsum("cij,cij->ij", gy, gy), spec.tensor_sigma)
+    jxy = _gauss(np.einsum("cij,cij->ij", gx, gy), spec.tensor_sigma)
+    c2 = jxx - jyy  # ~ cos(2 theta), theta = gradient direction
+    s2 = 2.0 * jxy  # ~ sin(2 theta)
+    mag = np.sqrt(np.maximum(0.5 * (jxx + jyy + np.sqrt(c2 * c2 + s2 * s2)), 0.0))
+
+    # non-maximum suppression across the line (4 sectors of the gradient direction)
+    p = np.pad(mag, 1)
+    c = p[1:-1, 1:-1]
+    ac, as_ = np.abs(c2), np.abs(s2)
+    sectors = (
+        (c2 >= as_, p[1:-1, :-2], p[1:-1, 2:]),  # gradient ~horizontal: compare left/right
+        (s2 > ac, p[:-2, :-2], p[2:, 2:]),  # ~45 deg (down-right in image rows)
+        (-c2 > as_, p[:-2, 1:-1], p[2:, 1:-1]),  # ~vertical: compare up/down
+        (-s2 >= ac, p[:-2, 2:], p[2:, :-2]),  # ~135 deg
+    )
+    keep = np.zeros(mag.shape, bool)
+    for where, a, b in sectors:
+        keep |= where & (c >= a) & (c > b)
+    keep &= mag > spec.min_contrast
+    candidates = mag[keep]
+    if candidates.size == 0:
+        return keep
+    n_strong = max(1, int(spec.strong_share * mag.size))
+    if candidates.size > n_strong:
+        high = float(np.partition(candidates, candidates.size - n_strong)[candidates.size - n_strong])
+    else:
+        high = float(candidates.min())
+    high = max(high, 2.0 * spec.min_contrast)
+    weak = keep & (mag >= spec.low_ratio * high)
+    labels, count = ndimage.label(weak, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return weak
+    has_strong = np.zeros(count + 1, bool)
+    has_strong[labels[weak & (mag >= high)]] = True
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    has_strong &= sizes >= spec.min_segment
+    has_strong[0] = False
+    return has_strong[labels]
+
+
+def render_lines(lines: np.ndarray) -> np.ndarray:
+    """1-px boolean lines -> uint8 picture with the benchmark's soft line profile (core ~75)."""
+    coverage = ndimage.gaussian_filter(lines.astype(np.float32), 0.7, truncate=2.0)
+    ink = np.clip(coverage * 1.3, 0.0, 0.75)
+    return np.clip(np.rint(255.0 * (1.0 - ink)), 0, 255).astype(np.uint8)
+
+
+def photo_to_edges(source, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
+    """A photo (path, bytes, file, PIL image, or RGB/grey uint8 array) -> (size, size) uint8 edge map."""
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 2:
+            arr = np.repeat(arr[..., None], 3, 2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < MIN_SIDE:
+            raise ImageError("A photo array must be (H, W), (H, W, 3) or (H, W, 4), at least 8 x 8.")
+        image = _to_rgb(Image.fromarray(np.asarray(arr, np.uint8)))
+    else:
+        image = open_photo(source)
+    return edges_from_rgb(image, spec)
+
+
+def edges_from_rgb(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
+    """An RGB PIL image (as `open_photo` returns) -> edge map."""
+    lines = _canny(frame_photo(image, spec), spec)
+    if not lines.any():
+        raise ImageError("The photo shows no object (no edges found): it is blank or a single flat colour.")
+    return render_lines(lines)
+
+
+def thumbnail_rgb(image: Image.Image, size: int = 96) -> np.ndarray:
+    """A small RGB uint8 preview of an (RGB) photo, longer side `size`."""
+    return np.asarray(_reduce(image, size).convert("RGB"), np.uint8)
+
+
+def load_photo_file(path: str | os.PathLike, spec: EdgeSpec = DEFAULT_SPEC, thumbnail: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """Edge map and small RGB thumbnail of one photo file; raises ImageError."""
+    image = open_photo(path)
+    return edges_from_rgb(image, spec), thumbnail_rgb(image, thumbnail)
+
+
+def is_photo_file(path: Path) -> bool:
+    return path.suffix.lower() in PHOTO_SUFFIXES
+

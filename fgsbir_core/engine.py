@@ -1,0 +1,279 @@
+"""The one object the GUI and the CLI talk to: a loaded model, catalogues, queries, ranking.
+
+Constructing an Engine is cheap (no torch import); `load()` does the heavy work and is meant
+to run off the GUI thread. Ranking is numpy only, so re-weighting never re-runs the network.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Final, Sequence
+
+import numpy as np
+
+from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
+from .data import RETRIEVAL_CATEGORIES, DataError, load_benchmark, resolve_data_root, sha256_file
+from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
+from .retrieval import Codes, attribute_distances, embedding_distances, encode_images, must_have_mask
+from .retrieval import top_k as top_k_indices
+
+MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "resources" / "models"
+CACHE_ENV: Final = "FGSBIR_CACHE"
+
+
+def bundled_weights(category: str, mode: str = "mtl") -> Path:
+    return MODELS_DIR / f"{category}_{mode}.pt"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "sketchfind")
+    return Path(base)
+
+
+@dataclass(frozen=True)
+class SketchCode:
+    embedding: np.ndarray  # (D,)
+    attribute_probs: np.ndarray  # (A,)
+    raster: np.ndarray  # the model input image, uint8 (S, S)
+
+
+@dataclass(frozen=True)
+class RankedResult:
+    rank: int  # 1-based
+    index: int  # row in the catalogue
+    id: str
+    score: float  # fused distance, lower is better
+    attributes: dict[str, float]  # predicted probabilities for the photo
+
+
+@dataclass
+class Catalogue:
+    """Photos to search: ids, their codes, and where to get a picture of each."""
+
+    ids: list[str]
+    codes: Codes
+    edge_maps: np.ndarray | None = None  # (N, H, W) uint8, the network's view
+    photos: np.ndarray | None = None  # (N, H, W, 3) uint8 colour photos when available
+    thumbnail_loader: Callable[[int], np.ndarray] | None = None
+    source: str = ""
+
+    @property
+    def embeddings(self) -> np.ndarray:
+        return self.codes.embeddings
+
+    @property
+    def attribute_probs(self) -> np.ndarray:
+        return self.codes.attribute_probs
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def thumbnail(self, i: int) -> np.ndarray:
+        if self.photos is not None:
+            return self.photos[i]
+        if self.edge_maps is not None:
+            return self.edge_maps[i]
+        if self.thumbnail_loader is not None:
+            return self.thumbnail_loader(i)
+        raise IndexError("this catalogue has no pictures")
+
+
+class Engine:
+    def __init__(self, category: str = "shoes", weights: str | os.PathLike | None = None, device: str = "cpu", mode: str = "mtl"):
+        if category not in RETRIEVAL_CATEGORIES:
+            raise ModelError(f"Unknown category {category!r}; choose one of {', '.join(RETRIEVAL_CATEGORIES)}")
+        self.category = category
+        self.weights = Path(weights) if weights else bundled_weights(category, mode)
+        self.requested_device = device
+        self.device = "cpu"
+        self.model = None
+        self.attribute_names: list[str] = []
+        self.attribute_definitions: dict[str, str] = {}
+        self.attribute_reliability = np.zeros(0, np.float32)
+        self.raster_spec = RasterSpec()
+        self.default_attribute_weight = 0.0
+        self.model_hash = ""
+        self.card: dict = {}
+        self._lock = threading.Lock()  # one forward pass at a time
+
+    # -- model -----------------------------------------------------------------------------
+    def load(self) -> None:
+        import torch
+
+        state = load_checkpoint(self.weights)
+        if state["category"] != self.category:
+            raise ModelError(f"{self.weights} is a {state['category']} model, not a {self.category} model.")
+        model = build_model(state)
+        self.attribute_names = list(state["attribute_names"])
+        self.attribute_definitions = dict(state.get("attribute_definitions", {}))
+        self.attribute_reliability = np.asarray(state.get("attribute_reliability", np.ones(len(self.attribute_names))), np.float32)
+        self.raster_spec = RasterSpec.from_dict(state["raster_spec"])
+        self.default_attribute_weight = float(state.get("fusion_weight", 0.0))
+        self.card = dict(state.get("card", {}))
+        self.model_hash = file_hash(self.weights)
+        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        self.model = model
+        self.set_device(self.requested_device)
+
+    def set_device(self, device: str) -> str:
+        """Move the model to `device`; anything that fails falls back to the CPU (never raises)."""
+        import torch
+
+        wanted = device
+        try:
+            if wanted == "cuda" and not torch.cuda.is_available():
+                wanted = "cpu"
+            if wanted == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+                wanted = "cpu"
+            if self.model is not None:
+                self.model.to(wanted)
+            self.device = wanted
+        except Exception:
+            if self.model is not None:
+                self.model.to("cpu")
+            self.device = "cpu"
+        return self.device
+
+    def _require_model(self):
+        if self.model is None:
+            raise ModelError("The model is not loaded yet.")
+        return self.model
+
+    def encode_rasters(self, images: np.ndarray, batch_size: int = 64) -> Codes:
+        """Model-input images (N, S, S) uint8 -> codes; falls back to the CPU if the device fails."""
+        model = self._require_model()
+        with self._lock:
+            try:
+                return encode_images(model, images, batch_size, self.device)
+            except Exception:
+                if self.device == "cpu":
+                    raise
+                self.set_device("cpu")
+                return encode_images(model, images, batch_size, "cpu")
+
+    def _code(self, raster: np.ndarray) -> SketchCode:
+        codes = self.encode_rasters(raster[None])
+        return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster)
+
+    def encode_strokes(self, strokes: Sequence) -> SketchCode:
+        return self._code(rasterise_strokes(strokes, self.raster_spec))
+
+    def encode_image(self, image) -> SketchCode:
+        """A sketch picture (path, PIL image or array; dark lines on light paper)."""
+        if isinstance(image, (str, os.PathLike)):
+            image = open_sketch_image(image)
+        return self._code(normalise_image(image, self.raster_spec))
+
+    # -- catalogues --------------------------------------------------------------------------
+    def load_catalogue(self, data_root=None, gallery: str = "all", progress=None, cancel=None) -> Catalogue:
+        """The benchmark photos of this category (gallery 'all' = train + test, or 'test')."""
+        self._require_model()
+        root = resolve_data_root(data_root)
+        bench = load_benchmark(self.category, root)
+        parts = [bench.test] if gallery == "test" else [bench.train, bench.test]
+        ids = [i for part in parts for i in part.photo_ids]
+        edges = np.concatenate([part.photos for part in parts])
+        digest = "-".join(sha256_file(root / self.category / f"{self.category}_edge_db_{p}.mat")[:12] for p in ("train", "test"))
+        cache = cache_dir() / f"{self.category}-{gallery}-{self.model_hash}-{digest}.npz"
+        codes = _read_codes(cache, len(ids))
+        if codes is None:
+            chunks = []
+            for start in range(0, len(edges), 64):
+                if cancel is not None and cancel():
+                    raise InterruptedError("Indexing cancelled.")
+                chunks.append(self.encode_rasters(edges[start: start + 64]))
+                if progress is not None:
+                    progress(min(start + 64, len(edges)), len(edges))
+            codes = Codes(np.concatenate([c.embeddings for c in chunks]), np.concatenate([c.attribute_probs for c in chunks]))
+            _write_codes(cache, codes)
+        photos = _load_colour_photos(root, self.category, parts, gallery)
+        return Catalogue(ids, codes, edge_maps=edges, photos=photos, source=str(root))
+
+    # -- ranking -----------------------------------------------------------------------------
+    def rank(self, code: SketchCode, catalogue: Catalogue, attribute_weight: float | None = None,
+             attribute_weights: np.ndarray | None = None, must_have: Sequence[str] = (),
+             top_k: int = 24) -> list[RankedResult]:
+        """Rank the catalogue for one sketch by d_embedding + w * d_attribute (numpy only).
+
+        attribute_weight: the fusion weight w (None = the one chosen on validation).
+        attribute_weights: per-attribute user weights (A,), 0 = ignore, 1 = use.
+        must_have: attribute names a photo must be predicted (p >= 0.5) to have.
+        """
+        distances = self.distances(code, catalogue, attribute_weight, attribute_weights)
+        if must_have:
+            unknown = [n for n in must_have if n not in self.attribute_names]
+            if unknown:
+                raise ValueError(f"Unknown attributes: {', '.join(unknown)}")
+            distances = np.where(must_have_mask(catalogue.attribute_probs, self.attribute_names, must_have), distances, np.inf)
+        order = top_k_indices(distances[None], top_k)[0]
+        return [
+            RankedResult(rank + 1, int(i), catalogue.ids[i], float(distances[i]),
+                         dict(zip(self.attribute_names, map(float, catalogue.attribute_probs[i]))))
+            for rank, i in enumerate(order) if np.isfinite(distances[i])
+        ]
+
+    def distances(self, code: SketchCode, catalogue: Catalogue, attribute_weight: float | None = None,
+                  attribute_weights: np.ndarray | None = None) -> np.ndarray:
+        w = self.default_attribute_weight if attribute_weight is None else float(attribute_weight)
+        dist = embedding_distances(code.embedding[None], catalogue.embeddings)[0]
+        if w > 0 and len(self.attribute_names):
+            # the user's per-attribute weights (0 = ignore) scale the labels' reliability
+            weights = self.attribute_reliability
+            if attribute_weights is not None:
+                weights = weights * np.asarray(attribute_weights, np.float32)
+            dist = dist + w * attribute_distances(code.attribute_probs[None], catalogue.attribute_probs, weights)[0]
+        return dist
+
+
+def open_sketch_image(path: str | os.PathLike):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise SketchError(f"Cannot read sketch image {path}: {exc}") from exc
+
+
+def _read_codes(path: Path, n: int) -> Codes | None:
+    try:
+        with np.load(path) as data:
+            codes = Codes(data["embeddings"], data["attribute_probs"])
+        return codes if len(codes) == n else None
+    except Exception:  # absent or damaged cache: recompute
+        return None
+
+
+def _write_codes(path: Path, codes: Codes) -> None:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, embeddings=codes.embeddings, attribute_probs=codes.attribute_probs)
+    try:
+        atomic_write_bytes(path, buffer.getvalue())
+    except OSError:
+        pass  # an unwritable cache only costs time
+
+
+def _load_colour_photos(root: Path, category: str, parts, gallery: str) -> np.ndarray | None:
+    """Colour photos from `<cat>_image_db_{train,test}.mat` when the user has them."""
+    import scipy.io
+
+    names = ["test"] if gallery == "test" else ["train", "test"]
+    arrays = []
+    for name in names:
+        path = root / category / f"{category}_image_db_{name}.mat"
+        if not path.is_file():
+            return None
+        try:
+            data = scipy.io.loadmat(path)["data"]
+        except Exception:
+            return None
+        if data.ndim != 4 or data.shape[-1] != 3:
+            return None
+        arrays.append(data.astype(np.uint8))
+    photos = np.concatenate(arrays)
+    return photos if len(photos) == sum(len(p) for p in parts) else None

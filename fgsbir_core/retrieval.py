@@ -1,0 +1,84 @@
+"""Encoding images with a model and ranking a gallery by fused distance.
+
+distance(s, p) = d_embedding(s, p) + w * d_attribute(s, p), where d_attribute is the
+(weighted) mean squared difference of predicted attribute probabilities.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Codes:
+    """What the network says about a set of images."""
+
+    embeddings: np.ndarray  # (N, D) float32
+    attribute_probs: np.ndarray  # (N, A) float32 (A may be 0)
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+
+def encode_images(model, images: np.ndarray, batch_size: int = 64, device: str = "cpu") -> Codes:
+    """uint8 (N, H, W) images, white paper -> Codes; no gradients, model in eval mode."""
+    import torch
+
+    model.eval()
+    embeddings, probs = [], []
+    with torch.inference_mode():
+        for start in range(0, len(images), batch_size):
+            chunk = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32)
+            emb, logits = model(chunk[:, None].to(device))
+            embeddings.append(emb.float().cpu().numpy())
+            if logits is not None:
+                probs.append(torch.sigmoid(logits).float().cpu().numpy())
+    n_attr = model.config.num_attributes
+    return Codes(
+        np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
+        np.concatenate(probs) if probs else np.zeros((len(images), n_attr), np.float32),
+    )
+
+
+def embedding_distances(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances (Q, G), vectorised."""
+    q2 = np.einsum("ij,ij->i", queries, queries)[:, None]
+    g2 = np.einsum("ij,ij->i", gallery, gallery)[None, :]
+    return np.maximum(q2 + g2 - 2.0 * queries @ gallery.T, 0.0)
+
+
+def attribute_distances(queries: np.ndarray, gallery: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted mean squared difference of attribute probabilities (Q, G)."""
+    if queries.shape[1] == 0:
+        return np.zeros((len(queries), len(gallery)), np.float32)
+    w = np.ones(queries.shape[1], np.float32) if weights is None else np.asarray(weights, np.float32)
+    total = w.sum()
+    if total <= 0:
+        return np.zeros((len(queries), len(gallery)), np.float32)
+    return embedding_distances(queries * np.sqrt(w), gallery * np.sqrt(w)) / total
+
+
+def fused_distances(query: Codes, gallery: Codes, attribute_weight: float, attribute_weights: np.ndarray | None = None) -> np.ndarray:
+    dist = embedding_distances(query.embeddings, gallery.embeddings)
+    if attribute_weight:
+        dist = dist + attribute_weight * attribute_distances(query.attribute_probs, gallery.attribute_probs, attribute_weights)
+    return dist
+
+
+def top_k(distances: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k smallest distances per row, in order (stable for ties)."""
+    k = min(k, distances.shape[1])
+    part = np.argpartition(distances, k - 1, axis=1)[:, :k] if k < distances.shape[1] else np.tile(np.arange(distances.shape[1]), (len(distances), 1))
+    order = np.take_along_axis(distances, part, 1)
+    idx = np.lexsort((part, order), axis=1)
+    return np.take_along_axis(part, idx, 1)
+
+
+def must_have_mask(gallery_probs: np.ndarray, names: Sequence[str], required: Sequence[str]) -> np.ndarray:
+    """Boolean (G,) of gallery items predicted (p >= 0.5) to have every required attribute."""
+    keep = np.ones(len(gallery_probs), bool)
+    for name in required:
+        keep &= gallery_probs[:, list(names).index(name)] >= 0.5
+    return keep

@@ -1,0 +1,57 @@
+"""Training triplets: from human annotations (baseline) or generated from attributes (MTL)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def attribute_similarity(labels: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """(N, N) weighted share of agreeing attributes between photos."""
+    w = np.ones(labels.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
+    agree = labels @ (labels * w).T + (1 - labels) @ ((1 - labels) * w).T
+    return agree / w.sum()
+
+
+class AttributeNegativeSampler:
+    """For photo i, draw negatives among the photos most similar to i in attributes.
+
+    The seed paper's idea: photos sharing many attributes with the true one are the
+    informative, hard negatives; no human triplet annotation needed. A negative is never i.
+    """
+
+    def __init__(self, labels: np.ndarray, hard_pool: int = 20, weights: np.ndarray | None = None, hard_share: float = 0.5):
+        sim = attribute_similarity(labels, weights)
+        np.fill_diagonal(sim, -np.inf)
+        n = len(labels)
+        self.hard_pool = min(hard_pool, n - 1)
+        self.pools = np.argsort(-sim, axis=1, kind="stable")[:, : self.hard_pool]
+        self.hard_share = hard_share
+        self.n = n
+
+    def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        anchors = np.asarray(anchors)
+        picks = self.pools[anchors, rng.integers(0, self.hard_pool, len(anchors))]
+        easy = rng.integers(0, self.n - 1, len(anchors))
+        easy = easy + (easy >= anchors)  # uniform over photos other than the anchor
+        use_hard = rng.random(len(anchors)) < self.hard_share
+        return np.where(use_hard, picks, easy)
+
+
+class HumanTripletSampler:
+    """Triplets (sketch i, photo a, photo b) from human judgements 'a closer to i than b',
+    plus easy random negatives for the true pair, as in Sketch Me That Shoe."""
+
+    def __init__(self, triplets: list[np.ndarray], n: int):
+        self.triplets = [t for t in triplets]
+        self.n = n
+
+    def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (closer, farther) photo indices per anchor; half human, half (true, random)."""
+        closer = np.array(anchors, copy=True)
+        farther = rng.integers(0, self.n - 1, len(anchors))
+        farther = farther + (farther >= closer)
+        for k, i in enumerate(anchors):
+            pairs = self.triplets[i]
+            if len(pairs) and rng.random() < 0.5:
+                a, b = pairs[rng.integers(len(pairs))]
+                closer[k], farther[k] = a, b
+        return closer, farther

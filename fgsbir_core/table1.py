@@ -1,0 +1,96 @@
+"""Reproduce the paper's Table 1 (shoes, chairs: hand-made baseline, triplet, MTL) and plot ranks."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .evaluate import evaluate_checkpoint, hog_baseline_distances, true_ranks
+
+METRICS = ("acc_at_1", "acc_at_10", "triplet_acc")
+ROWS = (("hog", "blurred-HOG (no learning)"), ("triplet", "triplet (human triplets)"), ("mtl", "multi-task (attributes)"))
+
+
+def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: Path = Path("table1_out"), steps: int | None = None) -> dict:
+    from .cli import PAPER
+    from .engine import bundled_weights
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict = {}
+    ranks: dict = {}
+    for category in ("shoes", "chairs"):
+        metrics, distances = hog_baseline_distances(category, data_root)
+        results[(category, "hog")] = [metrics]
+        ranks[(category, "hog")] = true_ranks(distances)
+        for mode in ("triplet", "mtl"):
+            runs, all_ranks = [], []
+            for seed in range(seeds if retrain else 1):
+                if retrain:
+                    from .train import TrainConfig, train
+
+                    weights = out_dir / f"{category}_{mode}_seed{seed}.pt"
+                    config = TrainConfig(category=category, mode=mode, seed=seed)
+                    if steps:
+                        config.steps = steps
+                    if not weights.is_file():
+                        train(config, weights, data_root)
+                else:
+                    weights = bundled_weights(category, mode)
+                m, d = evaluate_checkpoint(weights, category, data_root)
+                runs.append(m)
+                all_ranks.append(true_ranks(d))
+            results[(category, mode)] = runs
+            ranks[(category, mode)] = np.concatenate(all_ranks)
+
+    lines = [f"Table 1 (test split, %; {'mean ± std over ' + str(seeds) + ' seeds' if retrain else 'bundled models'}; paper = Song et al. 2016)",
+             f"{'':8s} {'model':28s} {'acc@1':>14s} {'acc@10':>14s} {'triplet acc':>14s}   paper (acc@1 / acc@10 / triplet)"]
+    table = {}
+    for category in ("shoes", "chairs"):
+        for key, label in ROWS:
+            runs = results[(category, key)]
+            cells, row = [], {}
+            for name in METRICS:
+                values = 100 * np.array([r[name] for r in runs])
+                row[name] = {"mean": float(values.mean()), "std": float(values.std()), "runs": values.tolist()}
+                cells.append(f"{values.mean():6.2f} ± {values.std():4.2f}" if len(values) > 1 else f"{values.mean():14.2f}")
+            paper = PAPER.get((category, key))
+            paper_text = " / ".join(f"{v:.2f}" for v in paper) if paper else "-"
+            lines.append(f"{category:8s} {label:28s} {cells[0]:>14s} {cells[1]:>14s} {cells[2]:>14s}   {paper_text}")
+            table[f"{category}/{key}"] = row
+    text = "\n".join(lines)
+    print(text)
+    (out_dir / "table1.json").write_text(json.dumps(table, indent=2))
+    plot = out_dir / "rank_distributions.png"
+    plot_rank_curves(ranks, plot)
+    print(f"\nwrote {out_dir / 'table1.json'} and {plot}")
+    return table
+
+
+def plot_rank_curves(ranks: dict, path: Path) -> None:
+    """Cumulative match curves (share of sketches whose photo is within the top K), drawn with PIL."""
+    from PIL import Image, ImageDraw
+
+    colours = {"hog": (120, 120, 120), "triplet": (30, 110, 200), "mtl": (220, 60, 40)}
+    width, height, pad, k_max = 900, 380, 50, 30
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    panel_w = (width - 3 * pad) // 2
+    for p, category in enumerate(("shoes", "chairs")):
+        x0 = pad + p * (panel_w + pad)
+        y0, y1 = pad, height - pad
+        draw.rectangle([x0, y0, x0 + panel_w, y1], outline="black")
+        draw.text((x0 + 5, y0 - 18), f"{category}: share of sketches with the true photo in the top K (K = 1..{k_max})", fill="black")
+        for frac in (0.25, 0.5, 0.75):
+            y = y1 - frac * (y1 - y0)
+            draw.line([x0, y, x0 + panel_w, y], fill=(225, 225, 225))
+            draw.text((x0 - 30, y - 6), f"{int(frac * 100)}%", fill="black")
+        for row, (key, label) in enumerate(ROWS):
+            r = ranks.get((category, key))
+            if r is None:
+                continue
+            points = [(x0 + (k - 1) / (k_max - 1) * panel_w, y1 - np.mean(r < k) * (y1 - y0)) for k in range(1, k_max + 1)]
+            draw.line(points, fill=colours[key], width=2)
+            draw.text((x0 + panel_w - 190, y1 - 60 + 15 * row), label, fill=colours[key])
+        draw.text((x0 + panel_w // 2 - 10, y1 + 8), "K", fill="black")
+    image.save(path)

@@ -1,0 +1,282 @@
+"""Training loop for the two modes, with validation-based model choice and resumable checkpoints.
+
+- `triplet`: the baseline of Sketch Me That Shoe: triplets from the human annotations plus
+  easy random negatives; no attribute tasks.
+- `mtl`: the seed paper's multi-task model: attribute prediction for sketch and photo, a
+  triplet loss on predicted attribute vectors, and triplets generated and hard-sampled from
+  attribute similarity (no human triplets).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import Benchmark, Split, checked_file, load_benchmark, resolve_data_root, train_validation_split
+from .evaluate import retrieval_metrics
+from .model import ModelConfig
+from .raster import RasterSpec
+from .retrieval import Codes, encode_images, fused_distances
+from .sampling import AttributeNegativeSampler, HumanTripletSampler
+
+MODES = ("mtl", "triplet")
+FUSION_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # fusion weights w tried on validation
+
+
+@dataclass
+class TrainConfig:
+    category: str = "shoes"
+    mode: str = "mtl"
+    seed: int = 0
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    margin: float = 0.2  # on squared distances of unit embeddings (range 0..4)
+    attribute_loss_weight: float = 1.0  # lambda1
+    attribute_triplet_weight: float = 1.0  # lambda2
+    attribute_margin: float = 0.05  # on mean squared attribute-probability distances
+    hard_pool: int = 20  # attribute-nearest photos that count as hard negatives
+    hard_share: float = 0.5
+    extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
+    extra_batch: int = 16  # pairs per step from one extra category (round robin)
+    augment_strength: float = 1.0  # scales the affine jitter
+    photo_dropout: float = 0.15  # share of 1/8-frame patches erased from edge maps
+    eval_every: int = 100
+    threads: int = 2
+    model: dict = field(default_factory=dict)  # ModelConfig overrides
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def attribute_reliability(root: Path, category: str, names: list[str]) -> np.ndarray:
+    """Per-attribute weight from the annotators' Cohen's kappa (AGREEMENT.md): kappa clipped to
+    [0.1, 1]; attributes without a figure get 1. Noisy labels count less in every loss and in
+    the sampler, and their default weight at query time is the same."""
+    weights = np.ones(len(names), np.float32)
+    path = root / "attributes" / "AGREEMENT.md"
+    if not path.is_file():
+        return weights
+    section = None
+    for line in path.read_text().splitlines():
+        head = re.match(r"##\s+(\w+):", line)
+        if head:
+            section = head.group(1)
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if section == category and len(cells) == 4 and cells[0] in names:
+            try:
+                weights[names.index(cells[0])] = float(np.clip(float(cells[3]), 0.1, 1.0))
+            except ValueError:
+                pass
+    return weights
+
+
+def augment(images, rng: np.random.Generator, size: int, strength: float = 1.0, dropout: float = 0.0):
+    """uint8-range (B, 1, 256, 256) tensor -> randomly warped (B, 1, size, size) images.
+
+    Small affine jitter (scale, aspect, rotation, shift) for tolerance to misplaced lines;
+    `dropout` erases random patches of lines so edge maps look more like sparse sketches.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    ink = 1.0 - images / 255.0
+    ink = F.interpolate(ink, size=(size, size), mode="area")
+    b = len(ink)
+    scale = np.exp(rng.uniform(-0.12, 0.12, b) * strength)
+    aspect = np.exp(rng.uniform(-0.06, 0.06, b) * strength)
+    angle = np.deg2rad(rng.uniform(-6, 6, b) * strength)
+    shift = rng.uniform(-0.08, 0.08, (b, 2)) * strength
+    cos, sin = np.cos(angle), np.sin(angle)
+    theta = np.zeros((b, 2, 3), np.float32)
+    theta[:, 0, 0] = cos / (scale * aspect)
+    theta[:, 0, 1] = -sin / (scale * aspect)
+    theta[:, 1, 0] = sin / (scale / aspect)
+    theta[:, 1, 1] = cos / (scale / aspect)
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(torch.from_numpy(theta), list(ink.shape), align_corners=False)
+    ink = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    if dropout > 0:
+        keep = torch.from_numpy((rng.random((b, 1, 8, 8)) >= dropout).astype(np.float32))
+        ink = ink * F.interpolate(keep, size=(size, size), mode="nearest")
+    return 255.0 * (1.0 - ink)
+
+
+def _progress(step: int, total: int, started: float, note: str) -> None:
+    done = int(30 * step / total)
+    rate = step / max(time.time() - started, 1e-6)
+    eta = (total - step) / max(rate, 1e-6)
+    sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{total} {rate:.1f} it/s eta {eta:4.0f}s {note}   ")
+    sys.stderr.flush()
+
+
+def choose_fusion_weight(sketches: Codes, photos: Codes, triplets=None, attribute_weights=None) -> tuple[float, dict]:
+    """Fusion weight w with the best validation acc@1 (then acc@10), and its metrics."""
+    best = None
+    for w in FUSION_GRID:
+        metrics = retrieval_metrics(fused_distances(sketches, photos, w, attribute_weights), triplets)
+        key = (metrics["acc_at_1"], metrics["acc_at_10"], -w)
+        if best is None or key > best[0]:
+            best = (key, w, metrics)
+    return best[1], best[2]
+
+
+def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = True, quiet: bool = False) -> dict:
+    """Train one model; write the chosen (best on validation) checkpoint to `out`. Returns its card."""
+    import torch
+
+    if config.mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}")
+    torch.set_num_threads(config.threads)
+    root = resolve_data_root(data_root)
+    bench = load_benchmark(config.category, root)
+    if bench.train.attributes is None:
+        raise ValueError(f"No attribute labels for {config.category} under {root}/attributes")
+    fit_idx, val_idx = train_validation_split(len(bench.train), seed=0)
+    fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
+    names = bench.attribute_names
+    reliability = attribute_reliability(root, config.category, names)
+    use_attributes = config.mode == "mtl"
+    model_config = ModelConfig(num_attributes=len(names), **config.model)
+
+    from .losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
+    from .model import SketchPhotoNet
+
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    model = SketchPhotoNet(model_config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    step, best, started_wall, spent = 0, None, time.time(), 0.0
+    if resume and partial.is_file():
+        state = load_checkpoint(partial)
+        if state.get("train_config") == config.to_dict():
+            model.load_state_dict(state["model_state"])
+            optimiser.load_state_dict(state["optimiser_state"])
+            schedule.load_state_dict(state["schedule_state"])
+            step, best, spent = state["step"], state["best"], state["seconds"]
+            rng.bit_generator.state = state["rng_state"]
+            torch.set_rng_state(state["torch_rng_state"])
+            if not quiet:
+                print(f"resuming {partial} at step {step}", file=sys.stderr)
+
+    fit_sketches = torch.from_numpy(fit.sketches).float()[:, None]
+    fit_photos = torch.from_numpy(fit.photos).float()[:, None]
+    labels = torch.from_numpy(fit.attributes)
+    weights_t = torch.from_numpy(reliability)
+    sampler_weights = np.where(reliability >= 0.5, reliability, 0.0)
+    attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share)
+    human_sampler = HumanTripletSampler(fit.triplets, len(fit))
+    size = model_config.work_size
+    # Other categories' *training* pairs (never their test split): more sketches for the shared
+    # trunk to learn sketch-vs-edge-map matching from; in-batch negatives stay within a category.
+    extras = []
+    for name in config.extra_categories:
+        split = load_benchmark(name, root).train
+        extras.append((torch.from_numpy(split.sketches).float()[:, None], torch.from_numpy(split.photos).float()[:, None]))
+    started = time.time()
+
+    def validate() -> dict:
+        s = encode_images(model, val.sketches)
+        p = encode_images(model, val.photos)
+        if not use_attributes:
+            return {"fusion_weight": 0.0, **retrieval_metrics(fused_distances(s, p, 0.0), val.triplets)}
+        w, metrics = choose_fusion_weight(s, p, val.triplets, reliability)
+        return {"fusion_weight": w, **metrics}
+
+    while step < config.steps:
+        model.train()
+        anchors = rng.choice(len(fit), config.batch_size, replace=False)
+        if use_attributes:
+            negatives = attr_sampler.sample(anchors, rng)
+            photo_idx = np.concatenate([anchors, negatives])
+        else:
+            closer, farther = human_sampler.sample(anchors, rng)
+            photo_idx = np.concatenate([anchors, closer, farther])
+        sk = augment(fit_sketches[anchors], rng, size, config.augment_strength)
+        ph = augment(fit_photos[photo_idx], rng, size, config.augment_strength, config.photo_dropout)
+        emb, logits = model(torch.cat([sk, ph]))
+        b = len(anchors)
+        s_emb, p_emb = emb[:b], emb[b:]
+        positives = torch.arange(b)
+        loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
+        if use_attributes:
+            s_log, p_log = logits[:b], logits[b:]
+            loss = loss + config.attribute_loss_weight * (
+                attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
+            )
+            scale = torch.sqrt(weights_t / weights_t.sum())
+            s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
+            loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
+        else:
+            loss = loss + triplet_ranking_loss(s_emb, p_emb[b: 2 * b], p_emb[2 * b:], config.margin)
+        if extras:
+            ex_sk, ex_ph = extras[step % len(extras)]
+            pick = rng.choice(len(ex_sk), min(config.extra_batch, len(ex_sk)), replace=False)
+            ex_emb, _ = model(torch.cat([augment(ex_sk[pick], rng, size, config.augment_strength),
+                                         augment(ex_ph[pick], rng, size, config.augment_strength, config.photo_dropout)]))
+            n = len(pick)
+            loss = loss + in_batch_triplet_loss(ex_emb[:n], ex_emb[n:], torch.arange(n), config.margin)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        step += 1
+        if not quiet:
+            _progress(step, config.steps, started, f"loss {loss.item():.3f}")
+        if step % config.eval_every == 0 or step == config.steps:
+            metrics = validate()
+            if best is None or (metrics["acc_at_1"], metrics["acc_at_10"]) >= (best["metrics"]["acc_at_1"], best["metrics"]["acc_at_10"]):
+                best = {"step": step, "metrics": metrics, "model_state": {k: v.clone() for k, v in model.state_dict().items()}}
+            if not quiet:
+                sys.stderr.write(f"\nstep {step}: validation {json.dumps({k: round(v, 4) for k, v in metrics.items()})}\n")
+            save_checkpoint(partial, {
+                "model_config": model_config.to_dict(), "model_state": model.state_dict(), "raster_spec": RasterSpec().to_dict(),
+                "category": config.category, "attribute_names": names, "train_config": config.to_dict(),
+                "optimiser_state": optimiser.state_dict(), "schedule_state": schedule.state_dict(), "step": step, "best": best,
+                "seconds": spent + time.time() - started, "rng_state": rng.bit_generator.state, "torch_rng_state": torch.get_rng_state(),
+            })
+    seconds = spent + time.time() - started
+    card = {
+        "category": config.category,
+        "mode": config.mode,
+        "seed": config.seed,
+        "chosen_step": best["step"],
+        "validation": best["metrics"],
+        "training_seconds": round(seconds, 1),
+        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, torch {torch.__version__}".strip(),
+        "data_sha256": _data_digests(root, config.category),
+        "train_config": config.to_dict(),
+    }
+    save_checkpoint(out, {
+        "model_config": model_config.to_dict(),
+        "model_state": best["model_state"],
+        "raster_spec": RasterSpec().to_dict(),
+        "category": config.category,
+        "mode": config.mode,
+        "attribute_names": names,
+        "attribute_definitions": bench.attribute_definitions,
+        "attribute_reliability": reliability.tolist(),
+        "fusion_weight": best["metrics"]["fusion_weight"],
+        "card": card,
+    })
+    partial.unlink(missing_ok=True)
+    if not quiet:
+        sys.stderr.write("\n")
+    return card
+
+
+def _data_digests(root: Path, category: str) -> dict[str, str]:
+    from .data import known_digests
+
+    return {k: v for k, v in known_digests(root).items() if k.startswith(f"{category}/") or k.startswith("attributes/")}

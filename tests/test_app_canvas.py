@@ -1,0 +1,238 @@
+"""Canvas input (mouse, pen, touch), undo, files and the model-input contract."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import draw_mouse
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from app.canvas import MOUSE_PRESSURE, SketchCanvas
+from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
+
+BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
+
+
+def _pen_device(pointer=QPointingDevice.PointerType.Pen, system_id=1):
+    caps = QInputDevice.Capability.Position | QInputDevice.Capability.Pressure
+    return QPointingDevice("test pen", system_id, QInputDevice.DeviceType.Stylus, pointer, caps, 1, 3)
+
+
+def _tablet(widget, kind, device, x, y, pressure):
+    pos = QPointF(x, y)
+    buttons = Qt.MouseButton.NoButton if kind == QEvent.Type.TabletRelease else Qt.MouseButton.LeftButton
+    event = QTabletEvent(kind, device, pos, QPointF(widget.mapToGlobal(pos)), pressure, 0.0, 0.0, 0.0, 0.0, 0.0,
+                         Qt.KeyboardModifier.NoModifier, Qt.MouseButton.LeftButton, buttons)
+    QApplication.sendEvent(widget, event)
+    return event
+
+
+def pen_stroke(widget, points, device=None):
+    device = device or _pen_device()
+    (x, y, p), rest = points[0], points[1:]
+    _tablet(widget, QEvent.Type.TabletPress, device, x, y, p)
+    for x, y, p in rest:
+        _tablet(widget, QEvent.Type.TabletMove, device, x, y, p)
+    x, y, p = points[-1]
+    _tablet(widget, QEvent.Type.TabletRelease, device, x, y, 0.0)
+
+
+def test_mouse_stroke_becomes_one_vector_stroke(qtbot, canvas):
+    draw_mouse(qtbot, canvas, BOOT)
+    assert len(canvas.strokes) == 1
+    points = canvas.strokes[0].points
+    assert points.shape == (len(BOOT), 4)
+    np.testing.assert_allclose(points[:, :2], np.array(BOOT, float))
+    assert (points[:, 2] == MOUSE_PRESSURE).all()
+    assert (np.diff(points[:, 3]) >= 0).all() and points[0, 3] >= 0
+    assert canvas.undo_stack.count() == 1  # the whole stroke is one command
+
+
+def test_pen_pressure_recorded_and_synthetic_mouse_dropped(qtbot, canvas):
+    device = _pen_device()
+    _tablet(canvas, QEvent.Type.TabletPress, device, 50, 50, 0.2)
+    _tablet(canvas, QEvent.Type.TabletMove, device, 100, 60, 0.5)
+    # While the pen is down, Qt may also deliver synthesised mouse events: they must not draw.
+    fake_mouse = QMouseEvent(QEvent.Type.MouseMove, QPointF(300, 300), QPointF(canvas.mapToGlobal(QPoint(300, 300))),
+                             Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(canvas, fake_mouse)
+    _tablet(canvas, QEvent.Type.TabletMove, device, 150, 80, 0.9)
+    _tablet(canvas, QEvent.Type.TabletRelease, device, 150, 80, 0.0)
+    assert len(canvas.strokes) == 1
+    points = canvas.strokes[0].points
+    np.testing.assert_allclose(points[:, :2], [[50, 50], [100, 60], [150, 80]])
+    np.testing.assert_allclose(points[:, 2], [0.2, 0.5, 0.9], atol=1e-6)
+
+
+def test_pen_eraser_end_erases_touched_stroke_undoably(qtbot, canvas):
+    draw_mouse(qtbot, canvas, [(20, 20), (200, 20)])
+    draw_mouse(qtbot, canvas, [(20, 300), (200, 300)])
+    keep = canvas.strokes[1]
+    eraser = _pen_device(QPointingDevice.PointerType.Eraser, system_id=2)
+    pen_stroke(canvas, [(100, 5, 0.5), (100, 35, 0.5)], eraser)
+    assert canvas.strokes == [keep]
+    canvas.undo_stack.undo()
+    assert len(canvas.strokes) == 2 and canvas.strokes[1] is keep
+
+
+def test_one_finger_touch_draws(qtbot, canvas):
+    device = QTest.createTouchDevice()
+    QTest.touchEvent(canvas, device).press(0, QPoint(40, 40), canvas).commit()
+    QTest.touchEvent(canvas, device).move(0, QPoint(80, 90), canvas).commit()
+    QTest.touchEvent(canvas, device).move(0, QPoint(120, 150), canvas).commit()
+    QTest.touchEvent(canvas, device).release(0, QPoint(120, 150), canvas).commit()
+    assert len(canvas.strokes) == 1
+    np.testing.assert_allclose(canvas.strokes[0].points[:, :2], [[40, 40], [80, 90], [120, 150]])
+    assert (canvas.strokes[0].points[:, 2] == MOUSE_PRESSURE).all()
+
+
+def test_second_finger_is_ignored(qtbot, canvas):
+    device = QTest.createTouchDevice()
+    QTest.touchEvent(canvas, device).press(0, QPoint(40, 40), canvas).commit()
+    QTest.touchEvent(canvas, device).move(0, QPoint(60, 40), canvas).press(1, QPoint(300, 300), canvas).commit()
+    QTest.touchEvent(canvas, device).move(0, QPoint(80, 40), canvas).move(1, QPoint(320, 320), canvas).commit()
+    QTest.touchEvent(canvas, device).release(0, QPoint(80, 40), canvas).release(1, QPoint(320, 320), canvas).commit()
+    assert len(canvas.strokes) == 1
+    np.testing.assert_allclose(canvas.strokes[0].points[:, :2], [[40, 40], [60, 40], [80, 40]])
+
+
+@pytest.mark.parametrize("spec", [RasterSpec(), RasterSpec(size=128, margin=10, line_width=2.5, pressure_width=True)])
+def test_model_input_is_rasterise_strokes_of_the_vectors(qtbot, canvas, spec):
+    draw_mouse(qtbot, canvas, BOOT)
+    pen_stroke(canvas, [(140, 120, 0.3), (190, 150, 0.8), (240, 160, 0.6)])
+    expected = rasterise_strokes([s.points[:, :3] for s in canvas.strokes], spec)
+    np.testing.assert_array_equal(canvas.model_input(spec), expected)
+    kind, strokes = canvas.query_input()
+    assert kind == "strokes" and all(s.shape[1] == 3 for s in strokes)
+    np.testing.assert_array_equal(rasterise_strokes(strokes, spec), expected)
+
+
+def test_empty_canvas_has_no_model_input(canvas):
+    assert canvas.query_input() is None
+    with pytest.raises(SketchError):
+        canvas.model_input(RasterSpec())
+
+
+def test_undo_redo_and_undoable_clear(qtbot, canvas):
+    changes = []
+    canvas.sketchChanged.connect(lambda: changes.append(1))
+    draw_mouse(qtbot, canvas, [(10, 10), (100, 100)])
+    draw_mouse(qtbot, canvas, [(10, 200), (100, 250)])
+    first, second = canvas.strokes
+    canvas.undo_stack.undo()
+    assert canvas.strokes == [first]
+    canvas.undo_stack.redo()
+    assert canvas.strokes == [first, second]
+    canvas.clear()
+    assert canvas.strokes == [] and canvas.is_empty()
+    canvas.undo_stack.undo()
+    assert canvas.strokes == [first, second]
+    assert len(changes) == 6
+
+
+def test_eraser_tool_removes_only_touched_strokes(qtbot, canvas):
+    for y in (50, 150, 250):
+        draw_mouse(qtbot, canvas, [(20, y), (300, y)])
+    a, b, c = canvas.strokes
+    canvas.set_tool("eraser")
+    draw_mouse(qtbot, canvas, [(150, 140), (150, 160)])
+    assert canvas.strokes == [a, c]
+    canvas.set_tool("pen")
+    canvas.undo_stack.undo()
+    assert canvas.strokes == [a, b, c]  # back at its old place
+
+
+def test_right_button_erases(qtbot, canvas):
+    draw_mouse(qtbot, canvas, [(20, 50), (300, 50)])
+    draw_mouse(qtbot, canvas, [(150, 40), (150, 60)], button=Qt.MouseButton.RightButton)
+    assert canvas.strokes == []
+
+
+def test_live_segment_repaints_only_dirty_rect(qtbot, canvas, monkeypatch):
+    rects = []
+    original = SketchCanvas.update
+
+    def spy(self, *args):
+        rects.append(args[0] if args else None)
+        return original(self, *args)
+
+    monkeypatch.setattr(SketchCanvas, "update", spy)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    qtbot.mouseMove(canvas, QPoint(110, 104))
+    segment_updates = [r for r in rects if r is not None]
+    assert segment_updates, "the live segment should request a partial update"
+    last = segment_updates[-1]
+    assert last.contains(QPoint(105, 102)) and last.width() < 40 and last.height() < 40
+    assert None not in rects  # no whole-widget repaint while drawing
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(110, 104))
+
+
+def test_backing_image_follows_device_pixel_ratio(canvas):
+    ratio = canvas.devicePixelRatioF()
+    assert canvas._backing.devicePixelRatioF() == ratio
+    assert canvas._backing.width() == round(canvas.width() * ratio)
+
+
+def test_json_round_trip_is_atomic_and_exact(qtbot, canvas, tmp_path):
+    draw_mouse(qtbot, canvas, BOOT)
+    pen_stroke(canvas, [(140, 120, 0.3), (190, 150, 0.8)])
+    path = tmp_path / "boot.json"
+    canvas.save_json(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["boot.json"]  # no temp file left behind
+    data = json.loads(path.read_text())
+    assert data["format"] == "sketchfind.strokes" and len(data["strokes"]) == 2
+    before = [s.points.copy() for s in canvas.strokes]
+    canvas.clear()
+    canvas.load_json(path)
+    assert len(canvas.strokes) == 2
+    for old, new in zip(before, canvas.strokes):
+        np.testing.assert_allclose(new.points, old, atol=1e-4)
+    canvas.undo_stack.undo()  # opening is undoable
+    assert canvas.strokes == []
+
+
+def test_save_failure_keeps_old_file(qtbot, canvas, tmp_path, monkeypatch):
+    path = tmp_path / "s.json"
+    path.write_text("old")
+    draw_mouse(qtbot, canvas, BOOT)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("app.settings.os.replace", boom)
+    with pytest.raises(OSError):
+        canvas.save_json(path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_plain_stroke_lists_open_and_bad_files_raise(canvas, tmp_path):
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps([[[0, 0], [10, 10]], [[5, 0, 0.5], [5, 10, 0.5]]]))
+    canvas.load_json(plain)
+    assert len(canvas.strokes) == 2 and canvas.strokes[1].points[0, 2] == 0.5
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"strokes": [[["a"]]]}')
+    with pytest.raises(SketchError):
+        canvas.load_json(bad)
+    with pytest.raises(SketchError):
+        canvas.load_json(tmp_path / "missing.json")
+
+
+def test_png_export_and_open_as_image_query(qtbot, canvas, tmp_path):
+    draw_mouse(qtbot, canvas, BOOT)
+    path = tmp_path / "boot.png"
+    canvas.export_png(path)
+    canvas.clear()
+    canvas.load_image(path)
+    assert canvas.has_image and canvas.strokes == []
+    kind, picture = canvas.query_input()
+    assert kind == "image" and picture.dtype == np.uint8 and picture.min() < 100
+    spec = RasterSpec()
+    np.testing.assert_array_equal(canvas.model_input(spec), normalise_image(picture, spec))
+    canvas.undo_stack.undo()
+    assert not canvas.has_image

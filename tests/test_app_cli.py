@@ -1,0 +1,72 @@
+"""`python -m app --query ... --json`: answers without a QApplication."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DRIVER = r"""
+import json, sys
+import app.__main__ as entry
+
+calls = []
+def fake_query_json(paths, category, top, gallery, data_root):
+    calls.append((paths, category, top, gallery, data_root))
+    return [{"sketch": p, "results": [{"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}][:top]} for p in paths]
+
+entry._query_function = lambda: fake_query_json
+code = entry.main(sys.argv[1:])
+assert "PySide6.QtWidgets" not in sys.modules and "PySide6.QtGui" not in sys.modules, "headless mode imported Qt"
+print(json.dumps(calls), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("QT_QPA_PLATFORM", None)  # would a QApplication start, it could not without a display
+    return subprocess.run([sys.executable, "-c", DRIVER, *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_query_json_prints_results_and_exits_zero():
+    done = _run("--query", "a.png", "b.json", "--category", "chairs", "--top", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert [a["sketch"] for a in answer] == ["a.png", "b.json"]
+    assert answer[0]["results"][0] == {"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}
+    calls = json.loads(done.stderr.strip().splitlines()[-1])
+    assert calls == [[["a.png", "b.json"], "chairs", 1, None, None]]
+
+
+def test_query_error_is_one_line_and_nonzero(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    driver = DRIVER.replace("return [", "raise FileNotFoundError('no such sketch: a.png')\n    return [")
+    done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "no such sketch" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_help_lists_query_options():
+    done = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "--query" in done.stdout and "--category" in done.stdout
+
+
+def test_many_void_qt_calls_do_not_abort():
+    """PySide6 6.12.0 on CPython 3.11 drops a reference to None per void call (pinned to 6.11.2)."""
+    code = (
+        "import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "import app\n"
+        "from PySide6.QtCore import QObject\n"
+        "o = QObject()\n"
+        "for _ in range(200_000): o.setObjectName('x')\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-500:]

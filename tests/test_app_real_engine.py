@@ -1,0 +1,59 @@
+"""The window on the real engine (skipped without $FGSBIR_DATA or the bundled weights)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import FakeDialogs, draw_mouse
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QListView
+
+from fgsbir_core.data import DATA_ENV
+
+engine_module = pytest.importorskip("fgsbir_core.engine")
+
+BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
+
+needs_real = pytest.mark.skipif(
+    not os.environ.get(DATA_ENV) or not engine_module.bundled_weights("shoes").is_file(),
+    reason=f"needs ${DATA_ENV} and the bundled shoes weights",
+)
+
+
+@needs_real
+def test_real_engine_ranks_catalogue_from_canvas(qtbot):
+    from app.main_window import MainWindow
+
+    window = MainWindow(dialogs=FakeDialogs(), data_root=os.environ[DATA_ENV])
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    try:
+        qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
+        assert window.last_error is None, window.last_error
+        draw_mouse(qtbot, window.canvas, BOOT)
+        qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None
+                        and window.last_outcome.request_id == window._latest_request, timeout=30_000)
+        view = window.findChild(QListView, "resultsView")
+        ids = [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())]
+        assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
+        spec = window.info["raster_spec"]
+        np.testing.assert_array_equal(window.last_outcome.code.raster, window.canvas.model_input(spec))
+    finally:
+        window.close()
+
+
+@needs_real
+def test_real_engine_code_equals_offline_rasterised_strokes(qtbot, canvas):
+    from fgsbir_core.raster import rasterise_strokes
+
+    eng = engine_module.Engine(category="shoes")
+    eng.load()
+    draw_mouse(qtbot, canvas, BOOT)
+    strokes = canvas.stroke_arrays()
+    live = eng.encode_strokes(strokes)
+    np.testing.assert_array_equal(live.raster, rasterise_strokes([s.points[:, :3] for s in canvas.strokes], eng.raster_spec))
+    np.testing.assert_array_equal(live.raster, canvas.model_input(eng.raster_spec))
+    offline = eng.encode_strokes([np.asarray(s) for s in strokes])
+    np.testing.assert_allclose(live.embedding, offline.embedding, rtol=1e-5, atol=1e-6)

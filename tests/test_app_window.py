@@ -1,0 +1,272 @@
+"""The main window on a fake engine: live retrieval, re-ranking, errors, settings."""
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+from conftest import FakeDialogs, draw_mouse
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QComboBox, QListView, QSlider
+
+from app import settings
+from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
+from app.worker import QueryOutcome
+
+BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
+
+
+def engine(window, fake_engines):
+    return fake_engines.made[-1]
+
+
+def shown_ids(window) -> list[str]:
+    view = window.findChild(QListView, "resultsView")
+    model = view.model()
+    return [model.index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(model.rowCount())]
+
+
+def draw_and_wait(qtbot, window, points=BOOT):
+    before = window.last_outcome
+    draw_mouse(qtbot, window.canvas, points)
+    qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.code is not None
+                    and window._latest_request == window.last_outcome.request_id, timeout=5000)
+
+
+def test_window_shows_first_then_loads_model_and_catalogue(qtbot, make_window, fake_engines):
+    window = make_window(start=False)
+    assert window.isVisible() and window.info is None
+    window.start()
+    assert window.statusBar().currentMessage().startswith("Loading model")
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert window.info["attribute_names"] == fake_engines.made[0].ATTRIBUTES
+    assert window.attributes.names == fake_engines.made[0].ATTRIBUTES
+    for name in ("sketchCanvas", "resultsView", "attributeWeight", "queryTime"):
+        assert window.findChild(object, name) is not None, name
+
+
+def test_stroke_end_queries_and_fills_grid(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    eng = engine(window, fake_engines)
+    assert eng.encode_calls >= 1
+    ids = shown_ids(window)
+    assert len(ids) == 24 and all(isinstance(i, str) for i in ids)
+    expected = eng.rank(eng.encode_strokes(window.canvas.stroke_arrays()), window.catalogue,
+                        attribute_weight=window.attributes.attribute_weight())
+    assert ids == [r.id for r in expected]
+    assert "Last query" in window.findChild(object, "queryTime").text()
+    # The code the worker encoded is exactly the canvas's model input.
+    np.testing.assert_array_equal(window.last_outcome.code.raster, window.canvas.model_input(eng.raster_spec))
+
+
+def test_slider_and_attribute_modes_rerank_without_forward_pass(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    eng = engine(window, fake_engines)
+    encodes, ranks = eng.encode_calls, len(eng.rank_calls)
+    slider = window.findChild(QSlider, "attributeWeight")
+
+    def settle(action):
+        before = window.last_outcome
+        action()
+        qtbot.waitUntil(lambda: window.last_outcome is not before
+                        and window.last_outcome.request_id == window._latest_request, timeout=5000)
+        return shown_ids(window)
+
+    shape_only = settle(lambda: slider.setValue(0))
+    assert eng.rank_calls[-1]["attribute_weight"] == 0.0
+    attributes_only = settle(lambda: slider.setValue(100))
+    assert eng.rank_calls[-1]["attribute_weight"] == ATTRIBUTES_ONLY_WEIGHT
+    assert shape_only != attributes_only
+    assert window.last_outcome.encode_ms is None  # re-rank only
+
+    combo = window.findChild(QComboBox, "attr:boot")
+    settle(lambda: combo.setCurrentText("Ignore"))
+    np.testing.assert_array_equal(eng.rank_calls[-1]["attribute_weights"], [1, 0, 1, 1])
+    settle(lambda: window.attributes.set_mode("laces", "Must have"))
+    assert eng.rank_calls[-1]["must_have"] == ("laces",)
+    laces = eng.ATTRIBUTES.index("laces")
+    assert all(window.catalogue.attribute_probs[int(i) - 1, laces] >= 0.5 for i in shown_ids(window))
+
+    assert eng.encode_calls == encodes  # no new forward pass for any of it
+    assert len(eng.rank_calls) >= ranks + 4
+
+
+def test_slider_mapping_endpoints_and_default():
+    assert slider_to_weight(0, 0.7) == 0.0
+    assert slider_to_weight(100, 0.7) == ATTRIBUTES_ONLY_WEIGHT
+    assert slider_to_weight(50, 0.7) == pytest.approx(0.7)
+    values = [slider_to_weight(p, 0.7) for p in range(101)]
+    assert values == sorted(values)
+
+
+def test_stale_requests_are_dropped(qtbot, make_window, fake_engines):
+    window = make_window()
+    eng = engine(window, fake_engines)
+    eng.encode_gate = threading.Event()
+    shown = []
+    window.worker.resultsReady.connect(lambda outcome: shown.append(outcome.request_id))
+    draw_mouse(qtbot, window.canvas, BOOT[:4])  # request 1: blocks inside encode
+    assert eng.encode_started.wait(5)
+    draw_mouse(qtbot, window.canvas, BOOT[4:])  # request 2
+    draw_mouse(qtbot, window.canvas, [(10, 10), (60, 60)])  # request 3: the latest
+    latest = window._latest_request
+    eng.encode_gate.set()
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.request_id == latest, timeout=5000)
+    assert shown == [latest]  # the worker skipped the rest: only the latest sketch was ranked
+    assert eng.encode_calls == 2  # the first (in flight) and the latest; the middle one never ran
+    assert len(window.last_outcome.code.raster) and len(window.canvas.strokes) == 3
+
+    # A stale result arriving late is dropped by the window as well.
+    old = QueryOutcome(latest - 1, window.last_outcome.code, results=[])
+    window._show_results(old)
+    assert window.last_outcome.request_id == latest and window.dropped_results == 1
+    assert len(shown_ids(window)) == 24
+
+
+def test_worker_exception_is_reported_and_next_query_works(qtbot, make_window, fake_engines):
+    window = make_window()
+    eng = engine(window, fake_engines)
+    eng.fail_next_encode = ValueError("broken sketch network")
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert window.last_error == ("query", "ValueError: broken sketch network")
+    assert "broken sketch network" in window.statusBar().currentMessage()
+    assert window.worker.isRunning()
+    draw_and_wait(qtbot, window, [(20, 20), (80, 90)])
+    assert len(shown_ids(window)) == 24
+
+
+def test_model_load_error_is_a_status_message(qtbot, make_window, fake_engines):
+    fake_engines.setup["fail_load"] = "Bundled weights missing: resources/models/shoes_mtl.pt"
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert window.last_error[0] == "load"
+    assert "Bundled weights missing" in window.statusBar().currentMessage()
+    draw_mouse(qtbot, window.canvas, BOOT)  # drawing still works, nothing is sent
+    assert len(window.canvas.strokes) == 1
+
+
+def test_clear_empties_results_and_attributes(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window.clear_action.trigger()
+    qtbot.waitUntil(lambda: window.last_outcome.code is None, timeout=5000)
+    assert shown_ids(window) == []
+    window.undo_action.trigger()  # undo the clear: the sketch is back and queried again
+    qtbot.waitUntil(lambda: window.last_outcome.code is not None and len(shown_ids(window)) == 24, timeout=5000)
+
+
+def test_live_query_while_drawing(qtbot, make_window, fake_engines):
+    window = make_window()
+    eng = engine(window, fake_engines)
+    canvas = window.canvas
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(100, 100))
+    for x in range(110, 200, 10):
+        qtbot.mouseMove(canvas, QPoint(x, x))
+    qtbot.waitUntil(lambda: eng.encode_calls >= 1, timeout=3000)  # before the pen is lifted
+    assert canvas.drawing and canvas.strokes == []
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(190, 190))
+    qtbot.waitUntil(lambda: window.last_outcome is not None
+                    and window.last_outcome.request_id == window._latest_request, timeout=5000)
+
+
+def test_device_falls_back_with_notice(qtbot, make_window, fake_engines):
+    window = make_window()
+    window.set_device("cuda")
+    qtbot.waitUntil(lambda: "not available" in window.statusBar().currentMessage(), timeout=5000)
+    assert window.prefs.device == "cpu"
+    assert window.device_box.currentData() == "cpu"
+
+
+def test_category_switch_loads_other_model(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window.findChild(QComboBox, "category").setCurrentText("chairs")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "chairs"
+                    and window.catalogue is not None, timeout=5000)
+    assert [e.category for e in fake_engines.made] == ["shoes", "chairs"]
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 24 and window.last_outcome.request_id == window._latest_request)
+    assert fake_engines.made[-1].encode_calls >= 1  # the sketch is re-encoded by the new model
+
+
+def test_first_run_dialog_without_data_root(qtbot, make_window, fake_engines, monkeypatch):
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    dialogs = FakeDialogs(data_root=None)
+    window = make_window(data_root=None, dialogs=dialogs)
+    assert dialogs.asked_data_root == 1
+    assert window.catalogue is None
+    assert "Choose photo folder" in window.statusBar().currentMessage()
+    draw_and_wait(qtbot, window)  # attributes still predicted without photos
+    assert shown_ids(window) == [] and window.attributes._bars["boot"].format() != "–"
+    dialogs.data_root = "/picked/folder"
+    window.folder_action.trigger()
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 24, timeout=5000)
+    assert window.prefs.data_root == "/picked/folder"
+
+
+def test_first_run_dialog_is_asked_once(qtbot, make_window, monkeypatch):
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    dialogs = FakeDialogs(data_root=None)
+    window = make_window(data_root=None, dialogs=dialogs)
+    window.close()
+    second = make_window(data_root=None, dialogs=dialogs)
+    assert dialogs.asked_data_root == 1 and second.catalogue is None
+
+
+def test_clicking_a_result_opens_detail_dialog(qtbot, make_window):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    view = window.findChild(QListView, "resultsView")
+    index = view.model().index(0, 0)
+    rect = view.visualRect(index)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert len(window.dialogs.shown) == 1
+    dialog = window.dialogs.shown[0]
+    assert dialog.windowTitle().startswith(f"Photo {index.data(Qt.ItemDataRole.UserRole)}")
+    sketch = dict(zip(window.info["attribute_names"], window.last_outcome.code.attribute_probs))
+    photo = window.last_outcome.results[0].attributes
+    for name, agrees in dialog.agreement.items():
+        assert agrees == ((photo[name] >= 0.5) == (sketch[name] >= 0.5))
+    assert dialog.table.rowCount() == len(photo)
+
+
+def test_open_and_save_through_window(qtbot, make_window, tmp_path):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window.dialogs.save_answer = str(tmp_path / "boot.json")
+    window.save_action.trigger()
+    window.export_png(str(tmp_path / "boot.png"))
+    assert (tmp_path / "boot.json").is_file() and (tmp_path / "boot.png").is_file()
+    window.canvas.clear()
+    window.dialogs.open_answer = str(tmp_path / "boot.png")
+    window.open_action.trigger()
+    assert window.canvas.has_image
+    qtbot.waitUntil(lambda: window.last_outcome.code is not None
+                    and window.last_outcome.request_id == window._latest_request, timeout=5000)
+    window.open_sketch(str(tmp_path / "missing.json"))
+    assert "Could not open" in window.statusBar().currentMessage()
+
+
+def test_preferences_json_and_window_state(qtbot, make_window, tmp_path):
+    window = make_window()
+    window.findChild(QSlider, "attributeWeight").setValue(30)
+    window.close()
+    prefs_path = settings.config_dir() / settings.PREFERENCES_FILE
+    data = json.loads(prefs_path.read_text())
+    assert data["attribute_slider"] == 30 and data["category"] == "shoes" and data["top_k"] == 24
+    state = settings.window_settings()
+    assert int(state.value("layout_version")) == settings.LAYOUT_VERSION
+    again = make_window()
+    assert again.attributes.slider.value() == 30
+
+
+def test_bad_preferences_file_falls_back_to_defaults(tmp_path):
+    (tmp_path / settings.PREFERENCES_FILE).write_text('{"top_k": "many", "category": "boats", "device": "tpu"')
+    assert settings.load_preferences(tmp_path) == settings.Preferences()
+    (tmp_path / settings.PREFERENCES_FILE).write_text('{"top_k": "many", "category": "boats", "attribute_slider": 500}')
+    prefs = settings.load_preferences(tmp_path)
+    assert prefs.top_k == 24 and prefs.category == "shoes" and prefs.attribute_slider == 100

@@ -1,0 +1,68 @@
+"""Loaders against the real benchmark files, and clear errors for missing or corrupted ones."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from fgsbir_core.data import DataError, load_benchmark, resolve_data_root, train_validation_split
+
+
+@pytest.mark.parametrize("category,n_train,n_test,n_attr", [("shoes", 304, 115, 21), ("chairs", 200, 97, 16)])
+def test_real_splits(data_root, category, n_train, n_test, n_attr):
+    bench = load_benchmark(category, data_root)
+    assert len(bench.train) == n_train and len(bench.test) == n_test
+    assert bench.train.sketches.shape[1:] == (256, 256) and bench.test.photos.dtype == np.uint8
+    assert bench.train.photo_ids[0] == "1" and bench.test.photo_ids[0] == str(n_train + 1)
+    assert len(bench.attribute_names) == n_attr and bench.test.attributes.shape == (n_test, n_attr)
+    # human test triplets: 45 pairs among 10 candidates per sketch, indices inside the split
+    assert all(len(t) == 45 for t in bench.test.triplets)
+    assert max(int(t.max()) for t in bench.test.triplets) < n_test
+    assert set(bench.attribute_definitions) == set(bench.attribute_names)
+
+
+def test_shoe_attribute_rules(data_root):
+    bench = load_benchmark("shoes", data_root)
+    names = bench.attribute_names
+    labels = np.concatenate([bench.train.attributes, bench.test.attributes])
+    heel = labels[:, [names.index(n) for n in ("heel_flat", "heel_low", "heel_high")]]
+    assert (heel.sum(1) == 1).all()
+
+
+def test_handbags_have_no_attributes(data_root):
+    bench = load_benchmark("handbags", data_root)
+    assert len(bench.train) == 400 and bench.train.attributes is None
+
+
+def test_validation_split_is_disjoint_and_fixed():
+    fit, val = train_validation_split(304)
+    assert len(set(fit) & set(val)) == 0 and len(fit) + len(val) == 304
+    np.testing.assert_array_equal(val, train_validation_split(304)[1])
+
+
+def test_subset_keeps_only_inner_triplets(data_root):
+    bench = load_benchmark("shoes", data_root)
+    sub = bench.train.subset(np.arange(50))
+    assert all((t < 50).all() for t in sub.triplets if len(t))
+
+
+def test_missing_root_and_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    with pytest.raises(DataError, match="FGSBIR_DATA"):
+        resolve_data_root(None)
+    with pytest.raises(DataError, match="not a folder"):
+        resolve_data_root(tmp_path / "nowhere")
+    with pytest.raises(DataError, match="Missing benchmark file.*shoes_annotation.json"):
+        load_benchmark("shoes", tmp_path)
+
+
+def test_corrupted_file_is_named(data_root, tmp_path):
+    copy = tmp_path / "qmul"
+    shutil.copytree(data_root, copy)
+    target = copy / "chairs" / "chairs_sketch_db_test.mat"
+    data = bytearray(target.read_bytes())
+    data[5000] ^= 0xFF
+    target.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="chairs_sketch_db_test.mat does not match its SHA-256"):
+        load_benchmark("chairs", copy)

@@ -1,0 +1,60 @@
+"""Metrics against a brute-force reference, with ties counted against the query."""
+from __future__ import annotations
+
+import numpy as np
+
+from fgsbir_core.evaluate import accuracy_at, retrieval_metrics, triplet_accuracy, true_ranks
+from fgsbir_core.retrieval import attribute_distances, embedding_distances, top_k
+
+
+def brute_rank(distances, i):
+    d_true = distances[i, i]
+    ahead = 0
+    for j in range(distances.shape[1]):
+        if j != i and distances[i, j] <= d_true:
+            ahead += 1
+    return ahead
+
+
+def test_ranks_match_brute_force_with_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        d = rng.integers(0, 5, size=(30, 30)).astype(float)  # many ties
+        expected = np.array([brute_rank(d, i) for i in range(30)])
+        np.testing.assert_array_equal(true_ranks(d), expected)
+        for k in (1, 5, 10):
+            assert accuracy_at(true_ranks(d), k) == np.mean(expected < k)
+
+
+def test_tie_counts_against_query():
+    d = np.array([[1.0, 1.0], [0.5, 0.2]])
+    assert list(true_ranks(d)) == [1, 0]
+    assert retrieval_metrics(d)["acc_at_1"] == 0.5
+
+
+def test_triplet_accuracy_brute_force():
+    rng = np.random.default_rng(1)
+    d = rng.integers(0, 4, size=(8, 8)).astype(float)
+    triplets = [rng.integers(0, 8, size=(5, 2)) for _ in range(8)]
+    hits = total = 0
+    for i, pairs in enumerate(triplets):
+        for a, b in pairs:
+            total += 1
+            hits += d[i, a] < d[i, b]  # ties count as wrong
+    assert triplet_accuracy(d, triplets) == hits / total
+
+
+def test_distances_match_loops():
+    rng = np.random.default_rng(2)
+    q, g = rng.normal(size=(4, 6)), rng.normal(size=(7, 6))
+    loop = np.array([[np.sum((a - b) ** 2) for b in g] for a in q])
+    np.testing.assert_allclose(embedding_distances(q, g), loop, rtol=1e-6, atol=1e-9)
+    w = rng.random(6)
+    loop_attr = np.array([[np.sum(w * (a - b) ** 2) / w.sum() for b in g] for a in q])
+    np.testing.assert_allclose(attribute_distances(q, g, w), loop_attr, rtol=1e-5)
+
+
+def test_top_k_is_sorted_and_stable():
+    d = np.array([[3.0, 1.0, 1.0, 0.5, 9.0]])
+    assert top_k(d, 3).tolist() == [[3, 1, 2]]
+    assert top_k(d, 10).tolist() == [[3, 1, 2, 0, 4]]

@@ -1,0 +1,90 @@
+"""The one rasteriser: framing, determinism, pressure, images of odd kinds."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from PIL import Image
+
+from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
+
+SPEC = RasterSpec()
+
+
+def ink_bbox(image):
+    ys, xs = np.nonzero(image < 200)
+    return xs.min(), xs.max(), ys.min(), ys.max()
+
+
+def test_strokes_fill_frame_inside_margin_and_centred():
+    strokes = [[(10, 10), (110, 10), (110, 60)], [(10, 10), (10, 60)]]
+    image = rasterise_strokes(strokes, SPEC)
+    assert image.shape == (256, 256) and image.dtype == np.uint8
+    x0, x1, y0, y1 = ink_bbox(image)
+    assert abs(x0 - SPEC.margin) <= 2 and abs(x1 - (255 - SPEC.margin)) <= 2  # longer side fills the frame
+    assert abs((y0 + y1) / 2 - 127.5) <= 2  # centred vertically
+
+
+def test_same_drawing_in_other_coordinates_gives_same_image():
+    base = np.array([[0, 0], [40, 5], [60, 50], [10, 70]], float)
+    a = rasterise_strokes([base], SPEC)
+    b = rasterise_strokes([base * 3.0 + 500], SPEC)
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 40  # only anti-aliasing differs
+    assert np.array_equal(a, rasterise_strokes([base], SPEC))  # deterministic
+
+
+def test_pressure_widens_lines_when_enabled():
+    stroke_light = [(0, 0, 0.1), (100, 0, 0.1), (100, 100, 0.1)]
+    stroke_heavy = [(0, 0, 1.0), (100, 0, 1.0), (100, 100, 1.0)]
+    spec = RasterSpec(pressure_width=True)
+    light = (255 - rasterise_strokes([stroke_light], spec).astype(int)).sum()
+    heavy = (255 - rasterise_strokes([stroke_heavy], spec).astype(int)).sum()
+    assert heavy > light * 1.5
+
+
+@pytest.mark.parametrize("strokes", [[], [[]], [[(0, 0, 0, 0)]], [[(0, float("nan"))]]])
+def test_bad_strokes_raise_clear_error(strokes):
+    with pytest.raises(SketchError):
+        rasterise_strokes(strokes, SPEC)
+
+
+def test_single_dot_is_drawn():
+    image = rasterise_strokes([[(5, 5)]], SPEC)
+    assert (image < 200).any()
+
+
+def test_image_normalisation_matches_stroke_framing():
+    strokes = [[(0, 0), (100, 0), (100, 50), (0, 50), (0, 0)]]
+    reference = rasterise_strokes(strokes, SPEC)
+    # the same picture, small and off-centre, as RGBA with transparent paper
+    small = Image.fromarray(reference).resize((128, 128))
+    rgba = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
+    rgba.paste(Image.merge("RGBA", [small] * 3 + [Image.fromarray(255 - np.asarray(small))]), (20, 100))
+    out = normalise_image(rgba, SPEC)
+    assert np.abs(np.array(ink_bbox(out)) - np.array(ink_bbox(reference))).max() <= 3
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "CMYK", "I;16", "P", "1"])
+def test_odd_image_modes(mode):
+    base = Image.new("L", (300, 200), 255)
+    base.paste(0, (50, 50, 250, 60))
+    image = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base).astype(np.uint16) * 257))
+    out = normalise_image(image, SPEC)
+    assert out.shape == (256, 256) and (out < 128).any()
+
+
+def test_blank_image_is_an_error():
+    with pytest.raises(SketchError, match="no strokes"):
+        normalise_image(np.full((50, 50), 255, np.uint8), SPEC)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4), st.floats(0, 1)), min_size=1, max_size=12),
+                min_size=1, max_size=6))
+def test_any_finite_strokes_rasterise_inside_frame(strokes):
+    image = rasterise_strokes(strokes, SPEC)
+    assert image.shape == (256, 256)
+    ink = image < 250
+    assert ink.any()
+    m = SPEC.margin - 3
+    assert not ink[:m].any() and not ink[-m:].any() and not ink[:, :m].any() and not ink[:, -m:].any()

@@ -1,0 +1,133 @@
+"""Samplers, losses, a one-step training smoke test, checkpoints and their errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fgsbir_core.checkpoint import ModelError, build_model, load_checkpoint, save_checkpoint
+from fgsbir_core.losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
+from fgsbir_core.model import ModelConfig, SketchPhotoNet
+from fgsbir_core.sampling import AttributeNegativeSampler, HumanTripletSampler, attribute_similarity
+from fgsbir_core.train import TrainConfig, attribute_reliability, train
+
+
+def test_attribute_negative_is_never_the_positive_and_is_similar():
+    rng = np.random.default_rng(0)
+    labels = (rng.random((60, 12)) < 0.3).astype(np.float32)
+    labels[1] = labels[0]  # an identical twin is the hardest negative, but not the positive
+    sampler = AttributeNegativeSampler(labels, hard_pool=5, hard_share=1.0)
+    for _ in range(50):
+        anchors = rng.integers(0, 60, 32)
+        negatives = sampler.sample(anchors, rng)
+        assert (negatives != anchors).all()
+    sim = attribute_similarity(labels)
+    np.fill_diagonal(sim, -1)
+    picks = sampler.sample(np.zeros(200, int), rng)
+    assert 1 in picks and sim[0, picks].mean() > sim[0, 1:].mean()
+
+
+def test_easy_negatives_also_avoid_the_positive():
+    rng = np.random.default_rng(1)
+    sampler = AttributeNegativeSampler(np.zeros((3, 4), np.float32), hard_pool=2, hard_share=0.0)
+    anchors = np.repeat(np.arange(3), 100)
+    assert (sampler.sample(anchors, rng) != anchors).all()
+
+
+def test_human_sampler_returns_annotated_pairs():
+    rng = np.random.default_rng(2)
+    triplets = [np.array([[3, 4]]) for _ in range(5)]
+    closer, farther = HumanTripletSampler(triplets, 5).sample(np.arange(5).repeat(20), rng)
+    assert (closer != farther).all()
+    human = (closer == 3) & (farther == 4)
+    assert 0.2 < human.mean() < 0.8
+
+
+def test_triplet_losses():
+    a = torch.tensor([[1.0, 0.0]])
+    assert triplet_ranking_loss(a, a, -a, margin=0.2).item() == 0.0
+    assert triplet_ranking_loss(a, -a, a, margin=0.2).item() == pytest.approx(4.2)
+    s = torch.eye(3)
+    assert in_batch_triplet_loss(s, s, torch.arange(3), 0.5).item() == 0.0
+    assert in_batch_triplet_loss(s, s.flip(0), torch.arange(3), 0.5).item() > 0
+
+
+def test_attribute_loss_weights_down_noisy_labels():
+    logits = torch.tensor([[5.0, 5.0]])
+    labels = torch.tensor([[1.0, 0.0]])
+    full = attribute_loss(logits, labels)
+    muted = attribute_loss(logits, labels, torch.tensor([1.0, 0.0]))
+    assert muted < full
+
+
+def test_reliability_reads_kappa(data_root):
+    names = ["zip", "shaft_knee", "unknown"]
+    w = attribute_reliability(data_root, "shoes", names)
+    assert w[0] == pytest.approx(0.1) and w[1] == pytest.approx(0.97) and w[2] == 1.0
+
+
+def test_model_shapes():
+    model = SketchPhotoNet(ModelConfig(num_attributes=5))
+    emb, logits = model(torch.full((2, 1, 256, 256), 255.0))
+    assert emb.shape[0] == 2 and logits.shape == (2, 5)
+    assert torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-4)
+
+
+@pytest.mark.parametrize("mode", ["mtl", "triplet"])
+def test_training_smoke_and_checkpoint(data_root, tmp_path, mode):
+    config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, model={"width": 8, "embedding_dim": 16})
+    out = tmp_path / f"{mode}.pt"
+    card = train(config, out, data_root, quiet=True)
+    assert card["mode"] == mode and card["chosen_step"] in (1, 2)
+    state = load_checkpoint(out)
+    assert state["category"] == "chairs" and len(state["attribute_names"]) == 16
+    model = build_model(state)
+    emb, logits = model(torch.full((1, 1, 256, 256), 255.0))
+    assert logits.shape == (1, 16)
+    assert not (tmp_path / f"{mode}.pt.partial").exists()
+
+
+def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
+    config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16})
+    out = tmp_path / "m.pt"
+    import fgsbir_core.train as train_module
+
+    real_save = train_module.save_checkpoint
+    calls = {"n": 0}
+
+    def crash_after_first_partial(path, state):
+        real_save(path, state)
+        calls["n"] += 1
+        if str(path).endswith(".partial"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", crash_after_first_partial)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out, data_root, quiet=True)
+    assert load_checkpoint(tmp_path / "m.pt.partial")["step"] == 2
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    card = train(config, out, data_root, quiet=True)
+    assert out.is_file() and card["chosen_step"] in (2, 4)
+
+
+def test_bad_checkpoints_are_clear_errors(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_checkpoint(tmp_path / "absent.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match="truncated or not a SketchFind checkpoint"):
+        load_checkpoint(junk)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(ModelError, match="not a SketchFind checkpoint"):
+        load_checkpoint(foreign)
+    model = SketchPhotoNet(ModelConfig(num_attributes=3, width=8))
+    mismatched = tmp_path / "mismatch.pt"
+    save_checkpoint(mismatched, {"model_config": ModelConfig(num_attributes=3, width=16).to_dict(), "model_state": model.state_dict(),
+                                 "raster_spec": {}, "category": "shoes", "attribute_names": ["a", "b", "c"]})
+    with pytest.raises(ModelError, match="do not fit"):
+        build_model(load_checkpoint(mismatched))
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(mismatched.read_bytes()[:1000])
+    with pytest.raises(ModelError):
+        load_checkpoint(truncated)
