@@ -13,7 +13,6 @@ lands (a whole stroke, an erase gesture, clear, open) is one QUndoStack command.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -36,10 +35,9 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, to_grey
 
-from .settings import atomic_write_bytes
+from fgsbir_core.checkpoint import atomic_write_bytes
+from fgsbir_core.sketch_file import read_sketch, write_sketch
 
-SKETCH_FORMAT: Final = "sketchfind.strokes"
-SKETCH_VERSION: Final = 1
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
 ERASER_RADIUS: Final = 8.0  # logical pixels
@@ -203,30 +201,10 @@ class SketchCanvas(QWidget):
 
     # ----------------------------------------------------------------- files
     def save_json(self, path: str | Path) -> None:
-        data = {
-            "format": SKETCH_FORMAT,
-            "version": SKETCH_VERSION,
-            "canvas": [self.width(), self.height()],
-            "strokes": [{"width": s.width, "points": np.round(s.points, 4).tolist()} for s in self._strokes],
-        }
-        atomic_write_bytes(path, (json.dumps(data) + "\n").encode("utf-8"))
+        write_sketch(path, [(s.points, s.width) for s in self._strokes], (self.width(), self.height()))
 
     def load_json(self, path: str | Path) -> None:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SketchError(f"Cannot read sketch {path}: {exc}") from exc
-        raw = data.get("strokes") if isinstance(data, dict) else data
-        if not isinstance(raw, list):
-            raise SketchError(f"{path} is not a SketchFind sketch (no stroke list).")
-        strokes = []
-        for item in raw:
-            points = item.get("points") if isinstance(item, dict) else item
-            try:
-                stroke = self._make_stroke(points, (item.get("width") if isinstance(item, dict) else None))
-            except (TypeError, ValueError) as exc:
-                raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.") from exc
-            strokes.append(stroke)
+        strokes = [self._make_stroke(points, width) for points, width in read_sketch(path)]
         self.undo_stack.push(_ReplaceSketch(self, strokes, None, "Open sketch"))
 
     def load_image(self, path: str | Path) -> None:

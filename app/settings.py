@@ -7,9 +7,10 @@ dock layout live in QSettings (an INI file next to it) under a layout version: b
 """
 from __future__ import annotations
 
+from fgsbir_core.checkpoint import atomic_write_bytes  # noqa: F401  (re-exported for the app)
+
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Final
@@ -62,24 +63,6 @@ def config_dir() -> Path:
         path = Path(location or Path.home() / ".config" / "sketchfind")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see the old or the new content, never half of it."""
-    path = Path(path)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def load_preferences(directory: Path | None = None) -> Preferences:

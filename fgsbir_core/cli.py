@@ -16,22 +16,26 @@ PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
 }
 
 
+def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None) -> list[dict]:
+    """The `query --json` answer: for each sketch file, the top photos with score and attributes."""
+    output = []
+    for path in paths:
+        results = engine.rank(engine.encode_file(path), catalogue, attribute_weight=attribute_weight, top_k=top)
+        output.append({"sketch": str(path), "results": [
+            {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
+            for r in results]})
+    return output
+
+
 def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,
                attribute_weight: float | None = None) -> list[dict]:
-    """Rank the benchmark photos for each sketch image; the `fgsbir query --json` output."""
+    """Rank the benchmark photos for each sketch file (stroke JSON or image)."""
     from .engine import Engine
 
     engine = Engine(category, weights)
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery=gallery)
-    output = []
-    for path in paths:
-        code = engine.encode_image(path)
-        results = engine.rank(code, catalogue, attribute_weight=attribute_weight, top_k=top)
-        output.append({"sketch": str(path), "results": [
-            {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
-            for r in results]})
-    return output
+    return rank_sketch_files(engine, catalogue, paths, top, attribute_weight)
 
 
 def _cmd_train(args) -> int:
@@ -59,7 +63,13 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_query(args) -> int:
-    output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights, args.attribute_weight)
+    if args.catalogue:
+        from .catalogue_cli import query_catalogue_json
+
+        output = query_catalogue_json(args.sketches, args.catalogue, args.category, args.top, args.weights,
+                                      attribute_weight=args.attribute_weight)
+    else:
+        output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights, args.attribute_weight)
     if args.json:
         print(json.dumps(output, indent=1))
     else:
@@ -68,6 +78,25 @@ def _cmd_query(args) -> int:
             for rank, r in enumerate(item["results"], 1):
                 on = [k for k, v in r["attributes"].items() if v >= 0.5]
                 print(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+    return 0
+
+
+def _cmd_card(args) -> int:
+    """Evaluate a trained checkpoint on the test split and write its model card beside it."""
+
+    from .checkpoint import load_checkpoint
+    from .evaluate import evaluate_checkpoint
+
+    state = load_checkpoint(args.weights)
+    metrics, _ = evaluate_checkpoint(args.weights, state["category"], args.data_root)
+    card = dict(state.get("card", {}))
+    card["test"] = metrics
+    card["command"] = args.command_line or card.get("command", "")
+    card["fusion_weight"] = state.get("fusion_weight")
+    card["attributes"] = state["attribute_names"]
+    path = Path(args.weights).with_suffix(".json")
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({"card": str(path), "test": metrics}))
     return 0
 
 
@@ -103,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
+    p = sub.add_parser("card", help="evaluate a trained checkpoint on the test split and write its model card (JSON)")
+    p.add_argument("weights")
+    p.add_argument("--data-root")
+    p.add_argument("--command-line", help="the exact command that trained it, for the card")
+    p.set_defaults(func=_cmd_card)
+
     p = sub.add_parser("table1", help="the paper's Table 1: hand-made baseline, triplet and MTL on shoes and chairs")
     p.add_argument("--data-root")
     p.add_argument("--retrain", action="store_true", help="train every model again instead of using the bundled ones")
@@ -111,15 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
     p.set_defaults(func=_cmd_table1)
 
-    p = sub.add_parser("query", help="rank photos for sketch images (dark lines on light paper, any size)")
+    p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")
     common(p, mode=False)
     p.add_argument("sketches", nargs="+")
-    p.add_argument("--gallery", choices=("test", "all"), default="test")
+    p.add_argument("--gallery", choices=("test", "all"), default="test", help="benchmark photos to search: the published test split or all")
+    p.add_argument("--catalogue", metavar="FOLDER", help="search a folder of your own photos instead of the benchmark (indexed on first use)")
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--weights")
     p.add_argument("--attribute-weight", type=float)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_query)
+
+    from .catalogue_cli import add_commands
+
+    add_commands(sub)
     return parser
 
 
@@ -127,7 +167,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DataError, ModelError, SketchError, ValueError) as exc:
+    except (DataError, ModelError, SketchError, ValueError, InterruptedError, RuntimeError, OSError) as exc:
         print(f"fgsbir: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ Unreadable, truncated, too small or too large files raise `ImageError`.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -36,7 +37,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 PHOTO_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp")
-MAX_PIXELS: Final = 60_000_000  # ~7700 x 7700; larger files are refused (decompression bombs)
+# Larger pictures are refused from their header, before decoding (decompression bombs). This is
+# checked here rather than through the process-wide Image.MAX_IMAGE_PIXELS so that it holds
+# whatever other code sets there; PIL's own DecompressionBombError/Warning are caught as well.
+MAX_PIXELS: Final = 60_000_000  # ~7700 x 7700
 MIN_SIDE: Final = 8  # px; anything smaller has no object to draw
 
 
@@ -52,10 +56,11 @@ class EdgeSpec:
     margin: int = 16  # blank border around the object's longer side
     work_size: int = 160  # the photo is reduced to at most this many px per side to find the object
     sigma: float = 1.0  # Gaussian blur before the gradients, output px
-    tensor_sigma: float = 1.5  # smoothing of the structure tensor (merges the two sides of a thin line)
-    strong_share: float = 0.035  # share of frame pixels (of NMS candidates) kept as strong edges
-    low_ratio: float = 0.45  # hysteresis low threshold / high threshold
-    min_contrast: float = 6.0  # gradient magnitude (0..255 scale) below which nothing is an edge
+    tensor_sigma: float = 1.0  # smoothing of the structure tensor (merges the two sides of a thin line)
+    strong_share: float = 0.03  # share of frame pixels (of NMS candidates) kept as strong edges
+    low_ratio: float = 0.4  # hysteresis low threshold / high threshold
+    dark_offset: float = 16.0  # intensities are compared on log(1 + I / dark_offset)
+    min_contrast: float = 3.0  # gradient magnitude (log scale, 0..255) below which nothing is an edge
     min_segment: int = 6  # px; shorter isolated edge fragments are dropped
     background_tolerance: float = 18.0  # colour distance (0..255) still counted as background
 
@@ -78,28 +83,32 @@ def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_p
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if isinstance(source, Image.Image):
-                image = source
-            else:
-                image = Image.open(source)
-            width, height = image.size
-            if width * height > max_pixels:
-                raise ImageError(f"{name}: {width} x {height} pixels is more than the {max_pixels:,} allowed "
-                                 "(too large, or a decompression bomb).")
-            if min(width, height) < MIN_SIDE:
-                raise ImageError(f"{name}: {width} x {height} pixels is too small to show an object.")
-            if draft and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
-                image.draft(image.mode, (draft, draft))
-            image.load()
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image)
+                return _decode(source, name, max_pixels, None)
+            with Image.open(source) as image:  # closes the file even when decoding fails
+                return _decode(image, name, max_pixels, draft)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageError(f"{name}: refused as a possible decompression bomb ({exc}).") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{name}: not a picture this program can read (JPEG, PNG or WebP).") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise ImageError(f"{name}: the file is damaged or truncated ({exc.__class__.__name__}: {exc}).") from exc
+
+
+def _decode(image: Image.Image, name, max_pixels: int, draft: int | None) -> Image.Image:
+    width, height = image.size  # from the header: checked before any pixel is decoded
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width} x {height} pixels is more than the {max_pixels:,} allowed "
+                         "(too large, or a decompression bomb).")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{name}: {width} x {height} pixels is too small to show an object.")
+    if draft and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
+        image.draft(image.mode, (draft, draft))
+    image.load()
+    if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn the pixels upright
+        image = ImageOps.exif_transpose(image)
+    return _to_rgb(image)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -114,7 +123,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _reduce(image: Image.Image, longest: int) -> Image.Image:
@@ -159,7 +168,7 @@ def _object_box(rgb: np.ndarray, tolerance: float) -> tuple[tuple[int, int, int,
 
 
 def frame_photo(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
-    """RGB photo -> (size, size, 3) float32: the object cropped, its longer side scaled to
+    """RGB photo -> (size, size, 3) uint8: the object cropped, its longer side scaled to
     size - 2 * margin, centred on the background colour."""
     w, h = image.size
     small = np.asarray(_reduce(image, spec.work_size), np.float32)
@@ -174,11 +183,11 @@ def frame_photo(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray
     crop = image.resize((new_w, new_h), Image.BILINEAR, box=box, reducing_gap=2.0)
     top, left = (spec.size - new_h) // 2, (spec.size - new_w) // 2
     if plain:
-        canvas = Image.new("RGB", (spec.size, spec.size), tuple(int(round(v)) for v in background))
+        canvas = Image.new("RGB", (spec.size, spec.size), tuple(round(float(v)) for v in background))
         canvas.paste(crop, (left, top))
-        return np.asarray(canvas, np.float32)
+        return np.asarray(canvas, np.uint8)
     # busy background: repeat the crop's border outward so the frame edge draws no line
-    arr = np.asarray(crop, np.float32)
+    arr = np.asarray(crop, np.uint8)
     return np.pad(arr, ((top, spec.size - new_h - top), (left, spec.size - new_w - left), (0, 0)), mode="edge")
 
 
@@ -187,13 +196,22 @@ def _gauss(a: np.ndarray, sigma: float) -> np.ndarray:
     return ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=2.5)
 
 
+@functools.lru_cache(maxsize=4)
+def _log_table(dark_offset: float) -> np.ndarray:
+    levels = np.arange(256, dtype=np.float64)
+    return (np.log1p(levels / dark_offset) * (255.0 / np.log1p(255.0 / dark_offset))).astype(np.float32)
+
+
 def _canny(rgb: np.ndarray, spec: EdgeSpec) -> np.ndarray:
     """Colour Canny on the structure tensor: boolean 1-px lines.
 
     The tensor (summed over R, G, B, then smoothed) gives one response for a step edge and also
     one, centred, for a thin dark or light line (plain Canny draws such a seam twice).
     """
-    smooth = np.stack([_gauss(rgb[..., c], spec.sigma) for c in range(3)])
+    # a Weber-like (log) intensity scale: a seam on a dark shoe counts about as much as one
+    # on a light shoe, instead of vanishing next to the dark shoe's silhouette on white
+    perceived = _log_table(spec.dark_offset)[rgb.transpose(2, 0, 1)]  # (3, H, W) float32, contiguous
+    smooth = ndimage.gaussian_filter(perceived, (0, spec.sigma, spec.sigma), mode="nearest", truncate=2.5)
     gx = np.zeros_like(smooth)
     gy = np.zeros_like(smooth)
     gx[:, :, 1:-1] = (smooth[:, :, 2:] - smooth[:, :, :-2]) * 0.5

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Final, Sequence
 
 import numpy as np
 
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
-from .data import RETRIEVAL_CATEGORIES, DataError, load_benchmark, resolve_data_root, sha256_file
+from .data import RETRIEVAL_CATEGORIES, load_benchmark, resolve_data_root, sha256_file
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
 from .retrieval import Codes, attribute_distances, embedding_distances, encode_images, must_have_mask
 from .retrieval import top_k as top_k_indices
@@ -73,10 +73,10 @@ class Catalogue:
     def thumbnail(self, i: int) -> np.ndarray:
         if self.photos is not None:
             return self.photos[i]
+        if self.thumbnail_loader is not None:  # a user's folder: the photo file itself
+            return self.thumbnail_loader(i)
         if self.edge_maps is not None:
             return self.edge_maps[i]
-        if self.thumbnail_loader is not None:
-            return self.thumbnail_loader(i)
         raise IndexError("this catalogue has no pictures")
 
 
@@ -165,6 +165,14 @@ class Engine:
         if isinstance(image, (str, os.PathLike)):
             image = open_sketch_image(image)
         return self._code(normalise_image(image, self.raster_spec))
+
+    def encode_file(self, path: str | os.PathLike) -> SketchCode:
+        """A sketch file: SketchFind strokes (.json) or a picture of a sketch."""
+        if str(path).lower().endswith(".json"):
+            from .sketch_file import read_strokes
+
+            return self.encode_strokes(read_strokes(path))
+        return self.encode_image(path)
 
     # -- catalogues --------------------------------------------------------------------------
     def load_catalogue(self, data_root=None, gallery: str = "all", progress=None, cancel=None) -> Catalogue:

@@ -13,12 +13,14 @@ DRIVER = r"""
 import json, sys
 import app.__main__ as entry
 
+import fgsbir_core.cli as core_cli
+
 calls = []
-def fake_query_json(paths, category, top, gallery, data_root):
-    calls.append((paths, category, top, gallery, data_root))
+def fake_query_json(paths, category, top, gallery, data_root, weights):
+    calls.append((paths, category, top, gallery, data_root, weights))
     return [{"sketch": p, "results": [{"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}][:top]} for p in paths]
 
-entry._query_function = lambda: fake_query_json
+core_cli.query_json = fake_query_json
 code = entry.main(sys.argv[1:])
 assert "PySide6.QtWidgets" not in sys.modules and "PySide6.QtGui" not in sys.modules, "headless mode imported Qt"
 print(json.dumps(calls), file=sys.stderr)
@@ -40,7 +42,7 @@ def test_query_json_prints_results_and_exits_zero():
     assert [a["sketch"] for a in answer] == ["a.png", "b.json"]
     assert answer[0]["results"][0] == {"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}
     calls = json.loads(done.stderr.strip().splitlines()[-1])
-    assert calls == [[["a.png", "b.json"], "chairs", 1, None, None]]
+    assert calls == [[["a.png", "b.json"], "chairs", 1, "test", None, None]]
 
 
 def test_query_error_is_one_line_and_nonzero(tmp_path):

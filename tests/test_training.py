@@ -68,14 +68,16 @@ def test_reliability_reads_kappa(data_root):
 
 def test_model_shapes():
     model = SketchPhotoNet(ModelConfig(num_attributes=5))
-    emb, logits = model(torch.full((2, 1, 256, 256), 255.0))
+    images = torch.full((2, 1, 256, 256), 255.0)
+    images[:, :, 100:103, 40:200] = 0.0  # a line
+    emb, logits = model(images)
     assert emb.shape[0] == 2 and logits.shape == (2, 5)
     assert torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["mtl", "triplet"])
 def test_training_smoke_and_checkpoint(data_root, tmp_path, mode):
-    config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, model={"width": 8, "embedding_dim": 16})
+    config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, model={"width": 8, "embedding_dim": 16}, augment_copies=2)
     out = tmp_path / f"{mode}.pt"
     card = train(config, out, data_root, quiet=True)
     assert card["mode"] == mode and card["chosen_step"] in (1, 2)
@@ -88,7 +90,7 @@ def test_training_smoke_and_checkpoint(data_root, tmp_path, mode):
 
 
 def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
-    config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16})
+    config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16}, augment_copies=2)
     out = tmp_path / "m.pt"
     import fgsbir_core.train as train_module
 

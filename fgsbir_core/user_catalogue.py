@@ -1,0 +1,414 @@
+"""Search your own photos: index a folder of product photos into a `Catalogue`.
+
+`build_folder_catalogue(engine, folder)` scans `folder` recursively for .jpg/.jpeg/.png/.webp,
+turns each photo into a benchmark-style edge map (`fgsbir_core.edges`), encodes the edge maps
+with the engine's network and returns a `Catalogue` whose ids are the photos' paths relative
+to the folder.  Files that cannot be read (corrupt, truncated, not a picture, too large, too
+small, blank) are skipped and listed, never fatal.
+
+The index is cached per (folder, model) under ``cache_dir()/folders/``::
+
+    <key>.json                  manifest: version, folder, model hash, generation, counts, skipped
+    <key>.<gen>.npz             ids, SHA-256 of each file, size, mtime, attribute probabilities
+    <key>.<gen>.emb.npy         embeddings, float32 (N, D)   -- memory-mapped on load
+    <key>.<gen>.edges.npy       edge-map thumbnails, uint8 (N, 64, 64) -- memory-mapped on load
+
+with ``key = sha256(absolute folder path)[:16] + "-" + engine.model_hash``.  Re-indexing is
+incremental: a file whose size and mtime are unchanged is trusted, a changed one is hashed and
+re-encoded only if its content changed, a moved or renamed file (same content hash) keeps its
+codes, removed files are dropped.  Data files are written first (atomically, under a fresh
+generation name) and the manifest last, so an interrupted run leaves the previous index usable;
+a cancelled run saves what it finished so the next run resumes.  Nothing is pickled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from .checkpoint import atomic_write_bytes
+from .data import sha256_file
+from .edges import (
+    DEFAULT_SPEC,
+    PHOTO_SUFFIXES,
+    ImageError,
+    edges_from_rgb,
+    open_photo,
+    thumbnail_rgb,
+)
+from .engine import Catalogue, cache_dir
+from .retrieval import Codes
+
+INDEX_VERSION: Final = 1
+EDGE_THUMB: Final = 64  # px, side of the stored edge-map thumbnails
+PHOTO_THUMB: Final = 160  # px, longer side of photo thumbnails made on demand
+BATCH: Final = 64
+READ_WORKERS: Final = max(1, min(4, (os.cpu_count() or 2) // 2))  # photo decoding threads
+
+Skipped = list[tuple[str, str]]
+
+
+@dataclass
+class FolderIndex:
+    """What is stored for one folder and model (arrays may be memory-mapped)."""
+
+    ids: list[str]
+    hashes: list[str]
+    sizes: np.ndarray  # int64
+    mtimes: np.ndarray  # int64 ns
+    embeddings: np.ndarray  # (N, D) float32
+    attribute_probs: np.ndarray  # (N, A) float32
+    edge_thumbs: np.ndarray  # (N, EDGE_THUMB, EDGE_THUMB) uint8
+    skipped: dict[str, list]  # id -> [size, mtime_ns, reason]; not retried while unchanged
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def index_key(folder: str | os.PathLike, model_hash: str) -> str:
+    path = os.path.normcase(str(Path(folder).expanduser().resolve()))
+    return f"{hashlib.sha256(path.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}-{model_hash or 'nomodel'}"
+
+
+def index_dir() -> Path:
+    return cache_dir() / "folders"
+
+
+def manifest_path(folder: str | os.PathLike, model_hash: str) -> Path:
+    return index_dir() / f"{index_key(folder, model_hash)}.json"
+
+
+# ------------------------------------------------------------------------------ reading / writing
+def load_folder_index(manifest: Path, mmap: bool = True) -> FolderIndex | None:
+    """The stored index behind `manifest`, or None when absent, foreign or damaged."""
+    try:
+        info = json.loads(manifest.read_text())
+        if info.get("version") != INDEX_VERSION:
+            return None
+        stem = manifest.parent / f"{manifest.stem}.{info['generation']}"
+        with np.load(f"{stem}.npz", allow_pickle=False) as data:
+            ids = data["ids"].tolist()
+            hashes = data["hashes"].tolist()
+            sizes, mtimes = data["sizes"], data["mtimes"]
+            probs = data["attribute_probs"]
+        mode = "r" if mmap else None
+        embeddings = np.load(f"{stem}.emb.npy", mmap_mode=mode, allow_pickle=False)
+        thumbs = np.load(f"{stem}.edges.npy", mmap_mode=mode, allow_pickle=False)
+        n = len(ids)
+        if not (len(hashes) == len(sizes) == len(mtimes) == len(probs) == len(embeddings) == len(thumbs) == n):
+            return None
+        return FolderIndex(ids, hashes, sizes, mtimes, embeddings, probs, thumbs, dict(info.get("skipped", {})))
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
+        return None
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    """np.save through a temp file + fsync + rename (streams: no second copy in memory)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_hash: str) -> None:
+    """Write a new generation of data files, then the manifest (the commit), then tidy up."""
+    import io
+
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    generation = uuid.uuid4().hex[:12]
+    stem = manifest.parent / f"{manifest.stem}.{generation}"
+    buffer = io.BytesIO()
+    ids = np.array(index.ids, dtype=str) if index.ids else np.zeros(0, dtype="<U1")
+    hashes = np.array(index.hashes, dtype="<U64") if index.hashes else np.zeros(0, dtype="<U64")
+    np.savez(buffer, ids=ids, hashes=hashes, sizes=np.asarray(index.sizes, np.int64),
+             mtimes=np.asarray(index.mtimes, np.int64), attribute_probs=np.asarray(index.attribute_probs, np.float32))
+    atomic_write_bytes(f"{stem}.npz", buffer.getvalue())
+    _atomic_save_npy(Path(f"{stem}.emb.npy"), np.asarray(index.embeddings, np.float32))
+    _atomic_save_npy(Path(f"{stem}.edges.npy"), np.asarray(index.edge_thumbs, np.uint8))
+    info = {"version": INDEX_VERSION, "folder": folder, "model_hash": model_hash, "generation": generation,
+            "count": len(index), "edge_thumb": EDGE_THUMB, "saved": time.time(), "skipped": index.skipped}
+    atomic_write_bytes(manifest, json.dumps(info, indent=1).encode())
+    for old in manifest.parent.glob(f"{manifest.stem}.*"):
+        if old.name != manifest.name and not old.name.startswith(f"{manifest.stem}.{generation}."):
+            try:
+                old.unlink()
+            except OSError:  # still memory-mapped elsewhere (Windows): left for a later run
+                pass
+
+
+# ------------------------------------------------------------------------------ scanning
+def scan_folder(folder: Path) -> list[str]:
+    """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith(".") or not name.lower().endswith(PHOTO_SUFFIXES):
+                continue
+            found.append(Path(dirpath, name).relative_to(folder).as_posix())
+    return sorted(found)
+
+
+def _edge_thumb(edge_map: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(edge_map).resize((EDGE_THUMB, EDGE_THUMB), Image.BOX), np.uint8)
+
+
+def _read_photo(path: Path) -> np.ndarray:
+    return edges_from_rgb(open_photo(path), DEFAULT_SPEC)
+
+
+# ------------------------------------------------------------------------------ building
+def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable[[int, int], None] | None = None,
+                           cancel: Callable[[], bool] | None = None, stats: dict | None = None) -> tuple[Catalogue, Skipped]:
+    """Index (incrementally) the photos under `folder` and return (catalogue, skipped files).
+
+    progress(done, total) counts photo files; cancel() -> True stops with InterruptedError
+    after saving the finished part. `stats`, if given, receives counts (encoded, reused,
+    removed, skipped, total).
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"{root} is not a folder.")
+    root = root.resolve()
+    model_hash = getattr(engine, "model_hash", "") or ""
+    manifest = manifest_path(root, model_hash)
+    old = load_folder_index(manifest)
+    names = scan_folder(root)
+    total = len(names)
+
+    old_rows = {name: i for i, name in enumerate(old.ids)} if old else {}
+    old_by_hash = {h: i for i, h in enumerate(old.hashes)} if old else {}
+    old_skipped = old.skipped if old else {}
+
+    keep_rows: list[tuple[str, int, int, int, str]] = []  # (id, size, mtime, old row, hash)
+    todo: list[tuple[str, int, int, str]] = []  # (id, size, mtime, hash)
+    skipped: Skipped = []
+    skipped_info: dict[str, list] = {}
+    done = 0
+
+    def tick():
+        nonlocal done
+        done += 1
+        if progress is not None and (done % 16 == 0 or done == total):
+            progress(done, total)
+
+    # 1. what is new or changed (stat first, content hash only when the stat changed)
+    for name in names:
+        if cancel is not None and cancel():
+            raise InterruptedError("Indexing cancelled.")
+        path = root / name
+        try:
+            st = path.stat()
+        except OSError as exc:
+            skipped.append((name, f"cannot read: {exc.strerror or exc}"))
+            continue
+        size, mtime = int(st.st_size), int(st.st_mtime_ns)
+        row = old_rows.get(name)
+        if row is not None and int(old.sizes[row]) == size and int(old.mtimes[row]) == mtime:
+            keep_rows.append((name, size, mtime, row, old.hashes[row]))
+            continue
+        prior = old_skipped.get(name)
+        if prior and prior[0] == size and prior[1] == mtime:
+            skipped.append((name, prior[2]))
+            skipped_info[name] = prior
+            continue
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            skipped.append((name, f"cannot read: {exc.strerror or exc}"))
+            continue
+        same = old_by_hash.get(digest)
+        if same is not None:  # unchanged content (touched, moved or copied): keep its codes
+            keep_rows.append((name, size, mtime, same, digest))
+        else:
+            todo.append((name, size, mtime, digest))
+    for _ in keep_rows:
+        tick()
+    for _ in skipped:
+        tick()
+
+    # 2. encode what is new, in batches; on cancel, save what is finished
+    new_ids: list[str] = []
+    new_meta: list[tuple[int, int, str]] = []
+    new_emb: list[np.ndarray] = []
+    new_probs: list[np.ndarray] = []
+    new_thumbs: list[np.ndarray] = []
+    batch_names: list[tuple[str, int, int, str]] = []
+    batch_edges: list[np.ndarray] = []
+
+    def flush():
+        if not batch_edges:
+            return
+        codes = engine.encode_rasters(np.stack(batch_edges))
+        new_emb.append(np.asarray(codes.embeddings, np.float32))
+        new_probs.append(np.asarray(codes.attribute_probs, np.float32))
+        new_thumbs.extend(_edge_thumb(e) for e in batch_edges)
+        for name, size, mtime, digest in batch_names:
+            new_ids.append(name)
+            new_meta.append((size, mtime, digest))
+        batch_names.clear()
+        batch_edges.clear()
+
+    def read(item):
+        try:
+            return _read_photo(root / item[0]), None
+        except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing
+            return None, exc
+
+    # photos are decoded on worker threads (PIL and most numpy/scipy work drop the GIL) while
+    # the network encodes the previous batch; a bounded look-ahead keeps memory flat
+    cancelled = False
+    pending: deque = deque()
+    queue = iter(todo)
+    with ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index") as pool:
+        def top_up():
+            while len(pending) < 2 * BATCH:
+                item = next(queue, None)
+                if item is None:
+                    return
+                pending.append((item, pool.submit(read, item)))
+
+        top_up()
+        while pending:
+            if cancel is not None and cancel():
+                cancelled = True
+                for _, future in pending:
+                    future.cancel()
+                break
+            item, future = pending.popleft()
+            top_up()
+            edge_map, exc = future.result()
+            name, size, mtime, digest = item
+            if exc is not None:
+                if isinstance(exc, ImageError):
+                    reason = str(exc).replace(str(root / name), "").lstrip(": ") or "unreadable"
+                elif isinstance(exc, MemoryError):
+                    reason = "too large to decode"
+                else:
+                    reason = f"cannot read ({exc.__class__.__name__}: {exc})"
+                skipped.append((name, reason))
+                skipped_info[name] = [size, mtime, reason]
+                tick()
+                continue
+            batch_names.append(item)
+            batch_edges.append(edge_map)
+            if len(batch_edges) >= BATCH:
+                flush()
+            tick()
+    flush()  # after a cancel too: the decoded part of the batch is finished work
+
+    # 3. assemble: kept rows (from the old index) + new rows, sorted by id
+    index = _assemble(old, keep_rows, new_ids, new_meta, new_emb, new_probs, new_thumbs, skipped_info, engine)
+    changed = bool(todo) or old is None or len(keep_rows) != len(old) or skipped_info != old_skipped \
+        or any(old.ids[row] != name or int(old.mtimes[row]) != mtime for name, _, mtime, row, _ in keep_rows)
+    if changed:
+        try:
+            save_folder_index(manifest, index, str(root), model_hash)
+        except OSError:
+            pass  # an unwritable cache only costs time next run
+        else:
+            saved = load_folder_index(manifest)  # memory-mapped view of what was written
+            if saved is not None:
+                index = saved
+    if cancelled:
+        raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; the next run continues.")
+    if stats is not None:
+        stats.update(encoded=len(new_ids), reused=len(keep_rows), removed=len(set(old.ids) - set(names)) if old else 0,
+                     skipped=len(skipped), total=total)
+    skipped.sort()
+    return _catalogue(index, root), skipped
+
+
+def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, new_probs, new_thumbs, skipped_info, engine) -> FolderIndex:
+    n_attr = len(getattr(engine, "attribute_names", []) or [])
+    if new_emb:
+        dim = new_emb[0].shape[1]
+        n_attr = new_probs[0].shape[1]
+    elif old is not None and len(old):
+        dim = old.embeddings.shape[1]
+        n_attr = old.attribute_probs.shape[1]
+    else:
+        dim = 0
+    ids = [r[0] for r in keep_rows] + new_ids
+    order = np.argsort(np.array(ids, dtype=object), kind="stable") if ids else np.zeros(0, np.int64)
+    rows = np.array([r[3] for r in keep_rows], np.int64)
+    parts_emb = [np.asarray(old.embeddings[rows], np.float32)] if len(rows) else []
+    parts_probs = [np.asarray(old.attribute_probs[rows], np.float32)] if len(rows) else []
+    parts_thumbs = [np.asarray(old.edge_thumbs[rows], np.uint8)] if len(rows) else []
+    embeddings = np.concatenate(parts_emb + new_emb) if parts_emb or new_emb else np.zeros((0, dim), np.float32)
+    probs = np.concatenate(parts_probs + new_probs) if parts_probs or new_probs else np.zeros((0, n_attr), np.float32)
+    thumbs = np.concatenate(parts_thumbs + ([np.stack(new_thumbs)] if new_thumbs else [])) if parts_thumbs or new_thumbs \
+        else np.zeros((0, EDGE_THUMB, EDGE_THUMB), np.uint8)
+    sizes = np.array([r[1] for r in keep_rows] + [m[0] for m in new_meta], np.int64)
+    mtimes = np.array([r[2] for r in keep_rows] + [m[1] for m in new_meta], np.int64)
+    hashes = [r[4] for r in keep_rows] + [m[2] for m in new_meta]
+    return FolderIndex([ids[i] for i in order], [hashes[i] for i in order], sizes[order], mtimes[order],
+                       embeddings[order], probs[order], thumbs[order], skipped_info)
+
+
+def _catalogue(index: FolderIndex, root: Path) -> Catalogue:
+    def load_thumbnail(i: int) -> np.ndarray:
+        try:
+            return thumbnail_rgb(open_photo(root / index.ids[i]), PHOTO_THUMB)
+        except (ImageError, OSError):  # moved or damaged since indexing: show the edge map
+            return np.asarray(index.edge_thumbs[i])
+
+    codes = Codes(index.embeddings, index.attribute_probs)
+    return Catalogue(list(index.ids), codes, edge_maps=index.edge_thumbs, photos=None,
+                     thumbnail_loader=load_thumbnail, source=str(root))
+
+
+def load_folder_catalogue(engine, folder: str | os.PathLike) -> Catalogue | None:
+    """The cached catalogue of `folder` for this engine's model as last indexed (no scan), or None."""
+    root = Path(folder).expanduser().resolve()
+    index = load_folder_index(manifest_path(root, getattr(engine, "model_hash", "") or ""))
+    return None if index is None else _catalogue(index, root)
+
+
+# ------------------------------------------------------------------------------ export
+def export_faiss(catalogue: Catalogue, path: str | os.PathLike, kind: str = "flat") -> Path:
+    """Write the catalogue's embeddings as a FAISS index (row i = catalogue.ids[i]).
+
+    kind "flat": exact IndexFlatL2 (squared L2, the engine's embedding distance); "hnsw":
+    approximate IndexHNSWFlat (32 links) for very large folders. A JSON list of the ids is
+    written beside it (``<path>.ids.json``). Needs the `faiss-cpu` package.
+    """
+    try:
+        import faiss
+    except ImportError as exc:
+        raise RuntimeError("Exporting a FAISS index needs the faiss package: pip install faiss-cpu") from exc
+    embeddings = np.ascontiguousarray(np.asarray(catalogue.embeddings, np.float32))
+    if embeddings.ndim != 2 or embeddings.shape[0] == 0:
+        raise ValueError("The catalogue has no embeddings to export.")
+    dim = embeddings.shape[1]
+    if kind == "flat":
+        index = faiss.IndexFlatL2(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32)
+    else:
+        raise ValueError(f"Unknown FAISS index kind {kind!r}: use 'flat' or 'hnsw'.")
+    index.add(embeddings)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, faiss.serialize_index(index).tobytes())
+    atomic_write_bytes(Path(f"{path}.ids.json"), json.dumps(list(catalogue.ids)).encode())
+    return path

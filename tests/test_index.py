@@ -1,0 +1,430 @@
+"""Photo -> edge map extraction on odd files, and incremental folder indexing."""
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FakeEngine
+from PIL import Image, ImageDraw, ImageFilter
+
+from fgsbir_core import user_catalogue
+from fgsbir_core.edges import EdgeSpec, ImageError, open_photo, photo_to_edges
+from fgsbir_core.engine import bundled_weights
+from fgsbir_core.retrieval import Codes
+from fgsbir_core.user_catalogue import (
+    build_folder_catalogue,
+    export_faiss,
+    load_folder_catalogue,
+    manifest_path,
+)
+
+
+# ----------------------------------------------------------------------------- picture makers
+def product(size=(512, 512), colour=(40, 60, 160), background=(255, 255, 255), seed=0) -> Image.Image:
+    """A shoe-ish object: a filled body with a sole, a strap and seams, on a plain background."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    image = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(image)
+    x0, y0 = int(w * rng.uniform(0.1, 0.2)), int(h * rng.uniform(0.3, 0.4))
+    x1, y1 = int(w * rng.uniform(0.8, 0.9)), int(h * rng.uniform(0.7, 0.8))
+    draw.polygon([(x0, y1), (x0 + (x1 - x0) // 3, y0), (x1, y0 + (y1 - y0) // 4), (x1, y1)], fill=colour)
+    dark = tuple(int(c * 0.5) for c in colour)
+    draw.rectangle([x0, y1 - (y1 - y0) // 6, x1, y1], fill=dark)
+    mid = (x0 + x1) // 2
+    draw.line([(mid, y0 + 10), (mid + 30, y1 - 30)], fill=dark, width=max(2, w // 150))
+    draw.ellipse([mid - 40, y0 + 20, mid + 10, y0 + 60], outline=(230, 230, 230), width=3)
+    return image
+
+
+def png_bytes(image: Image.Image, **kw) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **kw)
+    return buffer.getvalue()
+
+
+def bomb_png(width=60_000, height=60_000) -> bytes:
+    """A tiny PNG file that claims 3.6 gigapixels (header only matters)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def odd_files(folder: Path) -> dict[str, str]:
+    """Write every odd kind of file; returns name -> 'ok' or 'bad'."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = {}
+    base = product()
+    base.save(folder / "plain.jpg", quality=90)
+    kinds["plain.jpg"] = "ok"
+    rgba = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    mask = Image.fromarray((np.asarray(base).min(2) < 250).astype(np.uint8) * 255)
+    rgba.paste(base, mask=mask)
+    rgba.save(folder / "transparent.png")
+    kinds["transparent.png"] = "ok"
+    base.convert("L").save(folder / "grey.png")
+    kinds["grey.png"] = "ok"
+    base.convert("CMYK").save(folder / "cmyk.jpg", quality=90)
+    kinds["cmyk.jpg"] = "ok"
+    grey16 = (np.asarray(base.convert("L"), np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(grey16).save(folder / "deep16.png")
+    kinds["deep16.png"] = "ok"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 deg clockwise to display
+    base.rotate(90, expand=True).save(folder / "rotated.jpg", exif=exif.tobytes(), quality=90)
+    kinds["rotated.jpg"] = "ok"
+    base.save(folder / "photo.webp", quality=90)
+    kinds["photo.webp"] = "ok"
+    (folder / "sub").mkdir()
+    base.resize((700, 300)).save(folder / "sub" / "wide.JPG", quality=90)
+    kinds["sub/wide.JPG"] = "ok"
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(folder / "tiny.png")
+    kinds["tiny.png"] = "bad"
+    (folder / "bomb.png").write_bytes(bomb_png())
+    kinds["bomb.png"] = "bad"
+    whole = (folder / "plain.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(whole[: len(whole) // 3])
+    kinds["truncated.jpg"] = "bad"
+    (folder / "notes.jpg").write_text("this is not a picture\n")
+    kinds["notes.jpg"] = "bad"
+    Image.new("RGB", (300, 300), (250, 250, 250)).save(folder / "blank.png")
+    kinds["blank.png"] = "bad"
+    (folder / "readme.txt").write_text("ignored: not a photo suffix")
+    (folder / ".hidden.jpg").write_bytes(whole)  # hidden: ignored
+    return kinds
+
+
+def ink_box(edge_map: np.ndarray) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(edge_map < 200)
+    return ys.min(), ys.max(), xs.min(), xs.max()
+
+
+# ----------------------------------------------------------------------------- extractor
+def test_edge_map_style():
+    edge_map = photo_to_edges(png_bytes(product()))
+    assert edge_map.shape == (256, 256) and edge_map.dtype == np.uint8
+    assert (edge_map[:8] == 255).all() and (edge_map[:, :8] == 255).all()  # white paper at the border
+    ink = (edge_map < 200).mean()
+    assert 0.005 < ink < 0.15  # thin lines, not filled regions
+    y0, y1, x0, x1 = ink_box(edge_map)
+    spec = EdgeSpec()
+    longer = max(y1 - y0, x1 - x0) + 1
+    assert abs(longer - (spec.size - 2 * spec.margin)) <= 8  # object scaled to the frame
+    assert abs((x0 + x1) / 2 - 127.5) <= 6 and abs((y0 + y1) / 2 - 127.5) <= 6  # centred
+
+
+def test_placement_and_size_do_not_matter():
+    big = photo_to_edges(png_bytes(product((1024, 1024))))
+    small = product((256, 256))
+    shifted = Image.new("RGB", (600, 420), (255, 255, 255))
+    shifted.paste(small, (300, 150))
+    moved = photo_to_edges(png_bytes(shifted))
+    for a in (big, moved):
+        assert abs(np.array(ink_box(a)) - np.array(ink_box(photo_to_edges(png_bytes(product()))))).max() <= 8
+
+
+def test_odd_files(tmp_path):
+    kinds = odd_files(tmp_path)
+    plain = photo_to_edges(tmp_path / "plain.jpg")
+    for name, kind in kinds.items():
+        if kind == "ok":
+            edge_map = photo_to_edges(tmp_path / name)
+            assert edge_map.shape == (256, 256)
+            assert 0.005 < (edge_map < 200).mean() < 0.2, name
+        else:
+            with pytest.raises(ImageError) as info:
+                photo_to_edges(tmp_path / name)
+            assert str(info.value), name
+    # orientation applied, transparency = white, colour modes agree with the plain photo
+    for name in ("rotated.jpg", "transparent.png", "grey.png", "cmyk.jpg", "deep16.png", "photo.webp"):
+        other = photo_to_edges(tmp_path / name)
+        assert abs(np.array(ink_box(other)) - np.array(ink_box(plain))).max() <= 6, name
+        near_plain = np.asarray(Image.fromarray(plain).filter(ImageFilter.MinFilter(5))) < 200
+        assert ((other < 200) & near_plain).sum() / max(1, (other < 200).sum()) > 0.6, name
+
+
+def test_error_messages(tmp_path):
+    kinds = odd_files(tmp_path)
+    assert kinds
+    with pytest.raises(ImageError, match="decompression bomb|too large"):
+        open_photo(tmp_path / "bomb.png")
+    with pytest.raises(ImageError, match="damaged or truncated"):
+        photo_to_edges(tmp_path / "truncated.jpg")
+    with pytest.raises(ImageError, match="not a picture"):
+        photo_to_edges(tmp_path / "notes.jpg")
+    with pytest.raises(ImageError, match="too small"):
+        photo_to_edges(tmp_path / "tiny.png")
+    with pytest.raises(ImageError, match="no object"):
+        photo_to_edges(tmp_path / "blank.png")
+    with pytest.raises(ImageError):
+        photo_to_edges(np.zeros((2, 2, 3), np.uint8))
+    assert issubclass(ImageError, ValueError)
+
+
+def test_busy_background_and_arrays():
+    rng = np.random.default_rng(3)
+    noisy = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    edge_map = photo_to_edges(noisy)  # no plain background: the whole frame is used, no crash
+    assert edge_map.shape == (256, 256)
+    grey = np.asarray(product().convert("L"))
+    assert photo_to_edges(grey).shape == (256, 256)
+
+
+# ----------------------------------------------------------------------------- indexing
+class IndexEngine(FakeEngine):
+    """The app tests' fake engine plus the batch encoder the indexer uses; counts encoded images."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.load()
+        self.encoded_images = 0
+
+    def encode_rasters(self, images: np.ndarray, batch_size: int = 64) -> Codes:
+        self.encoded_images += len(images)
+        pooled = (255.0 - images.astype(np.float64)).reshape(len(images), 8, 32, 8, 32).mean(axis=(2, 4))
+        pooled = pooled.reshape(len(images), -1) / 255.0
+        embeddings = (pooled @ self._projection).astype(np.float32)
+        probs = (1 / (1 + np.exp(-(pooled @ self._attr_projection)))).astype(np.float32)
+        return Codes(embeddings, probs)
+
+    def encode_image(self, image):
+        from fgsbir_core.engine import open_sketch_image
+
+        if isinstance(image, (str, Path)):
+            image = open_sketch_image(image).convert("L")
+        return super().encode_image(image)
+
+
+def make_engine():
+    weights = bundled_weights("shoes")
+    if weights.is_file():
+        from fgsbir_core.engine import Engine
+
+        engine = Engine("shoes")
+        engine.load()
+        counted = engine.encode_rasters
+
+        def encode(images, batch_size=64):
+            engine.encoded_images += len(images)
+            return counted(images, batch_size)
+
+        engine.encoded_images = 0
+        engine.encode_rasters = encode
+        return engine
+    return IndexEngine()
+
+
+def write_photos(folder: Path, n: int, start: int = 0) -> list[str]:
+    names = []
+    for i in range(start, start + n):
+        name = f"{'a' if i % 2 else 'b/c'}/p{i:03d}.jpg"
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        colour = (30 + 20 * (i % 10), 200 - 15 * (i % 12), 90 + 11 * (i % 7))
+        product((320, 320), colour=colour, seed=i).save(folder / name, quality=90)
+        names.append(name)
+    return names
+
+
+def test_index_odd_folder(tmp_path):
+    folder = tmp_path / "photos"
+    kinds = odd_files(folder)
+    engine = make_engine()
+    progress = []
+    catalogue, skipped = build_folder_catalogue(engine, folder, progress=lambda d, t: progress.append((d, t)))
+    good = sorted(n for n, k in kinds.items() if k == "ok")
+    bad = sorted(n for n, k in kinds.items() if k == "bad")
+    assert catalogue.ids == good
+    assert [p for p, _ in skipped] == bad
+    assert all(reason for _, reason in skipped)
+    assert len(catalogue.embeddings) == len(catalogue.attribute_probs) == len(good)
+    assert catalogue.edge_maps.shape == (len(good), 64, 64)
+    assert catalogue.source == str(folder.resolve())
+    picture = catalogue.thumbnail_loader(good.index("rotated.jpg"))
+    assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
+    plain = catalogue.thumbnail_loader(good.index("plain.jpg"))
+    assert np.abs(picture.astype(int) - plain.astype(int)).mean() < 8  # EXIF orientation applied
+    assert catalogue.thumbnail_loader(good.index("sub/wide.JPG")).shape[:2] == (69, 160)
+    assert progress[-1] == (len(kinds), len(kinds))
+    assert engine.encoded_images == len(good)
+    # bad files are remembered: the next run neither re-encodes nor re-reads anything
+    calls = []
+    original = user_catalogue._read_photo
+    user_catalogue._read_photo = lambda p: calls.append(p) or original(p)
+    try:
+        again, skipped_again = build_folder_catalogue(engine, folder)
+    finally:
+        user_catalogue._read_photo = original
+    assert calls == [] and engine.encoded_images == len(good)
+    assert again.ids == good and skipped_again == skipped
+    np.testing.assert_allclose(again.embeddings, catalogue.embeddings)
+
+
+def test_incremental_reindex(tmp_path):
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 6)
+    engine = make_engine()
+    stats = {}
+    catalogue, skipped = build_folder_catalogue(engine, folder, stats=stats)
+    assert skipped == [] and catalogue.ids == sorted(names)
+    assert engine.encoded_images == 6 and stats["encoded"] == 6
+    before = dict(zip(catalogue.ids, np.asarray(catalogue.embeddings)))
+
+    # nothing changed
+    build_folder_catalogue(engine, folder, stats=stats)
+    assert engine.encoded_images == 6 and stats == {"encoded": 0, "reused": 6, "removed": 0, "skipped": 0, "total": 6}
+
+    # add two, change one (new content), remove one, rename one, touch one
+    added = write_photos(folder, 2, start=100)
+    product((320, 320), colour=(200, 30, 30), seed=55).save(folder / names[0], quality=90)
+    (folder / names[1]).unlink()
+    (folder / names[2]).rename(folder / "renamed.jpg")
+    import os
+
+    os.utime(folder / names[3], ns=(1_000_000_000, 1_000_000_000))
+    catalogue, _ = build_folder_catalogue(engine, folder, stats=stats)
+    assert engine.encoded_images == 6 + 3  # two added + one changed; renamed and touched reused
+    assert stats["encoded"] == 3 and stats["removed"] == 2 and stats["total"] == 7
+    expected = sorted(set(names) - {names[1], names[2]} | set(added) | {"renamed.jpg"})
+    assert catalogue.ids == expected
+    after = dict(zip(catalogue.ids, np.asarray(catalogue.embeddings)))
+    np.testing.assert_array_equal(after["renamed.jpg"], before[names[2]])
+    np.testing.assert_array_equal(after[names[3]], before[names[3]])
+    assert not np.array_equal(after[names[0]], before[names[0]])
+    # the stored index loads without scanning, and old generations were tidied
+    cached = load_folder_catalogue(engine, folder)
+    assert cached.ids == expected
+    manifest = manifest_path(folder, engine.model_hash)
+    files = sorted(p.name for p in manifest.parent.iterdir() if p.name.startswith(manifest.stem + "."))
+    assert len(files) == 4, files  # manifest + npz + embeddings + edge thumbnails
+    info = json.loads(manifest_path(folder, engine.model_hash).read_text())
+    assert info["count"] == 7 and info["folder"] == str(folder.resolve())
+    # everything removed
+    for name in expected:
+        (folder / name).unlink()
+    empty, _ = build_folder_catalogue(engine, folder)
+    assert len(empty) == 0
+
+
+def test_cancel_saves_progress(tmp_path):
+    folder = tmp_path / "photos"
+    write_photos(folder, 5)
+    engine = make_engine()
+    user_catalogue_batch = user_catalogue.BATCH
+    user_catalogue.BATCH = 2
+    state = {"n": 0}
+
+    def cancel():
+        state["n"] += 1
+        return engine.encoded_images >= 2
+
+    try:
+        with pytest.raises(InterruptedError):
+            build_folder_catalogue(engine, folder, cancel=cancel)
+    finally:
+        user_catalogue.BATCH = user_catalogue_batch
+    done = engine.encoded_images
+    assert 2 <= done < 5
+    catalogue, _ = build_folder_catalogue(engine, folder)
+    assert len(catalogue) == 5 and engine.encoded_images == 5  # only the rest was encoded
+
+
+def test_model_change_reindexes_and_damaged_cache(tmp_path):
+    folder = tmp_path / "photos"
+    write_photos(folder, 2)
+    engine = make_engine()
+    build_folder_catalogue(engine, folder)
+    manifest = manifest_path(folder, engine.model_hash)
+    manifest.write_text("{not json")
+    build_folder_catalogue(engine, folder)
+    assert engine.encoded_images == 4  # damaged manifest: rebuilt, never an error
+    other = IndexEngine()
+    other.model_hash = "another-model"
+    build_folder_catalogue(other, folder)
+    assert other.encoded_images == 2
+
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(ValueError):
+        build_folder_catalogue(IndexEngine(), tmp_path / "missing")
+
+
+def test_export_faiss(tmp_path):
+    faiss = pytest.importorskip("faiss")
+    folder = tmp_path / "photos"
+    write_photos(folder, 4)
+    catalogue, _ = build_folder_catalogue(make_engine(), folder)
+    path = export_faiss(catalogue, tmp_path / "out" / "photos.faiss")
+    index = faiss.read_index(str(path))
+    assert index.ntotal == 4 and index.d == catalogue.embeddings.shape[1]
+    _, found = index.search(np.ascontiguousarray(catalogue.embeddings[2:3], np.float32), 1)
+    assert found[0, 0] == 2
+    assert json.loads(Path(f"{path}.ids.json").read_text()) == catalogue.ids
+    hnsw = faiss.read_index(str(export_faiss(catalogue, tmp_path / "h.faiss", kind="hnsw")))
+    assert hnsw.ntotal == 4
+
+
+def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
+    import argparse
+
+    import fgsbir_core.engine as engine_module
+    from fgsbir_core.catalogue_cli import add_commands, query_catalogue_json
+
+    monkeypatch.setattr(engine_module, "Engine", lambda category, weights=None: IndexEngine(category, weights))
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 3)
+    (folder / "broken.png").write_bytes(b"\x89PNG broken")
+    parser = argparse.ArgumentParser()
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["index", str(folder), "--category", "shoes"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "3 photos indexed" in out and "1 skipped" in out and "broken.png" in out
+    sketch = tmp_path / "sketch.png"
+    image = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(image).line([(20, 200), (150, 60), (280, 200)], fill=0, width=3)
+    image.save(sketch)
+    result = query_catalogue_json([sketch], folder, "shoes", top=2)
+    assert result[0]["sketch"] == str(sketch)
+    assert len(result[0]["results"]) == 2
+    first = result[0]["results"][0]
+    assert first["id"] in names and isinstance(first["score"], float)
+    assert set(first["attributes"]) == set(FakeEngine.ATTRIBUTES)
+
+
+def test_random_pictures_never_crash():
+    """Any decodable picture gives an edge map or an ImageError, nothing else."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.integers(1, 90), st.integers(1, 90), st.sampled_from(["L", "RGB", "RGBA", "LA", "P", "I;16", "CMYK", "1"]),
+           st.sampled_from(["PNG", "JPEG", "WEBP"]), st.integers(0, 2**32 - 1), st.booleans())
+    def check(width, height, mode, fmt, seed, flat):
+        rng = np.random.default_rng(seed)
+        if fmt == "JPEG" and mode not in ("L", "RGB", "CMYK"):
+            mode = "RGB"
+        if fmt == "WEBP" and mode not in ("RGB", "RGBA"):
+            mode = "RGB"
+        if fmt == "PNG" and mode == "CMYK":
+            mode = "RGB"
+        array = np.full((height, width, 3), int(rng.integers(0, 256)), np.uint8) if flat else \
+            rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(array).convert(mode if mode != "I;16" else "L")
+        if mode == "I;16":
+            image = Image.fromarray(np.asarray(image, np.uint16) * 257)
+        buffer = io.BytesIO()
+        image.save(buffer, fmt)
+        try:
+            edge_map = photo_to_edges(buffer.getvalue())
+        except ImageError:
+            return
+        assert edge_map.shape == (256, 256) and edge_map.dtype == np.uint8
+
+    check()
