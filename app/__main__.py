@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("SketchFind")
     app.setOrganizationName("SketchFind")
     window = MainWindow(weights=args.weights, category=args.category, data_root=args.data_root)
+    from . import logs
+
+    logs.install_excepthook(lambda message: window.notice(message))
     window.show()
     QTimer.singleShot(0, window.start)  # the window shows first, the model loads behind it
     return app.exec()

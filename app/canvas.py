@@ -36,11 +36,47 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, to_grey
 
 from fgsbir_core.checkpoint import atomic_write_bytes
-from fgsbir_core.sketch_file import read_sketch, write_sketch
+from fgsbir_core.sketch_file import MAX_SKETCH_BYTES, read_sketch, write_sketch
+
+_SNIFF_BYTES: Final = 512
+_IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*")
+
+
+def sniff_sketch(path: str | Path) -> str:
+    """What a sketch file really holds, by its first bytes: "json", "svg" or "image".
+
+    The name's suffix is only a hint: a PNG saved as .json opens as a picture. Anything else
+    (a PDF, a zip, an empty or huge file, a folder) is a SketchError naming the problem.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise SketchError(f"{path.name} is a folder, not a sketch.")
+        if size > MAX_SKETCH_BYTES:
+            raise SketchError(f"{path.name} is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB).")
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise SketchError(f"Cannot read {path.name}: {exc.strerror or exc}") from exc
+    if not head.strip():
+        raise SketchError(f"{path.name} is empty.")
+    if head.startswith(_IMAGE_MAGIC):
+        return "image"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        return "json"
+    lowered = text[:_SNIFF_BYTES].lower()
+    if lowered.startswith(b"<?xml") or lowered.startswith(b"<svg") or b"<svg" in lowered:
+        return "svg"
+    raise SketchError(f"{path.name} is not a sketch SketchFind can open (stroke JSON, SVG, PNG, JPEG or BMP).")
 
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
 ERASER_RADIUS: Final = 8.0  # logical pixels
+UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
+MAX_IMAGE_PIXELS: Final = 40_000_000  # an opened sketch picture larger than this is refused
+SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
 
@@ -90,7 +126,8 @@ class _RemoveStrokes(QUndoCommand):
     def __init__(self, canvas: "SketchCanvas", strokes: list[Stroke]):
         super().__init__("Erase")
         self._canvas = canvas
-        self._removed = [(canvas._strokes.index(s), s) for s in strokes]
+        present = {id(s): i for i, s in enumerate(canvas._strokes)}
+        self._removed = [(present[id(s)], s) for s in strokes if id(s) in present]
         self._removed.sort(key=lambda pair: pair[0])
 
     def redo(self) -> None:
@@ -136,6 +173,7 @@ class SketchCanvas(QWidget):
         self.setMinimumSize(320, 320)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self.pen_width = 3.0
         self.tool = "pen"  # pen | eraser (a pen's eraser end erases whatever the tool)
         self._strokes: list[Stroke] = []
@@ -207,16 +245,53 @@ class SketchCanvas(QWidget):
         strokes = [self._make_stroke(points, width) for points, width in read_sketch(path)]
         self.undo_stack.push(_ReplaceSketch(self, strokes, None, "Open sketch"))
 
-    def load_image(self, path: str | Path) -> None:
-        from PIL import Image
+    def load_file(self, path: str | Path) -> str:
+        """Open a stroke file, SVG or picture (by content, not by name); returns the kind."""
+        kind = sniff_sketch(path)
+        if kind == "json":
+            self.load_json(path)
+        elif kind == "svg":
+            self.set_image(_render_svg(path), "Open SVG")
+        else:
+            self.load_image(path)
+        return kind
 
+    def load_image(self, path: str | Path) -> None:
+        from PIL import Image, UnidentifiedImageError
+
+        name = Path(path).name
         try:
             with Image.open(path) as picture:
+                if picture.width * picture.height > MAX_IMAGE_PIXELS:
+                    raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch.")
                 grey = to_grey(picture)
-        except OSError as exc:
-            raise SketchError(f"Cannot read image {path}: {exc}") from exc
-        image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8).copy()
-        self.undo_stack.push(_ReplaceSketch(self, [], image, "Open image"))
+        except Image.DecompressionBombError as exc:
+            raise SketchError(f"{name} is too large for a sketch ({exc})") from exc
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
+            if isinstance(exc, SketchError):
+                raise
+            raise SketchError(f"Cannot read image {name}: {exc}") from exc
+        self.set_image(grey, "Open image")
+
+    def set_image(self, grey: np.ndarray | None, text: str = "Open image", strokes: list | None = None) -> None:
+        """Replace the sketch by a grey picture (uint8 (H, W), or None for none) and strokes
+        ((points, width) pairs) drawn over it, undoably."""
+        image = None
+        if grey is not None:
+            grey = np.ascontiguousarray(grey, dtype=np.uint8)
+            if grey.ndim != 2 or min(grey.shape) < 2:
+                raise SketchError("A sketch picture must be 2-D and at least 2 x 2 pixels.")
+            image = QImage(grey.data, grey.shape[1], grey.shape[0], grey.strides[0], QImage.Format.Format_Grayscale8).copy()
+        made = [self._make_stroke(points, width) for points, width in (strokes or [])]
+        self.undo_stack.push(_ReplaceSketch(self, made, image, text))
+
+    def image_array(self) -> np.ndarray | None:
+        """The opened sketch picture as grey uint8, or None."""
+        if self._image is None:
+            return None
+        image = self._image.convertToFormat(QImage.Format.Format_Grayscale8)
+        view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+        return view[:, : image.width()].copy()
 
     def export_png(self, path: str | Path) -> None:
         """Save the drawing as seen (white paper, dark ink) at the canvas's logical size."""
@@ -357,8 +432,14 @@ class SketchCanvas(QWidget):
         if live is None:
             return
         if live.erasing:
-            if live.hits:
-                self.undo_stack.push(_RemoveStrokes(self, live.hits))
+            # Strokes marked during the gesture may have gone meanwhile (undo, clear, open
+            # triggered by a shortcut while the button was down): erase only those still here.
+            present = set(map(id, self._strokes))
+            hits = [s for s in live.hits if id(s) in present]
+            if hits:
+                self.undo_stack.push(_RemoveStrokes(self, hits))
+            elif live.hits:
+                self._redraw()
             else:
                 self.update()
         elif live.points:
@@ -482,6 +563,25 @@ class SketchCanvas(QWidget):
         if pos.isNull() and not point.globalPosition().isNull():
             pos = self.mapFromGlobal(point.globalPosition())
         return pos
+
+
+def _render_svg(path: str | Path) -> np.ndarray:
+    """An SVG sketch -> grey uint8 picture (dark lines on white), SVG_SIDE px on its longer side."""
+    from PySide6.QtSvg import QSvgRenderer
+
+    renderer = QSvgRenderer(str(path))
+    size = renderer.defaultSize()
+    if not renderer.isValid() or size.width() <= 0 or size.height() <= 0:
+        raise SketchError(f"{Path(path).name} is not a valid SVG drawing.")
+    scale = SVG_SIDE / max(size.width(), size.height())
+    w, h = max(2, int(round(size.width() * scale))), max(2, int(round(size.height() * scale)))
+    image = QImage(w, h, QImage.Format.Format_Grayscale8)
+    image.fill(PAPER)
+    painter = QPainter(image)
+    renderer.render(painter, QRectF(0, 0, w, h))
+    painter.end()
+    view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+    return view[:, :w].copy()
 
 
 def _distance_to_polyline(points: np.ndarray, x: float, y: float) -> float:

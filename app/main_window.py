@@ -1,7 +1,9 @@
 """The SketchFind main window: canvas, results grid, attribute panel, toolbar, status bar."""
 from __future__ import annotations
 
+import logging
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Callable, Final
@@ -22,15 +24,20 @@ from PySide6.QtWidgets import (
 
 from fgsbir_core.data import DATA_ENV
 
-from . import settings
-from .attributes_panel import AttributesPanel
+from . import logs, settings
+from .about import AboutDialog, about_rows
+from .attributes_panel import MODES, AttributesPanel
+from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .results import ResultDialog, ResultsView
-from .worker import QueryOutcome, Worker, default_engine_factory, probe_devices
+from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
+
+log = logging.getLogger("sketchfind.window")
 
 LIVE_QUERY_MS: Final = 150  # throttle for queries while a stroke is being drawn
-SKETCH_FILTER: Final = "Sketches (*.json *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;Images (*.png *.jpg *.jpeg *.bmp)"
-IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".bmp")
+AUTOSAVE_DELAY_MS: Final = 250  # a change is on disk within this time; changes meanwhile are written together
+SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;"
+                        "SVG drawings (*.svg);;Images (*.png *.jpg *.jpeg *.bmp)")
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -61,6 +68,14 @@ class QtDialogs:
     def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
         return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
 
+    def ask_restore(self, parent: QWidget, summary: str) -> bool:
+        answer = QMessageBox.question(
+            parent, "Restore sketch",
+            f"SketchFind did not close properly last time. Restore the sketch it was showing?\n\n{summary}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
     def show(self, dialog) -> None:
         dialog.exec()
 
@@ -75,6 +90,8 @@ class MainWindow(QMainWindow):
         weights: str | None = None,
         category: str | None = None,
         data_root: str | None = None,
+        data_dir: Path | None = None,
+        fetch: Callable = default_fetch,
     ):
         super().__init__()
         self.setObjectName("mainWindow")
@@ -82,7 +99,13 @@ class MainWindow(QMainWindow):
         self.dialogs = dialogs or QtDialogs()
         self._config_dir = config_dir
         self._weights = weights
-        self.prefs = settings.load_preferences(config_dir)
+        self._fetch = fetch
+        self.data_dir = Path(data_dir or config_dir or settings.data_dir())
+        self.log_file = logs.setup(self.data_dir)
+        self.version = logs.version()
+        self.prefs, prefs_notice = settings.load_preferences_report(config_dir)
+        if prefs_notice:
+            log.warning("%s", prefs_notice)
         if category in settings.CATEGORIES:
             self.prefs.category = category
         if data_root:
@@ -95,6 +118,10 @@ class MainWindow(QMainWindow):
         self._latest_request = 0
         self._submitted: dict[int, float] = {}
         self._catalogue_pending = False
+        self._started = False
+        self._pending_modes: tuple[str, dict[str, str]] | None = None  # (category, modes) from a restore
+        self.downloader: Downloader | None = None
+        self.notices: list[str] = []  # every notice shown (for tests and the curious)
 
         self.canvas = SketchCanvas()
         self.canvas.pen_width = self.prefs.pen_width
@@ -130,10 +157,29 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.hide()
+        self.warning = QLabel("")  # the latest lasting problem (autosave off, settings reset): stays visible
+        self.warning.setObjectName("warning")
+        self.warning.setStyleSheet("color: #a04000;")
+        self.warning.hide()
+        self.statusBar().addPermanentWidget(self.warning)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.query_time)
         self.resize(1280, 800)
         self._restore_window_state()
+
+        self.autosave = Autosave(self.data_dir)
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setSingleShot(True)
+        self._autosave_timer.setInterval(AUTOSAVE_DELAY_MS)
+        self._autosave_timer.timeout.connect(self.autosave_now)
+        self.canvas.sketchChanged.connect(self._schedule_autosave)
+        self.attributes.paramsChanged.connect(self._schedule_autosave)
+        log.info("SketchFind %s starting (Python %s, data folder %s, log %s)", self.version,
+                 platform.python_version(), self.data_dir, self.log_file or "stderr")
+        if not self.autosave.enabled:
+            self.notice(f"Autosave is off: {self.autosave.error}.", lasting=True)
+        if prefs_notice:
+            self.notice(prefs_notice, lasting=True)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, name: str, widget: QWidget, area) -> None:
@@ -171,6 +217,8 @@ class MainWindow(QMainWindow):
         self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
         self.export_action = self._action("Export PNG…", self.export_png, "Ctrl+E", "export_png")
         self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
+        self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
+        self.about_action = self._action("About SketchFind", self.show_about, None, "about")
         quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
 
         self.category_box = QComboBox()
@@ -196,18 +244,165 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
-        for action in (self.open_action, self.save_action, self.export_action, None, self.folder_action, None, quit_action):
+        for action in (self.open_action, self.save_action, self.export_action, None, self.folder_action,
+                       self.download_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
         for action in (self.undo_action, self.redo_action, self.clear_action, None, self.pen_action, self.eraser_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+        self.menuBar().addMenu("&Help").addAction(self.about_action)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
-        """Start the worker and load the model behind the shown window."""
+        """Offer a crashed session's sketch, start the worker and load the model behind the shown window."""
+        if not self._started:
+            self._started = True
+            self._offer_restore()
         if not self.worker.isRunning():
             self.worker.start()
         self._load_model()
+
+    # ------------------------------------------------------------------ autosave / restore
+    def _offer_restore(self) -> None:
+        leftover = self.autosave.leftover() if self.autosave.enabled else None
+        if leftover is None:
+            return
+        ask = getattr(self.dialogs, "ask_restore", None)
+        if ask is None:  # dialogs that cannot ask (scripted): keep it for a later start
+            leftover.release()
+            return
+        snap = leftover.snapshot
+        what = f"{len(snap.strokes)} stroke{'s' * (len(snap.strokes) != 1)}" + (" over a picture" if snap.image is not None else "")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "unknown time"
+        try:
+            restore = bool(ask(self, f"{what}, {snap.category or 'shoes'}, saved {when}."))
+        except Exception:  # a broken dialog must not lose the file
+            log.exception("restore dialog failed")
+            leftover.release()
+            return
+        if restore:
+            try:
+                self.restore_snapshot(snap)
+            except Exception as exc:
+                log.exception("restoring the autosave failed")
+                self.notice(f"Could not restore the autosaved sketch: {exc}")
+                leftover.release()
+                return
+            log.info("restored an autosaved sketch (%d strokes) from %s", len(snap.strokes), leftover.path)
+        else:
+            log.info("autosaved sketch at %s declined; removed", leftover.path)
+        leftover.discard()  # restored (and saved again below in our own slot) or declined
+        if restore:
+            self.autosave_now()
+
+    def restore_snapshot(self, snap: Snapshot) -> None:
+        if snap.category in settings.CATEGORIES and snap.category != self.prefs.category:
+            self.prefs.category = snap.category
+            self.category_box.blockSignals(True)
+            self.category_box.setCurrentText(snap.category)
+            self.category_box.blockSignals(False)
+        if snap.attribute_slider is not None:
+            self.attributes.slider.setValue(min(max(snap.attribute_slider, 0), 100))
+        modes = {k: v for k, v in snap.attribute_modes.items() if v in MODES}
+        if modes:
+            self._pending_modes = (self.prefs.category, modes)
+            self._apply_pending_modes()
+        self.canvas.set_image(snap.image, "Restore sketch", snap.strokes)
+
+    def _apply_pending_modes(self) -> None:
+        if self._pending_modes is None or not self.attributes.names:
+            return
+        category, modes = self._pending_modes
+        if self.info is not None and self.info.get("category") != category:
+            self._pending_modes = None  # another model: its attributes differ
+            return
+        self._pending_modes = None
+        for name, mode in modes.items():
+            if name in self.attributes.names:
+                self.attributes.set_mode(name, mode)
+
+    def snapshot(self) -> Snapshot:
+        names = self.attributes.names
+        return Snapshot(
+            strokes=self.canvas.strokes,
+            image=self.canvas.image_array(),
+            category=self.prefs.category,
+            attribute_slider=self.attributes.slider.value(),
+            attribute_modes={name: self.attributes.mode(name) for name in names},
+            saved_at=time.time(),
+        )
+
+    def _schedule_autosave(self) -> None:
+        # A throttle, not a debounce: continuous drawing still saves every AUTOSAVE_DELAY_MS.
+        if not self._autosave_timer.isActive():
+            self._autosave_timer.start()
+
+    def autosave_now(self) -> bool:
+        """Write the autosave now (the timer calls this after every change)."""
+        self._autosave_timer.stop()
+        if not self.autosave.enabled:
+            return False
+        was_failing = bool(self.autosave.error)
+        try:
+            ok = self.autosave.save(self.snapshot())
+        except Exception as exc:  # never let autosave take the window down
+            log.exception("autosave failed")
+            self.autosave.error, ok = f"{type(exc).__name__}: {exc}", False
+        if not ok and not was_failing:
+            log.warning("autosave failed: %s", self.autosave.error)
+            self.notice(f"Autosave failed ({self.autosave.error}); your sketch is only in memory. Save it with Ctrl+S.",
+                        lasting=True)
+        elif ok and was_failing:
+            log.info("autosave works again")
+            self.warning.hide()
+        return ok
+
+    def notice(self, message: str, timeout: int = 0, lasting: bool = False) -> None:
+        """Say something in the status bar; a lasting one also stays as a warning beside it
+        (short text, the whole message as its tooltip) so that later messages do not hide it."""
+        self.notices.append(message)
+        self.statusBar().showMessage(message, timeout)
+        if lasting:
+            self.warning.setText("⚠ " + (message if len(message) <= 48 else message[:47] + "…"))
+            self.warning.setToolTip(message)
+            self.warning.show()
+
+    # ------------------------------------------------------------------ help
+    def show_about(self) -> None:
+        rows = about_rows(self.version, self.info, self.log_file, self.last_error)
+        self.dialogs.show(AboutDialog(rows, self))
+
+    # ------------------------------------------------------------------ download
+    def download_benchmark(self) -> None:
+        if self.downloader is not None and self.downloader.isRunning():
+            self.notice("A download is already running.", 4000)
+            return
+        dest = self.dialogs.pick_folder(self)
+        if not dest:
+            return
+        self.downloader = Downloader(dest, self._fetch, self)
+        self.downloader.progress.connect(self._download_progress)
+        self.downloader.done.connect(self._download_done)
+        self.downloader.failed.connect(lambda message: self._failed("download", message))
+        log.info("downloading the benchmark to %s", dest)
+        self.downloader.start()
+
+    def _download_progress(self, name: str, done, total) -> None:
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(int(1000 * done / total) if total else 0)
+        self.progress.setVisible(True)
+        self.statusBar().showMessage(f"Downloading {name}: {done >> 20} of {total >> 20} MiB…")
+
+    def _download_done(self, root: str) -> None:
+        self.progress.hide()
+        log.info("benchmark downloaded to %s", root)
+        self.prefs.data_root = root
+        self._save_preferences()
+        self.notice(f"Benchmark data ready in {root}.", 6000)
+        if self.info is not None:
+            self.catalogue = None
+            self._catalogue_pending = True
+            self.worker.load_catalogue(root)
 
     def _load_model(self) -> None:
         self.info = self.catalogue = None
@@ -245,6 +440,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self._live_timer.stop()
+        self._autosave_timer.stop()
+        if self.downloader is not None:
+            self.downloader.stop()  # cancels between blocks; a resumable .part stays
         self.prefs.attribute_slider = self.attributes.slider.value()
         self._save_preferences()
         state = settings.window_settings(self._config_dir)
@@ -253,17 +451,23 @@ class MainWindow(QMainWindow):
         state.setValue("state", self.saveState(settings.LAYOUT_VERSION))
         state.sync()
         self.worker.stop()
+        self.autosave.remove()  # a clean exit: nothing to restore next time
+        log.info("clean exit")
         super().closeEvent(event)
 
     def _restore_window_state(self) -> None:
         state = settings.window_settings(self._config_dir)
-        if int(state.value("layout_version", 0) or 0) != settings.LAYOUT_VERSION:
-            return  # older layout: start from the default one
+        try:
+            version = int(state.value("layout_version", 0) or 0)
+        except (TypeError, ValueError):
+            version = -1  # a damaged window.ini: the default layout
+        if version != settings.LAYOUT_VERSION:
+            return  # older or damaged layout: start from the default one
         geometry, dock_state = state.value("geometry"), state.value("state")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
-        if isinstance(dock_state, QByteArray):
-            self.restoreState(dock_state, settings.LAYOUT_VERSION)
+        if isinstance(geometry, QByteArray) and not self.restoreGeometry(geometry):
+            log.warning("saved window geometry unreadable; using the default")
+        if isinstance(dock_state, QByteArray) and not self.restoreState(dock_state, settings.LAYOUT_VERSION):
+            log.warning("saved dock layout unreadable; using the default")
 
     def _save_preferences(self) -> None:
         try:
@@ -332,6 +536,9 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
                                        info["default_attribute_weight"])
+        self._apply_pending_modes()
+        log.info("SketchFind %s: model %s (%s, hash %s) on %s", self.version, info["category"],
+                 info.get("weights") or "bundled", info.get("model_hash") or "?", info["device"])
         ready = f"Model ready: {info['category']} on {info['device'].upper()}."
         if self._catalogue_pending:
             self.statusBar().showMessage(ready, 4000)
@@ -381,7 +588,8 @@ class MainWindow(QMainWindow):
         if stage in ("load", "catalogue"):
             self._catalogue_pending = False
         self.progress.hide()
-        prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query"}.get(stage, stage)
+        prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
+                  "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
         self.statusBar().showMessage(f"{prefix}: {message}{hint}")
 
@@ -391,6 +599,7 @@ class MainWindow(QMainWindow):
             return
         self.prefs.category = category
         self._save_preferences()
+        self._schedule_autosave()
         self.category_box.blockSignals(True)
         self.category_box.setCurrentText(category)
         self.category_box.blockSignals(False)
@@ -406,12 +615,10 @@ class MainWindow(QMainWindow):
         if not path:
             return
         try:
-            if Path(path).suffix.lower() in IMAGE_SUFFIXES:
-                self.canvas.load_image(path)
-            else:
-                self.canvas.load_json(path)
+            self.canvas.load_file(path)  # by content: a PNG named .json still opens
         except Exception as exc:  # SketchError and file errors: say so, keep the sketch
-            self.statusBar().showMessage(f"Could not open {Path(path).name}: {exc}")
+            log.warning("could not open %s: %s", path, exc)
+            self.notice(f"Could not open {Path(path).name}: {exc}")
 
     def save_sketch(self, path: str | None = None) -> None:
         path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", "sketch.json")
@@ -422,8 +629,10 @@ class MainWindow(QMainWindow):
                 self.canvas.export_png(path)
             else:
                 self.canvas.save_json(path)
-        except OSError as exc:
-            self.statusBar().showMessage(f"Could not save {Path(path).name}: {exc}")
+        except Exception as exc:  # no permission, disk full, ...: the old file is untouched
+            log.warning("could not save %s: %s", path, exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.notice(f"Could not save {Path(path).name}: {reason}. Nothing was overwritten.")
         else:
             self.statusBar().showMessage(f"Saved {path}", 4000)
 

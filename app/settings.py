@@ -10,12 +10,14 @@ from __future__ import annotations
 from fgsbir_core.checkpoint import atomic_write_bytes  # noqa: F401  (re-exported for the app)
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Final
 
 CONFIG_ENV: Final = "SKETCHFIND_CONFIG_DIR"
+DATA_DIR_ENV: Final = "SKETCHFIND_DATA_DIR"  # autosave and log file; default: the config override, else AppDataLocation
 PREFERENCES_FILE: Final = "preferences.json"
 WINDOW_STATE_FILE: Final = "window.ini"
 LAYOUT_VERSION: Final = 1
@@ -49,6 +51,8 @@ class Preferences:
             prefs.device = "cpu"
         prefs.top_k = min(max(prefs.top_k, 1), 200)
         prefs.attribute_slider = min(max(prefs.attribute_slider, 0), 100)
+        if not math.isfinite(prefs.pen_width) or not 0.5 <= prefs.pen_width <= 50:
+            prefs.pen_width = Preferences.pen_width
         return prefs
 
 
@@ -65,13 +69,51 @@ def config_dir() -> Path:
     return path
 
 
+def data_dir() -> Path:
+    """Where the autosave and the log file live (not created here: the caller copes with failure).
+
+    $SKETCHFIND_DATA_DIR, else $SKETCHFIND_CONFIG_DIR (tests and portable installs keep
+    everything in one folder), else Qt's AppDataLocation.
+    """
+    override = os.environ.get(DATA_DIR_ENV) or os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override)
+    from PySide6.QtCore import QStandardPaths
+
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(location or Path.home() / ".local" / "share" / "sketchfind")
+
+
 def load_preferences(directory: Path | None = None) -> Preferences:
+    return load_preferences_report(directory)[0]
+
+
+def load_preferences_report(directory: Path | None = None) -> tuple[Preferences, str]:
+    """The preferences and a notice ("" when all is well).
+
+    A damaged file (not JSON, not an object, unreadable) is set aside as ``preferences.json.bad``
+    and the defaults are used; the notice says so. A missing file is the normal first run.
+    """
     path = (directory or config_dir()) / PREFERENCES_FILE
     try:
-        values = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return Preferences()
-    return Preferences.from_dict(values if isinstance(values, dict) else {})
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Preferences(), ""
+    except OSError as exc:
+        return Preferences(), f"Preferences could not be read ({exc.strerror or exc}); using the defaults."
+    try:
+        values = json.loads(raw.decode("utf-8"))
+        if not isinstance(values, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, RecursionError) as exc:
+        backup = path.with_name(PREFERENCES_FILE + ".bad")
+        try:
+            os.replace(path, backup)
+            kept = f" (the damaged file was kept as {backup.name})"
+        except OSError:
+            kept = ""
+        return Preferences(), f"Preferences file was damaged and has been reset to the defaults{kept}: {str(exc)[:80]}"
+    return Preferences.from_dict(values), ""
 
 
 def save_preferences(prefs: Preferences, directory: Path | None = None) -> None:

@@ -11,6 +11,7 @@ exception becomes a ``failed(stage, message)`` signal and the loop goes on.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from fgsbir_core.data import DataError
 from fgsbir_core.raster import SketchError
 
 THUMBNAIL_CACHE: Final = 512
+log = logging.getLogger("sketchfind.worker")
 _KNOWN_ERRORS: Final = ("ModelError", "DataError", "SketchError")
 
 
@@ -160,7 +162,12 @@ class Worker(QThread):
             stage = {"load": "load", "catalogue": "catalogue", "device": "device"}.get(job[0], "query")
             try:
                 getattr(self, f"_do_{job[0]}")(*job[1:])
-            except Exception as exc:  # reported, never raised: the loop must survive
+            except Exception as exc:  # reported and logged, never raised: the loop must survive
+                known = isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
+                if known:
+                    log.warning("%s failed: %s", stage, friendly(exc))
+                else:  # a bug or a device fault: the traceback goes to the log file
+                    log.exception("%s failed", stage)
                 self.failed.emit(stage, friendly(exc))
 
     def _cancelled(self) -> bool:
@@ -191,6 +198,8 @@ class Worker(QThread):
             "default_attribute_weight": float(eng.default_attribute_weight),
             "device": eng.device,
             "model_hash": getattr(eng, "model_hash", ""),
+            "card": dict(getattr(eng, "card", {}) or {}),
+            "weights": str(getattr(eng, "weights", "") or ""),
         }
 
     def _do_device(self, device: str) -> None:
@@ -244,11 +253,16 @@ class Worker(QThread):
                 self.resultsReady.emit(QueryOutcome(request_id, None))
                 return
             start = time.perf_counter()
+            device = engine.device
             if sketch[0] == "strokes":
                 self._code = engine.encode_strokes(sketch[1])
             else:
                 self._code = engine.encode_image(sketch[1])
             encode_ms = (time.perf_counter() - start) * 1000
+            if engine.device != device:  # the engine fell back (device error, out of memory)
+                log.warning("%s failed during a query; the engine moved to %s", device, engine.device)
+                self.deviceChanged.emit(engine.device, f"{device.upper()} failed during a query; "
+                                                       f"now running on {engine.device.upper()}.")
             if self._superseded(by_sketch_only=True):
                 return  # a newer sketch is waiting: do not rank this one
         if self._code is None:
@@ -267,17 +281,72 @@ class Worker(QThread):
             )
             outcome.rank_ms = (time.perf_counter() - start) * 1000
             outcome.catalogue_size = len(catalogue.ids)
-            outcome.thumbnails = {r.index: self._thumbnail(catalogue, r.index) for r in outcome.results}
+            thumbnails = {r.index: self._thumbnail(catalogue, r.index) for r in outcome.results}
+            outcome.thumbnails = {i: t for i, t in thumbnails.items() if t is not None}
         if self._superseded(by_sketch_only=False):
             return
         self.resultsReady.emit(outcome)
 
-    def _thumbnail(self, catalogue, index: int) -> np.ndarray:
+    def _thumbnail(self, catalogue, index: int) -> np.ndarray | None:
+        """The picture of one result; None (shown without one) when it cannot be read."""
         if index in self._thumbs:
             self._thumbs.move_to_end(index)
             return self._thumbs[index]
-        image = np.ascontiguousarray(catalogue.thumbnail(index))
+        try:
+            image = np.ascontiguousarray(catalogue.thumbnail(index), dtype=np.uint8)
+            if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or min(image.shape[:2]) < 1:
+                raise ValueError(f"unusable picture shape {image.shape}")
+        except Exception as exc:  # an unreadable catalogue image costs its thumbnail, not the query
+            log.warning("thumbnail of catalogue row %s unreadable: %s", index, friendly(exc))
+            return None
         self._thumbs[index] = image
         if len(self._thumbs) > THUMBNAIL_CACHE:
             self._thumbs.popitem(last=False)
         return image
+
+
+def default_fetch(dest: str, progress, cancel) -> str:
+    from fgsbir_core.fetch import fetch_qmul_v1
+
+    # A short network timeout bounds how long a cancel (closing the window) can take.
+    return str(fetch_qmul_v1(dest, progress=progress, cancel=cancel, timeout=10.0))
+
+
+class Downloader(QThread):
+    """Downloads the benchmark in its own thread, so that queries go on meanwhile.
+
+    ``stop()`` (the window closing) sets the cancel flag the fetch checks between blocks and
+    joins the thread; the fetch leaves only verified files and a resumable ``.part``.
+    """
+
+    progress = Signal(str, object, object)  # file name, bytes done, bytes total (may pass 2 GiB)
+    done = Signal(str)  # the data root
+    failed = Signal(str)
+
+    def __init__(self, dest: str, fetch: Callable[..., str] = default_fetch, parent=None):
+        super().__init__(parent)
+        self.setObjectName("sketchfind-download")
+        self._dest = dest
+        self._fetch = fetch
+        self._cancel = threading.Event()
+
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def stop(self) -> None:
+        self._cancel.set()
+        self.wait()
+
+    def run(self) -> None:
+        try:
+            root = self._fetch(self._dest, lambda name, done, total: self.progress.emit(str(name), int(done), int(total)),
+                               self._cancel.is_set)
+        except InterruptedError:
+            log.info("download cancelled")
+            return
+        except Exception as exc:
+            log.warning("download failed: %s", friendly(exc), exc_info=not isinstance(exc, (DataError, OSError)))
+            self.failed.emit(friendly(exc))
+            return
+        if not self._cancel.is_set():
+            self.done.emit(str(root))

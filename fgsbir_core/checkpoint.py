@@ -15,13 +15,36 @@ class ModelError(RuntimeError):
     """A model file is missing, unreadable, foreign or does not fit the category."""
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import (os.umask cannot be read without setting it)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: never a half-written file."""
+    """Write to a temp file beside `path`, fsync, then rename: never a half-written file.
+
+    The new file keeps the permissions of the one it replaces (a new one gets the usual
+    0666 & ~umask, not mkstemp's 0600), and a symbolic link is written through, not replaced.
+    """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = 0o666 & ~_UMASK
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
+            try:
+                os.fchmod(handle.fileno(), mode)
+            except (AttributeError, OSError):  # no fchmod (Windows): mkstemp's mode it is
+                pass
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -66,14 +89,20 @@ def build_model(state: dict[str, Any]):
     """The network described by a checkpoint, with its weights, in eval mode."""
     from .model import ModelConfig, SketchPhotoNet
 
-    config = ModelConfig.from_dict(state["model_config"])
+    try:
+        config = ModelConfig.from_dict(state["model_config"])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ModelError(f"Checkpoint model configuration is unreadable: {exc}") from exc
     if config.num_attributes != len(state["attribute_names"]):
         raise ModelError(
             f"Checkpoint predicts {config.num_attributes} attributes but lists {len(state['attribute_names'])} names."
         )
-    model = SketchPhotoNet(config)
+    try:
+        model = SketchPhotoNet(config)
+    except Exception as exc:  # nonsense sizes in a hand-made or foreign config
+        raise ModelError(f"Checkpoint model configuration cannot be built: {type(exc).__name__}: {exc}") from exc
     try:
         model.load_state_dict(state["model_state"])
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError, AttributeError) as exc:
         raise ModelError(f"Checkpoint weights do not fit its model configuration: {exc}") from exc
     return model.eval()

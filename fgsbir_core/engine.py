@@ -105,13 +105,14 @@ class Engine:
         state = load_checkpoint(self.weights)
         if state["category"] != self.category:
             raise ModelError(f"{self.weights} is a {state['category']} model, not a {self.category} model.")
+        names, reliability, spec, fusion = _checked_fields(self.weights, state)
         model = build_model(state)
-        self.attribute_names = list(state["attribute_names"])
-        self.attribute_definitions = dict(state.get("attribute_definitions", {}))
-        self.attribute_reliability = np.asarray(state.get("attribute_reliability", np.ones(len(self.attribute_names))), np.float32)
-        self.raster_spec = RasterSpec.from_dict(state["raster_spec"])
-        self.default_attribute_weight = float(state.get("fusion_weight", 0.0))
-        self.card = dict(state.get("card", {}))
+        self.attribute_names = names
+        self.attribute_definitions = {str(k): str(v) for k, v in dict(state.get("attribute_definitions") or {}).items()}
+        self.attribute_reliability = reliability
+        self.raster_spec = spec
+        self.default_attribute_weight = fusion
+        self.card = dict(state.get("card") or {})
         self.model_hash = file_hash(self.weights)
         torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
         self.model = model
@@ -180,6 +181,12 @@ class Engine:
         self._require_model()
         root = resolve_data_root(data_root)
         bench = load_benchmark(self.category, root)
+        if bench.attribute_names and list(bench.attribute_names) != list(self.attribute_names):
+            raise ModelError(
+                f"The model's attributes ({', '.join(self.attribute_names) or 'none'}) are not the "
+                f"{self.category} attributes of the data in {root} ({', '.join(bench.attribute_names)}): "
+                "the model was trained on other labels; use the matching model or data."
+            )
         parts = [bench.test] if gallery == "test" else [bench.train, bench.test]
         ids = [i for part in parts for i in part.photo_ids]
         edges = np.concatenate([part.photos for part in parts])
@@ -233,6 +240,29 @@ class Engine:
                 weights = weights * np.asarray(attribute_weights, np.float32)
             dist = dist + w * attribute_distances(code.attribute_probs[None], catalogue.attribute_probs, weights)[0]
         return dist
+
+
+def _checked_fields(path: Path, state: dict) -> tuple[list[str], np.ndarray, RasterSpec, float]:
+    """The checkpoint fields the engine relies on, checked: a clear ModelError, never a crash later."""
+    names = state["attribute_names"]
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
+        raise ModelError(f"{path}: the attribute list is not a list of names.")
+    if len(set(names)) != len(names):
+        raise ModelError(f"{path}: the attribute list names an attribute twice.")
+    try:
+        spec = RasterSpec.from_dict(state["raster_spec"], strict=True)
+    except SketchError as exc:
+        raise ModelError(f"{path}: {exc} The model cannot be given the pictures it was trained on.") from exc
+    try:
+        reliability = np.asarray(state.get("attribute_reliability", np.ones(len(names))), np.float32).reshape(-1)
+        fusion = float(state.get("fusion_weight", 0.0))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: bad attribute reliability or fusion weight ({exc}).") from exc
+    if len(reliability) != len(names) or not np.isfinite(reliability).all():
+        raise ModelError(f"{path}: {len(reliability)} attribute reliabilities for {len(names)} attributes.")
+    if not np.isfinite(fusion) or fusion < 0:
+        raise ModelError(f"{path}: fusion weight {fusion} is not a finite non-negative number.")
+    return list(names), reliability, spec, fusion
 
 
 def open_sketch_image(path: str | os.PathLike):

@@ -21,6 +21,7 @@ class ModelConfig:
     work_size: int = 128  # the 256 px input is area-averaged to this before the front end
     blur_sigma: float = 2.0  # px at work_size
     orientations: int = 9  # unsigned orientation bins
+    clean_border: bool = True  # paper over the edge maps' 1-pixel grey frame (validation acc@1 shoes 23 -> 30 % for HOG)
     cell: int = 8  # px per cell of the learned branch's orientation grid
     hog_cell: int = 16  # px per cell of the fixed HOG descriptor (baseline and residual path)
     width: int = 64  # channels of the first learned conv; doubled twice
@@ -29,6 +30,7 @@ class ModelConfig:
     hog_residual: bool = True  # keep the fixed HOG descriptor as part of the embedding
     hog_dims: int = 384  # project the 1764-d descriptor onto its top principal axes (0 = keep all)
     dropout: float = 0.3
+    local_norm: bool = True  # contrast-normalise the learned branch's input, as HOG's blocks do
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,24 +50,23 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
 class OrientedGradients(nn.Module):
     """uint8-range images (B, 1, H, W), white paper -> orientation energy (B, bins, S, S).
 
-    Blur, Sobel gradients, then a soft vote of the gradient magnitude into unsigned
-    orientation bins. The vote uses the double angle: cos 2(theta - c) comes from gx, gy by a
-    1x1 convolution (no atan2), and a bin takes relu(cos 2(theta - c) - cos(2 pi / bins)),
-    which, like HOG's linear vote, reaches one bin-width to either side of its centre.
+    Blur, Sobel gradients, then HOG's linear vote of the gradient magnitude into the two
+    nearest unsigned orientation bins. `clean_border` turns the outermost pixel ring into
+    paper: the benchmark's edge maps carry a grey 1-pixel frame that sketches lack.
     """
 
-    def __init__(self, work_size: int, sigma: float, bins: int):
+    def __init__(self, work_size: int, sigma: float, bins: int, clean_border: bool = False):
         super().__init__()
         self.work_size = work_size
         self.bins = bins
+        self.clean_border = clean_border
         self.register_buffer("blur", _gaussian_kernel(sigma), persistent=False)
         sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
         self.register_buffer("sobel", torch.stack([sobel, sobel.T])[:, None], persistent=False)
-        centres = torch.arange(bins, dtype=torch.float32) * math.pi / bins
-        self.register_buffer("double_angle", torch.stack([torch.cos(2 * centres), torch.sin(2 * centres)], 1)[:, :, None, None], persistent=False)
-        self.floor = math.cos(2 * math.pi / bins)
+        self.register_buffer("centres", torch.arange(bins, dtype=torch.float32) * math.pi / bins, persistent=False)
 
     def _blur(self, ink: torch.Tensor) -> torch.Tensor:
+        """Separable Gaussian as two 1-D convolutions (about twice as fast as 2-D ones here)."""
         b, c, h, w = ink.shape
         r = self.blur.numel() // 2
         kernel = self.blur.view(1, 1, -1)
@@ -76,15 +77,17 @@ class OrientedGradients(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         ink = 1.0 - images / 255.0
+        if self.clean_border:
+            ink = F.pad(ink[..., 1:-1, 1:-1], (1, 1, 1, 1))
         if ink.shape[-1] != self.work_size:
             ink = F.interpolate(ink, size=(self.work_size, self.work_size), mode="area")
         grad = F.conv2d(F.pad(self._blur(ink), (1, 1, 1, 1), mode="replicate"), self.sobel)
         gx, gy = grad[:, :1], grad[:, 1:]
-        square = gx * gx + gy * gy + 1e-12
-        magnitude = torch.sqrt(square)
-        doubled = torch.cat([gx * gx - gy * gy, 2 * gx * gy], 1) / square  # (cos 2t, sin 2t)
-        vote = F.relu(F.conv2d(doubled, self.double_angle) - self.floor) / (1 - self.floor)
-        return magnitude * vote
+        magnitude = torch.sqrt(gx * gx + gy * gy + 1e-12)
+        angle = torch.remainder(torch.atan2(gy, gx), math.pi)
+        diff = (angle - self.centres.view(1, -1, 1, 1)).abs()
+        diff = torch.minimum(diff, math.pi - diff)
+        return magnitude * (1.0 - diff * (self.bins / math.pi)).clamp(min=0.0)
 
 
 def hog_descriptor(energy: torch.Tensor, cell: int) -> torch.Tensor:
@@ -96,6 +99,14 @@ def hog_descriptor(energy: torch.Tensor, cell: int) -> torch.Tensor:
     blocks = blocks.clamp(max=0.2)
     blocks = blocks / (blocks.norm(dim=1, keepdim=True) + 1e-6)
     return F.normalize(blocks.flatten(1), dim=1)
+
+
+def local_contrast_norm(cells: torch.Tensor) -> torch.Tensor:
+    """Divide each cell by the energy of its 3 x 3 neighbourhood (after scaling the image to
+    unit mean energy), so sparse sketches and busy edge maps reach the network on one scale."""
+    cells = cells / (cells.mean(dim=(1, 2, 3), keepdim=True) + 1e-6)
+    energy = F.avg_pool2d(cells.pow(2).sum(1, keepdim=True), 3, stride=1, padding=1, count_include_pad=False)
+    return cells / torch.sqrt(energy + 1.0)
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -111,7 +122,7 @@ class SketchPhotoNet(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.front = OrientedGradients(c.work_size, c.blur_sigma, c.orientations)
+        self.front = OrientedGradients(c.work_size, c.blur_sigma, c.orientations, c.clean_border)
         grid = c.work_size // c.cell
         self.trunk = nn.Sequential(
             _conv(c.orientations, c.width, 1),
@@ -140,7 +151,8 @@ class SketchPhotoNet(nn.Module):
         return F.avg_pool2d(self.front(images), self.config.cell) * 4.0
 
     def forward_cells(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        features = self.trunk(cells).flatten(1)
+        trunk_input = local_contrast_norm(cells) if self.config.local_norm else cells
+        features = self.trunk(trunk_input).flatten(1)
         learned = F.normalize(self.embed(features), dim=1)
         if self.hog_scale is not None:
             hog = hog_descriptor(cells, self.config.hog_cell // self.config.cell)

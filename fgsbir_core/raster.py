@@ -38,9 +38,47 @@ class RasterSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RasterSpec":
+    def from_dict(cls, values: dict, strict: bool = False) -> "RasterSpec":
+        """The spec from a checkpoint. strict: refuse keys this version does not know (a newer
+        rasteriser would draw a different picture) and values it cannot draw (SketchError)."""
+        if not isinstance(values, dict):
+            raise SketchError("The rasteriser settings are not a mapping.")
+        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
+        if strict and unknown:
+            raise SketchError(f"Unknown rasteriser settings {', '.join(map(str, unknown))} (made by a newer version?).")
         known = {k: values[k] for k in cls.__dataclass_fields__ if k in values}
-        return cls(**known)
+        try:
+            spec = cls(**known)
+        except TypeError as exc:
+            raise SketchError(f"Bad rasteriser settings: {exc}") from exc
+        if strict:
+            problems = spec.problems()
+            if problems:
+                raise SketchError("Bad rasteriser settings: " + "; ".join(problems))
+        return spec
+
+    def problems(self) -> list[str]:
+        """What makes this spec undrawable (empty when it is fine)."""
+        found = []
+
+        def number(name, kinds=(int, float)):
+            value = getattr(self, name)
+            return isinstance(value, kinds) and not isinstance(value, bool) and np.isfinite(value)
+
+        if not number("size", int) or not 16 <= self.size <= 4096:
+            found.append(f"size {self.size!r} is not an integer in 16..4096")
+        elif not number("margin", int) or not 0 <= self.margin < self.size // 2 - 4:
+            found.append(f"margin {self.margin!r} leaves no room to draw in a {self.size} px frame")
+        if not number("line_width") or not 0 < self.line_width <= 64:
+            found.append(f"line_width {self.line_width!r} is not in (0, 64]")
+        for name in ("background", "ink", "ink_threshold"):
+            if not number(name, int) or not 0 <= getattr(self, name) <= 255:
+                found.append(f"{name} {getattr(self, name)!r} is not an integer in 0..255")
+        if not found and self.background == self.ink:
+            found.append("ink and background are the same grey")
+        if not isinstance(self.pressure_width, bool):
+            found.append(f"pressure_width {self.pressure_width!r} is not true/false")
+        return found
 
 
 def strokes_bbox(strokes: Sequence[np.ndarray]) -> tuple[float, float, float, float]:

@@ -14,6 +14,8 @@ from .raster import SketchError
 SKETCH_FORMAT: Final = "sketchfind.strokes"
 SKETCH_VERSION: Final = 1
 MAX_SKETCH_BYTES: Final = 64 * 1024 * 1024  # a bigger "sketch" is not a sketch
+MAX_SKETCH_POINTS: Final = 2_000_000  # all strokes together
+MAX_STROKE_WIDTH: Final = 200.0  # logical px; a wider or odd "width" is ignored
 DEFAULT_PRESSURE: Final = 1.0  # mouse and touch strokes
 
 
@@ -32,15 +34,21 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
     """A sketch file -> [(points (n, 4) x, y, pressure, t, width or None)]; clear errors."""
     path = Path(path)
     try:
-        if path.stat().st_size > MAX_SKETCH_BYTES:
-            raise SketchError(f"{path} is too large to be a sketch ({path.stat().st_size >> 20} MiB).")
+        size = path.stat().st_size
+        if size > MAX_SKETCH_BYTES:
+            raise OSError(f"it is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB)")
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SketchError(f"Cannot read sketch {path}: {exc}") from exc
+    except OSError as exc:
+        raise SketchError(f"Cannot read sketch {path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # bad JSON and bad UTF-8
+        raise SketchError(f"Cannot read sketch {path}: it is not a SketchFind stroke file (JSON): {exc}") from exc
+    except (RecursionError, MemoryError) as exc:
+        raise SketchError(f"Cannot read sketch {path}: the JSON is nested too deeply or too large.") from exc
     raw = data.get("strokes") if isinstance(data, dict) else data
     if not isinstance(raw, list):
         raise SketchError(f"{path} is not a SketchFind sketch (no stroke list).")
     strokes = []
+    total = 0
     for item in raw:
         points = item.get("points") if isinstance(item, dict) else item
         width = item.get("width") if isinstance(item, dict) else None
@@ -50,11 +58,22 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
             raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.") from exc
         if arr.ndim != 2 or arr.shape[0] == 0 or not 2 <= arr.shape[1] <= 4 or not np.isfinite(arr).all():
             raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.")
+        total += len(arr)
+        if total > MAX_SKETCH_POINTS:
+            raise SketchError(f"{path} has more than {MAX_SKETCH_POINTS:,} points: too large to be a sketch.")
         full = np.zeros((len(arr), 4))
         full[:, 2] = DEFAULT_PRESSURE
         full[:, : arr.shape[1]] = arr
-        strokes.append((full, float(width) if isinstance(width, (int, float)) else None))
+        strokes.append((full, _width(width)))
     return strokes
+
+
+def _width(value) -> float | None:
+    """A stroke's saved screen width, or None (the reader's default) when absent or nonsense."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if np.isfinite(value) and 0 < value <= MAX_STROKE_WIDTH else None
 
 
 def read_strokes(path: str | os.PathLike) -> list[np.ndarray]:

@@ -47,7 +47,9 @@ class TrainConfig:
     hard_share: float = 0.5
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
-    augment_strength: float = 1.0  # scales the affine jitter
+    pseudo_sketch_pairs: bool = False  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
+    augment_strength: float = 1.0  # scales the warp shared by a sketch and its photo
+    augment_jitter: float = 0.25  # scales the independent warp of each image on top
     augment_copies: int = 12  # augmented copies per image, front end computed once for each
     photo_dropout: float = 0.15  # share of 1/8-frame patches erased from edge maps
     eval_every: int = 100
@@ -80,57 +82,97 @@ def attribute_reliability(root: Path, category: str, names: list[str]) -> np.nda
     return weights
 
 
-def augment(images, rng: np.random.Generator, size: int, strength: float = 1.0):
-    """uint8-range (B, 1, 256, 256) tensor -> randomly warped (B, 1, size, size) images:
-    small affine jitter (scale, aspect, rotation, shift) for tolerance to misplaced lines."""
+def random_warps(n: int, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """(n, 5) affine jitter: log scale, log aspect, rotation (rad), shift x, shift y (frame = 2)."""
+    return np.stack([
+        rng.uniform(-0.12, 0.12, n), rng.uniform(-0.06, 0.06, n), np.deg2rad(rng.uniform(-6, 6, n)),
+        rng.uniform(-0.08, 0.08, n), rng.uniform(-0.08, 0.08, n),
+    ], 1) * strength
+
+
+def warp(images, params: np.ndarray, size: int):
+    """uint8-range (B, 1, H, W) tensor -> (B, 1, size, size) images warped by `random_warps` params."""
     import torch
     import torch.nn.functional as F
 
-    ink = 1.0 - images / 255.0
-    ink = F.interpolate(ink, size=(size, size), mode="area")
-    b = len(ink)
-    scale = np.exp(rng.uniform(-0.12, 0.12, b) * strength)
-    aspect = np.exp(rng.uniform(-0.06, 0.06, b) * strength)
-    angle = np.deg2rad(rng.uniform(-6, 6, b) * strength)
-    shift = rng.uniform(-0.08, 0.08, (b, 2)) * strength
+    ink = F.interpolate(1.0 - images / 255.0, size=(size, size), mode="area")
+    scale, aspect, angle = np.exp(params[:, 0]), np.exp(params[:, 1]), params[:, 2]
     cos, sin = np.cos(angle), np.sin(angle)
-    theta = np.zeros((b, 2, 3), np.float32)
+    theta = np.zeros((len(ink), 2, 3), np.float32)
     theta[:, 0, 0] = cos / (scale * aspect)
     theta[:, 0, 1] = -sin / (scale * aspect)
     theta[:, 1, 0] = sin / (scale / aspect)
     theta[:, 1, 1] = cos / (scale / aspect)
-    theta[:, :, 2] = shift
+    theta[:, :, 2] = params[:, 3:5]
     grid = F.affine_grid(torch.from_numpy(theta), list(ink.shape), align_corners=False)
     ink = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return 255.0 * (1.0 - ink)
 
 
-def augmented_cells(model, images: np.ndarray, copies: int, rng: np.random.Generator, strength: float,
-                    batch_size: int = 128):
-    """(N, copies, bins, G, G) orientation cells of `copies` warped versions of each image
-    (copy 0 unwarped). The front end has no weights, so computing it once per copy is exact
-    and makes a training step ~4x cheaper than warping and filtering images every step."""
+def augmented_pair_cells(model, sketches: np.ndarray, photos: np.ndarray, copies: int, rng: np.random.Generator,
+                         strength: float, jitter: float, batch_size: int = 64):
+    """Orientation cells (N, copies, bins, G, G) of warped copies of each sketch and photo.
+
+    Copy k of sketch i and copy k of photo i share one warp (so the pair stays aligned, as the
+    test pairs are) plus a small independent jitter for tolerance to misplaced lines; copy 0
+    is unwarped. The front end has no weights, so computing it once per copy is exact and
+    makes a training step several times cheaper than warping and filtering every step.
+    """
     import torch
 
-    size = model.config.work_size
-    out = None
-    with torch.no_grad():
-        for start in range(0, len(images), batch_size):
-            chunk = torch.from_numpy(images[start: start + batch_size]).float()[:, None]
-            per_copy = [model.cells(augment(chunk, rng, size, strength if k else 0.0)) for k in range(copies)]
-            cells = torch.stack(per_copy, 1)
-            if out is None:
-                out = torch.empty((len(images),) + tuple(cells.shape[1:]))
-            out[start: start + len(chunk)] = cells
-    return out
+    n, size = len(sketches), model.config.work_size
+    shared = random_warps(n * copies, rng, strength).reshape(n, copies, 5)
+    shared[:, 0] = 0.0
+    banks = []
+    for images in (sketches, photos):
+        params = shared + random_warps(n * copies, rng, jitter).reshape(n, copies, 5) * (np.arange(copies) > 0)[None, :, None]
+        out = None
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                chunk = torch.from_numpy(images[start: start + batch_size]).float()[:, None]
+                cells = torch.stack([model.cells(warp(chunk, params[start: start + batch_size, k], size)) for k in range(copies)], 1)
+                if out is None:
+                    out = torch.empty((n,) + tuple(cells.shape[1:]))
+                out[start: start + len(chunk)] = cells
+        banks.append(out)
+    return banks
 
 
-def pick_copies(bank, index: np.ndarray, rng: np.random.Generator, dropout: float = 0.0):
-    """One random augmented copy per index; `dropout` zeroes random patches (an 8 x 8 grid)."""
+def pseudo_sketches(photos: np.ndarray, rng: np.random.Generator, min_component: int = 40, wobble: float = 0.012) -> np.ndarray:
+    """Edge maps -> sketch-like drawings of the same object, exactly aligned with it.
+
+    Drops short edge fragments (texture, shading) as a sketcher would, and bends the rest
+    with a smooth random displacement field (hand wobble). Pairs (pseudo-sketch i, photo i)
+    give the network precisely aligned examples, which the real training pairs lack.
+    """
+    import torch
+    import torch.nn.functional as F
+    from scipy import ndimage
+
+    out = np.empty_like(photos)
+    for i, photo in enumerate(photos):
+        ink = photo < 160
+        labels, count = ndimage.label(ink, structure=np.ones((3, 3)))
+        if count:
+            sizes = ndimage.sum(ink, labels, index=np.arange(1, count + 1))
+            keep = np.concatenate([[False], sizes >= min_component])
+            ink = keep[labels]
+        out[i] = np.where(ink, photo, 255)
+    images = torch.from_numpy(out).float()[:, None]
+    n, _, h, w = images.shape
+    flow = torch.from_numpy(rng.normal(0, wobble, (n, 2, 6, 6)).astype(np.float32))
+    flow = F.interpolate(flow, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
+    base = F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
+    ink = F.grid_sample(1.0 - images / 255.0, base + flow, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return np.clip(255.0 * (1.0 - ink[:, 0].numpy()), 0, 255).astype(np.uint8)
+
+
+def pick_copies(bank, index: np.ndarray, copy: np.ndarray, rng: np.random.Generator, dropout: float = 0.0):
+    """Copy `copy[j]` of item `index[j]`; `dropout` zeroes random patches (an 8 x 8 grid)."""
     import torch
     import torch.nn.functional as F
 
-    cells = bank[torch.from_numpy(index), torch.from_numpy(rng.integers(0, bank.shape[1], len(index)))]
+    cells = bank[torch.from_numpy(index), torch.from_numpy(copy)]
     if dropout > 0:
         keep = torch.from_numpy((rng.random((len(index), 1, 8, 8)) >= dropout).astype(np.float32))
         cells = cells * F.interpolate(keep, size=cells.shape[-2:], mode="nearest")
@@ -200,8 +242,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
 
     if not quiet:
         print("computing augmented front-end cells ...", file=sys.stderr)
-    fit_sketches = augmented_cells(model, fit.sketches, config.augment_copies, rng, config.augment_strength)
-    fit_photos = augmented_cells(model, fit.photos, config.augment_copies, rng, config.augment_strength)
+    fit_sketches, fit_photos = augmented_pair_cells(model, fit.sketches, fit.photos, config.augment_copies, rng,
+                                                    config.augment_strength, config.augment_jitter)
     labels = torch.from_numpy(fit.attributes)
     weights_t = torch.from_numpy(reliability)
     sampler_weights = np.where(reliability >= 0.5, reliability, 0.0)
@@ -212,8 +254,14 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     extras = []
     for name in config.extra_categories:
         split = load_benchmark(name, root).train
-        extras.append((augmented_cells(model, split.sketches, config.augment_copies, rng, config.augment_strength),
-                       augmented_cells(model, split.photos, config.augment_copies, rng, config.augment_strength)))
+        if config.pseudo_sketch_pairs:
+            extras.append(augmented_pair_cells(model, pseudo_sketches(split.photos, rng), split.photos, config.augment_copies, rng,
+                                               config.augment_strength, config.augment_jitter))
+        extras.append(augmented_pair_cells(model, split.sketches, split.photos, config.augment_copies, rng,
+                                           config.augment_strength, config.augment_jitter))
+    if config.pseudo_sketch_pairs:
+        extras.append(augmented_pair_cells(model, pseudo_sketches(fit.photos, rng), fit.photos, config.augment_copies, rng,
+                                           config.augment_strength, config.augment_jitter))
     started = time.time()
 
     def validate() -> dict:
@@ -233,8 +281,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         else:
             closer, farther = human_sampler.sample(anchors, rng)
             photo_idx = np.concatenate([anchors, closer, farther])
-        sk = pick_copies(fit_sketches, anchors, rng)
-        ph = pick_copies(fit_photos, photo_idx, rng, config.photo_dropout)
+        copies = rng.integers(0, config.augment_copies, len(photo_idx))
+        sk = pick_copies(fit_sketches, anchors, copies[: len(anchors)], rng)  # positives share their sketch's warp
+        ph = pick_copies(fit_photos, photo_idx, copies, rng, config.photo_dropout)
         emb, logits = model.forward_cells(torch.cat([sk, ph]))
         b = len(anchors)
         s_emb, p_emb = emb[:b], emb[b:]
@@ -253,7 +302,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         if extras:
             ex_sk, ex_ph = extras[step % len(extras)]
             pick = rng.choice(len(ex_sk), min(config.extra_batch, len(ex_sk)), replace=False)
-            ex_emb, _ = model.forward_cells(torch.cat([pick_copies(ex_sk, pick, rng), pick_copies(ex_ph, pick, rng, config.photo_dropout)]))
+            ex_copy = rng.integers(0, config.augment_copies, len(pick))
+            ex_emb, _ = model.forward_cells(torch.cat([pick_copies(ex_sk, pick, ex_copy, rng),
+                                                       pick_copies(ex_ph, pick, ex_copy, rng, config.photo_dropout)]))
             n = len(pick)
             loss = loss + in_batch_triplet_loss(ex_emb[:n], ex_emb[n:], torch.arange(n), config.margin)
         optimiser.zero_grad(set_to_none=True)

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Smoke test of the standalone SketchFind (CI runs it after the unit tests):
+#
+#     packaging/smoke_test.sh [--no-build] [--data-root DIR]
+#
+# 1. builds dist/ with packaging/build.sh (--no-build: reuse the existing dist/)
+# 2. the bundle's headless query == `.venv/bin/fgsbir query ... --json` on the same sketch
+#    (test sketch 0 of shoes, written to a temp PNG at test time): with the bundled model when
+#    resources/models has one, and always with a seeded untrained checkpoint passed as --weights
+# 3. the .deb unpacked with `dpkg -x` into a temp root: its /usr/bin/sketchfind answers the same,
+#    its .desktop entry and icons are in place
+# 4. the GUI starts offscreen (QT_QPA_PLATFORM=offscreen), paints its window, closes cleanly (exit 0)
+#
+# Benchmark data: --data-root, else $FGSBIR_DATA, else ../shared/data/qmul_v1. Without it the
+# query comparisons are skipped (said so), the rest still runs. Exit status 0 = all passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+PY=${PYTHON:-$ROOT/.venv/bin/python}
+FGSBIR=${FGSBIR:-$ROOT/.venv/bin/fgsbir}
+BUILD=1
+DATA_ROOT=${FGSBIR_DATA:-}
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) BUILD=0; shift ;;
+    --data-root) DATA_ROOT=${2:?}; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "smoke_test.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$DATA_ROOT" ] && [ -d "$ROOT/../shared/data/qmul_v1" ]; then DATA_ROOT=$(cd "$ROOT/../shared/data/qmul_v1" && pwd); fi
+
+failures=0
+pass() { echo "PASS  $*"; }
+fail() { echo "FAIL  $*"; failures=$((failures + 1)); }
+skip() { echo "SKIP  $*"; }
+
+if [ "$BUILD" = 1 ]; then
+  packaging/build.sh
+elif [ ! -x dist/SketchFind/SketchFind ]; then
+  echo "smoke_test.sh: --no-build but no dist/SketchFind/SketchFind: run packaging/build.sh" >&2; exit 2
+fi
+VERSION=$("$PY" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')
+BUNDLE=$ROOT/dist/SketchFind
+DEB=$ROOT/dist/sketchfind_${VERSION}_amd64.deb
+TARBALL=$ROOT/dist/SketchFind-$VERSION-linux-$(uname -m).tar.gz
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sketchfind-smoke.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+# nothing of the user's: preferences, Qt settings and the embedding cache go to the temp folder
+export SKETCHFIND_CONFIG_DIR=$TMP/config XDG_CONFIG_HOME=$TMP/xdg-config XDG_CACHE_HOME=$TMP/xdg-cache
+export FGSBIR_CACHE=$TMP/cache
+unset FGSBIR_DATA
+
+# -- 0. what was built
+[ -x "$BUNDLE/SketchFind" ] && pass "bundle executable $BUNDLE/SketchFind" || fail "no bundle executable"
+[ -x "$BUNDLE/_internal/torch/bin/torch_shm_manager" ] && pass "torch_shm_manager kept" || fail "torch_shm_manager missing"
+bundle_mb=$(( $(du -sb "$BUNDLE" | cut -f1) / 1000000 ))
+[ "$bundle_mb" -le 600 ] && pass "bundle size ${bundle_mb} MB <= 600 MB" || fail "bundle size ${bundle_mb} MB > 600 MB"
+if [ -f "$TARBALL" ] && tar -tzf "$TARBALL" | grep -qx 'SketchFind/SketchFind'; then pass "$(basename "$TARBALL") holds SketchFind/SketchFind"
+else fail "no usable $TARBALL"; fi
+
+run_query() {  # run_query OUT EXE [args...]: the headless query, JSON to OUT
+  local out=$1; shift
+  FGSBIR_DATA=$DATA_ROOT timeout 300 "$@" --query "$SKETCH" --category shoes --top 10 --json > "$out" 2> "$out.err"
+}
+compare_query() {  # compare_query LABEL EXPECTED EXE [args...]
+  local label=$1 expected=$2; shift 2
+  local out=$TMP/actual-$RANDOM.json
+  if ! run_query "$out" "$@"; then
+    fail "$label: exit status $? ($(tail -3 "$out.err" | tr '\n' ' '))"
+  elif "$PY" packaging/smoke_helpers.py compare "$expected" "$out"; then
+    pass "$label: same top 10 as fgsbir query"
+  else
+    fail "$label: answer differs from fgsbir query"
+  fi
+}
+
+# -- 1. headless query: bundle and venv agree
+SKETCH=$TMP/shoes_test_sketch_0.png
+have_data=0
+if [ -n "$DATA_ROOT" ] && [ -f "$DATA_ROOT/shoes/shoes_sketch_db_test.mat" ]; then
+  have_data=1
+  "$PY" packaging/smoke_helpers.py sketch "$SKETCH" --data-root "$DATA_ROOT" --category shoes --index 0
+  "$PY" packaging/smoke_helpers.py checkpoint "$TMP/untrained_shoes.pt" --data-root "$DATA_ROOT" --category shoes
+  FGSBIR_DATA=$DATA_ROOT "$FGSBIR" query --category shoes --top 10 --json --weights "$TMP/untrained_shoes.pt" "$SKETCH" > "$TMP/expected-untrained.json"
+  compare_query "bundle query (--weights untrained checkpoint)" "$TMP/expected-untrained.json" "$BUNDLE/SketchFind" --weights "$TMP/untrained_shoes.pt"
+  if [ -f "$BUNDLE/_internal/resources/models/shoes_mtl.pt" ]; then
+    FGSBIR_DATA=$DATA_ROOT "$FGSBIR" query --category shoes --top 10 --json "$SKETCH" > "$TMP/expected-bundled.json"
+    compare_query "bundle query (bundled shoes model)" "$TMP/expected-bundled.json" "$BUNDLE/SketchFind"
+  else
+    skip "bundled-model query: no resources/models/shoes_mtl.pt in the bundle (models not trained yet when it was built)"
+  fi
+else
+  skip "query comparisons: no benchmark data (--data-root, \$FGSBIR_DATA or ../shared/data/qmul_v1)"
+fi
+
+# -- 2. the .deb, unpacked into a temp root
+if [ -f "$DEB" ]; then
+  DEBROOT=$TMP/debroot
+  dpkg-deb -x "$DEB" "$DEBROOT"
+  [ "$(dpkg-deb -f "$DEB" Package)" = sketchfind ] && [ "$(dpkg-deb -f "$DEB" Version)" = "$VERSION" ] \
+    && pass ".deb control: sketchfind $VERSION" || fail ".deb control fields"
+  for f in usr/bin/sketchfind opt/sketchfind/SketchFind usr/share/applications/sketchfind.desktop \
+           usr/share/icons/hicolor/256x256/apps/sketchfind.png usr/share/icons/hicolor/scalable/apps/sketchfind.svg; do
+    [ -e "$DEBROOT/$f" ] || fail ".deb lacks /$f"
+  done
+  pass ".deb layout checked"
+  if dpkg-deb -c "$DEB" | awk '{print $2}' | grep -qv '^root/root$'; then fail ".deb has files not owned by root"; else pass ".deb files owned by root/root"; fi
+  if command -v desktop-file-validate >/dev/null; then
+    desktop-file-validate "$DEBROOT/usr/share/applications/sketchfind.desktop" && pass "desktop-file-validate" || fail "desktop-file-validate"
+  fi
+  if [ "$have_data" = 1 ]; then
+    compare_query "installed .deb query (/usr/bin/sketchfind)" "$TMP/expected-untrained.json" "$DEBROOT/usr/bin/sketchfind" --weights "$TMP/untrained_shoes.pt"
+  else
+    if "$DEBROOT/usr/bin/sketchfind" --help > /dev/null; then pass "installed .deb runs (--help)"; else fail "installed .deb --help"; fi
+  fi
+else
+  fail "no $DEB"
+fi
+
+# -- 3. the GUI, offscreen: shows its window, then closes cleanly
+gui() {  # gui LABEL EXE
+  local label=$1 exe=$2 log=$TMP/gui-$RANDOM.log rc=0
+  QT_QPA_PLATFORM=offscreen SKETCHFIND_REPORT_SHOWN=1 SKETCHFIND_QUIT_AFTER_MS=4000 \
+    SKETCHFIND_LAUNCHED_AT=$(date +%s.%N) FGSBIR_DATA=$DATA_ROOT timeout -k 5 90 "$exe" > "$log" 2>&1 || rc=$?
+  if [ "$rc" = 0 ] && grep -q '^sketchfind-shown:' "$log"; then
+    pass "$label: window shown and closed, exit 0 ($(grep -o 'launch_to_window_s: [0-9.]*' "$log"))"
+  else
+    fail "$label: exit status $rc; log: $(tail -5 "$log" | tr '\n' ' ')"
+  fi
+  if grep -qiE 'Traceback|Segmentation|Aborted|ModuleNotFoundError' "$log"; then
+    fail "$label: errors in the log: $(grep -iE 'Traceback|Error' "$log" | head -3 | tr '\n' ' ')"
+  fi
+}
+gui "GUI offscreen (dist bundle)" "$BUNDLE/SketchFind"
+[ -f "$DEB" ] && gui "GUI offscreen (installed .deb)" "$DEBROOT/usr/bin/sketchfind"
+
+echo
+[ -f dist/BUILD_INFO ] && sed 's/^/  /' dist/BUILD_INFO
+if [ "$failures" -gt 0 ]; then
+  echo "smoke test: $failures FAILED"
+  exit 1
+fi
+echo "smoke test: all passed"

@@ -1,0 +1,538 @@
+"""Never lose a sketch, never crash: autosave and restore, bad input, faults, logging, About."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FakeDialogs, draw_mouse
+from PySide6.QtCore import QTimer
+
+from app import logs, settings
+from app.autosave import Autosave, read_snapshot
+from app.canvas import UNDO_LIMIT, SketchCanvas
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
+
+
+class RestoreDialogs(FakeDialogs):
+    def __init__(self, answer: bool, **kw):
+        super().__init__(**kw)
+        self.answer = answer
+        self.asked: list[str] = []
+
+    def ask_restore(self, parent, summary):
+        self.asked.append(summary)
+        return self.answer
+
+
+def data_dir() -> Path:
+    return settings.data_dir()
+
+
+def autosaves() -> list[Path]:
+    return sorted(data_dir().glob("autosave-*.json"))
+
+
+def wait_autosaved(qtbot, window, strokes: int):
+    qtbot.waitUntil(lambda: window.autosave.path is not None and window.autosave.path.is_file()
+                    and len(read_snapshot(window.autosave.path).strokes) == strokes, timeout=3000)
+
+
+# ------------------------------------------------------------------------------ autosave
+def test_every_stroke_is_autosaved_atomically_and_clean_exit_removes_it(qtbot, make_window):
+    window = make_window()
+    for n in range(1, 4):
+        draw_mouse(qtbot, window.canvas, [(x + 10 * n, y) for x, y in BOOT])
+        wait_autosaved(qtbot, window, n)
+    window.attributes.set_mode("laces", "Must have")
+    window.attributes.slider.setValue(70)
+    window.autosave_now()
+    snap = read_snapshot(window.autosave.path)
+    assert snap.category == "shoes" and snap.attribute_slider == 70 and snap.attribute_modes["laces"] == "Must have"
+    np.testing.assert_allclose(snap.strokes[0][0][:, :2], np.array(BOOT, float) + [10, 0])
+    assert not list(data_dir().glob(".autosave*.tmp"))  # no temp file left behind
+    window.canvas.undo_stack.undo()
+    wait_autosaved(qtbot, window, 2)  # undo is a change too
+    path = window.autosave.path
+    window.close()
+    assert not path.exists() and not autosaves()
+
+
+def test_restore_after_crash_offers_and_restores_everything(qtbot, make_window):
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    draw_mouse(qtbot, first.canvas, [(20, 20), (90, 40)])
+    first.attributes.set_mode("boot", "Ignore")
+    first.attributes.slider.setValue(20)
+    first.autosave_now()
+    saved = [s.points.copy() for s in first.canvas.strokes]
+    first.autosave._lock.unlock()  # what a crash does: the process (and its lock) is gone
+    first.autosave._lock = first.autosave.path = None
+
+    dialogs = RestoreDialogs(True)
+    second = make_window(dialogs=dialogs)
+    assert len(dialogs.asked) == 1 and "2 strokes" in dialogs.asked[0]
+    assert [s.points.tolist() for s in second.canvas.strokes] == [np.round(p, 4).tolist() for p in saved]
+    assert second.attributes.slider.value() == 20 and second.attributes.mode("boot") == "Ignore"
+    qtbot.waitUntil(lambda: second.last_outcome is not None and second.last_outcome.code is not None, timeout=5000)
+    second.canvas.undo_stack.undo()  # the restore itself is one undoable step
+    assert second.canvas.strokes == []
+    first.close()
+    second.close()
+    assert not autosaves()
+
+
+def test_declined_restore_deletes_and_is_not_asked_again(qtbot, make_window):
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.autosave_now()
+    first.autosave._lock.unlock()
+    first.autosave._lock = first.autosave.path = None
+    dialogs = RestoreDialogs(False)
+    second = make_window(dialogs=dialogs)
+    assert len(dialogs.asked) == 1 and second.canvas.strokes == []
+    third = make_window(dialogs=dialogs)
+    assert len(dialogs.asked) == 1 and third.canvas.strokes == []
+
+
+def test_a_running_windows_autosave_is_not_offered(qtbot, make_window):
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.autosave_now()
+    dialogs = RestoreDialogs(True)
+    second = make_window(dialogs=dialogs)
+    assert dialogs.asked == [] and second.autosave.path != first.autosave.path
+    draw_mouse(qtbot, second.canvas, [(10, 10), (50, 50)])
+    second.autosave_now()
+    assert len(autosaves()) == 2
+
+
+KILLED_SESSION = r"""
+import os, signal, sys
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+sys.path.insert(0, sys.argv[1]); sys.path.insert(0, os.path.join(sys.argv[1], "tests"))
+import app
+from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+from conftest import FakeDialogs, FakeEngine
+from app.main_window import MainWindow
+qapp = QApplication([])
+window = MainWindow(engine_factory=lambda category, weights=None: FakeEngine(category), dialogs=FakeDialogs(),
+                    devices=lambda: ["cpu"])
+window.show()
+canvas = window.canvas
+for k in range(3):
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(50 + 40 * k, 50))
+    QTest.mouseMove(canvas, QPoint(80 + 40 * k, 200))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(90 + 40 * k, 260))
+QTest.qWait(600)  # the autosave timer fires
+print(window.autosave.path, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_killed_process_sketch_is_offered_at_next_start(qtbot, make_window, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", KILLED_SESSION, str(ROOT)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == -9, done.stderr[-800:]
+    path = Path(done.stdout.strip().splitlines()[-1])
+    assert path.is_file() and path.parent == data_dir()
+    dialogs = RestoreDialogs(True)
+    window = make_window(dialogs=dialogs)
+    assert len(dialogs.asked) == 1 and len(window.canvas.strokes) == 3
+    window.close()
+    assert not autosaves()
+
+
+def test_damaged_autosave_is_dropped_quietly(qtbot, make_window):
+    data_dir().mkdir(parents=True, exist_ok=True)
+    (data_dir() / "autosave-5.json").write_text('{"format": "sketchfind.autosave", "strokes": [[[0, 0], ')
+    dialogs = RestoreDialogs(True)
+    window = make_window(dialogs=dialogs)
+    assert dialogs.asked == [] and window.canvas.strokes == [] and not (data_dir() / "autosave-5.json").exists()
+
+
+def test_scripted_dialogs_without_restore_keep_the_file(qtbot, make_window):
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.autosave_now()
+    first.autosave._lock.unlock()
+    path, first.autosave._lock, first.autosave.path = first.autosave.path, None, None
+    make_window()  # FakeDialogs has no ask_restore: nothing asked, nothing deleted
+    assert path.is_file()
+
+
+def test_unwritable_data_folder_turns_autosave_off_with_a_notice(qtbot, make_window, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the data folder should be")
+    window = make_window(data_dir=blocker / "data")
+    assert not window.autosave.enabled and window.log_file is None
+    assert any("Autosave is off" in n for n in window.notices)
+    draw_mouse(qtbot, window.canvas, BOOT)  # everything else works
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
+    assert window.autosave_now() is False
+
+
+def test_autosave_write_failure_is_noticed_once_and_recovers(qtbot, make_window, monkeypatch):
+    window = make_window()
+    import app.autosave as autosave_module
+
+    real = autosave_module.atomic_write_bytes
+    monkeypatch.setattr(autosave_module, "atomic_write_bytes",
+                        lambda path, data: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    draw_mouse(qtbot, window.canvas, BOOT)
+    assert window.autosave_now() is False
+    draw_mouse(qtbot, window.canvas, [(10, 10), (40, 40)])
+    assert window.autosave_now() is False
+    failures = [n for n in window.notices if "Autosave failed" in n]
+    assert len(failures) == 1 and "No space left" in failures[0] and window.warning.isVisible()
+    monkeypatch.setattr(autosave_module, "atomic_write_bytes", real)
+    assert window.autosave_now() is True and window.autosave.error == "" and not window.warning.isVisible()
+
+
+def test_opened_picture_is_autosaved_and_restored(qtbot, make_window, tmp_path):
+    from PIL import Image
+
+    picture = np.full((60, 80), 255, np.uint8)
+    picture[10:50, 40] = 0
+    Image.fromarray(picture).save(tmp_path / "s.png")
+    first = make_window()
+    first.open_sketch(str(tmp_path / "s.png"))
+    draw_mouse(qtbot, first.canvas, [(10, 10), (50, 50)])
+    first.autosave_now()
+    first.autosave._lock.unlock()
+    first.autosave._lock = first.autosave.path = None
+    second = make_window(dialogs=RestoreDialogs(True))
+    assert second.canvas.has_image and len(second.canvas.strokes) == 1
+    np.testing.assert_array_equal(second.canvas.image_array(), picture)
+
+
+def test_two_autosave_slots_and_stale_lock(tmp_path):
+    a, b = Autosave(tmp_path), Autosave(tmp_path)
+    assert a.enabled and b.enabled and a.path != b.path
+    a.remove()
+    c = Autosave(tmp_path)
+    assert c.path == tmp_path / "autosave-0.json"
+
+
+# ------------------------------------------------------------------------------ saving
+def test_save_failure_keeps_existing_file_and_says_so(qtbot, make_window, tmp_path, monkeypatch):
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    target = tmp_path / "mine.json"
+    window.save_sketch(str(target))
+    before = target.read_bytes()
+    draw_mouse(qtbot, window.canvas, [(10, 10), (40, 40)])
+    monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    window.save_sketch(str(target))
+    monkeypatch.undo()
+    assert target.read_bytes() == before
+    assert "Could not save mine.json: Permission denied" in window.statusBar().currentMessage()
+    (tmp_path / "a-file").write_text("not a folder")
+    window.save_sketch(str(tmp_path / "a-file" / "x.json"))
+    assert "Could not save" in window.statusBar().currentMessage()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ------------------------------------------------------------------------------ bad sketch files
+SVG = ('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="80">'
+       '<path d="M10 10 L90 70" stroke="black" stroke-width="3" fill="none"/></svg>')
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.json", b"%PDF-1.4 not a sketch", "not a sketch SketchFind can open"),
+    ("archive.png", b"PK\x03\x04" + b"\0" * 100, "not a sketch SketchFind can open"),
+    ("empty.json", b"", "is empty"),
+    ("broken.json", b'{"strokes": [[[0, 0], [1, 1]]', "not a SketchFind stroke file"),
+    ("deep.json", b"[" * 200_000, "nested too deeply"),
+    ("truncated.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0", "Cannot read image"),
+    ("bad.svg", b"<svg><path d='M 0 0 L", "not a valid SVG"),
+    ("noink.json", b'{"strokes": []}', None),
+])
+def test_bad_sketch_files_leave_the_sketch_alone(qtbot, make_window, tmp_path, name, content, message):
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    before = [s.points.tolist() for s in window.canvas.strokes]
+    depth = window.canvas.undo_stack.count()
+    (tmp_path / name).write_bytes(content)
+    window.open_sketch(str(tmp_path / name))
+    if message is None:  # a valid but empty stroke file: an (undoable) empty sketch
+        assert window.canvas.strokes == []
+        window.canvas.undo_stack.undo()
+    else:
+        assert message in window.statusBar().currentMessage(), window.statusBar().currentMessage()
+        assert window.canvas.undo_stack.count() == depth
+    assert [s.points.tolist() for s in window.canvas.strokes] == before
+
+
+def test_huge_sketch_file_is_refused(qtbot, make_window, tmp_path):
+    window = make_window()
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.truncate(80 * 1024 * 1024)
+    window.open_sketch(str(path))
+    assert "too large" in window.statusBar().currentMessage()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header claims width x height pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [60_000, 8_000])  # past PIL's bomb limit; past ours only
+def test_huge_picture_dimensions_are_refused(qtbot, make_window, tmp_path, side):
+    window = make_window()
+    (tmp_path / "bomb.png").write_bytes(bomb_png(side, side))
+    window.open_sketch(str(tmp_path / "bomb.png"))
+    assert "too large" in window.statusBar().currentMessage() and not window.canvas.has_image
+
+
+def test_svg_and_misnamed_files_open_by_content(qtbot, make_window, tmp_path):
+    window = make_window()
+    (tmp_path / "line.svg").write_text(SVG)
+    window.open_sketch(str(tmp_path / "line.svg"))
+    assert window.canvas.has_image and (window.canvas.image_array() < 128).any()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    window.save_sketch(str(tmp_path / "as.png"))
+    os.replace(tmp_path / "as.png", tmp_path / "really_png.json")
+    window.canvas.clear()
+    window.open_sketch(str(tmp_path / "really_png.json"))
+    assert window.canvas.has_image
+
+
+# ------------------------------------------------------------------------------ settings files
+def test_corrupt_preferences_reset_with_notice_and_backup(qtbot, make_window):
+    config = settings.config_dir()
+    (config / settings.PREFERENCES_FILE).write_bytes(b"\x00\xff{{{ not json")
+    window = make_window()
+    assert window.prefs == settings.Preferences(first_run_done=window.prefs.first_run_done, data_root="fake-root")
+    assert any("reset to the defaults" in n for n in window.notices)
+    assert "reset to the defaults" in window.warning.toolTip() and window.warning.isVisible()  # not hidden by later messages
+    assert (config / (settings.PREFERENCES_FILE + ".bad")).read_bytes().startswith(b"\x00\xff")
+    window.close()
+    assert json.loads((config / settings.PREFERENCES_FILE).read_text())["category"] == "shoes"
+
+
+@pytest.mark.parametrize("content", [b"[General]\nlayout_version=banana\ngeometry=@ByteArray(xyz)\n",
+                                     b"\x00\x01\x02\xff" * 100,
+                                     b"[General]\nlayout_version=1\ngeometry=@ByteArray(garbage)\nstate=@ByteArray(junk)\n"])
+def test_corrupt_window_state_uses_default_layout(qtbot, make_window, content):
+    (settings.config_dir() / settings.WINDOW_STATE_FILE).write_bytes(content)
+    window = make_window()
+    assert window.isVisible() and window.findChild(object, "resultsDock").isVisible()
+
+
+def test_hand_edited_bad_pen_width(tmp_path):
+    (tmp_path / settings.PREFERENCES_FILE).write_text('{"pen_width": "NaN"}')
+    assert settings.load_preferences(tmp_path).pen_width == 3.0
+
+
+# ------------------------------------------------------------------------------ faults
+def test_worker_exception_is_logged_with_traceback(qtbot, make_window, fake_engines):
+    window = make_window()
+    fake_engines.made[-1].fail_next_encode = ZeroDivisionError("bug in the network")
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert "ZeroDivisionError: bug in the network" in window.statusBar().currentMessage()
+    text = window.log_file.read_text()
+    assert "query failed" in text and "Traceback" in text and "ZeroDivisionError" in text
+    draw_mouse(qtbot, window.canvas, [(10, 10), (60, 70)])  # the next query works
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
+
+
+def test_device_fallback_during_query_is_reported(qtbot, make_window, fake_engines):
+    window = make_window()
+    eng = fake_engines.made[-1]
+    eng.device = "cuda"
+    window.info["device"] = "cuda"
+    original = eng._code
+
+    def failing_gpu(raster):  # what Engine.encode_rasters does: retry on CPU, move there
+        eng.device = "cpu"
+        return original(raster)
+
+    eng._code = failing_gpu
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: "CUDA failed during a query" in window.statusBar().currentMessage(), timeout=5000)
+    assert window.info["device"] == "cpu" and window.device_box.currentData() == "cpu"
+    qtbot.waitUntil(lambda: window.last_outcome is not None and len(window.last_outcome.results) == 24, timeout=5000)
+
+
+def test_unreadable_catalogue_images_only_lose_their_thumbnails(qtbot, make_window, fake_engines):
+    window = make_window()
+    real = window.catalogue.thumbnail
+
+    def flaky(i):
+        if i % 2:
+            raise OSError(f"photo {i} is truncated")
+        return np.zeros((5, 5, 4), np.uint8) if i % 4 == 2 else real(i)
+
+    window.catalogue.thumbnail = flaky
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
+    outcome = window.last_outcome
+    assert len(outcome.results) == 24 and window.results.model().rowCount() == 24
+    assert all(i % 4 == 0 for i in outcome.thumbnails)
+    assert window.last_error is None
+
+
+def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines):
+    fake_engines.setup["catalogue_size"] = 10_000_000  # "indexing" that would take ages
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.progress.isVisible() or "Indexing" in window.statusBar().currentMessage(),
+                    timeout=5000)
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 3 and not window.worker.isRunning()
+
+
+def test_closing_during_download_stops_cleanly(qtbot, make_window, tmp_path):
+    seen = {}
+
+    def slow_fetch(dest, progress, cancel):
+        for block in range(100_000):
+            if cancel():
+                seen["cancelled_at"] = block
+                raise InterruptedError("cancelled")
+            progress("shoes/shoes_edge_db_train.mat", block << 16, 1 << 40)
+            time.sleep(0.002)
+        return dest
+
+    window = make_window(dialogs=FakeDialogs(data_root=str(tmp_path / "dl")), fetch=slow_fetch)
+    window.download_action.trigger()
+    qtbot.waitUntil(lambda: "Downloading shoes/" in window.statusBar().currentMessage(), timeout=5000)
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 3 and not window.downloader.isRunning() and "cancelled_at" in seen
+
+
+def test_download_failure_and_success_are_reported(qtbot, make_window, tmp_path):
+    from fgsbir_core.data import DataError
+
+    calls = []
+
+    def fetch(dest, progress, cancel):
+        calls.append(dest)
+        if len(calls) == 1:
+            raise DataError("Downloading shoes/x.mat failed after 5 tries (URLError: no network)")
+        return dest
+
+    window = make_window(dialogs=FakeDialogs(data_root=str(tmp_path / "dl")), fetch=fetch)
+    window.download_benchmark()
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert window.last_error[0] == "download" and "no network" in window.statusBar().currentMessage()
+    window.downloader.wait(2000)
+    window.download_benchmark()
+    qtbot.waitUntil(lambda: window.prefs.data_root == str(tmp_path / "dl"), timeout=5000)
+
+
+def test_model_load_failure_keeps_drawing_and_autosave(qtbot, make_window, fake_engines):
+    fake_engines.setup["fail_load"] = "Cannot read model file shoes_mtl.pt: it is truncated"
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    draw_mouse(qtbot, window.canvas, BOOT)
+    assert window.autosave_now() and len(read_snapshot(window.autosave.path).strokes) == 1
+
+
+def test_exception_in_a_slot_is_logged_and_shown(qtbot, make_window):
+    window = make_window()
+    logs.install_excepthook(window.notice)
+    try:
+        try:
+            raise KeyError("missing thing")
+        except KeyError:
+            sys.excepthook(*sys.exc_info())
+    finally:
+        sys.excepthook = sys.__excepthook__
+        threading.excepthook = threading.__excepthook__
+    assert "Internal error: KeyError" in window.statusBar().currentMessage()
+    assert "unhandled exception" in window.log_file.read_text()
+
+
+# ------------------------------------------------------------------------------ long sessions
+def test_erase_gesture_across_a_clear_does_not_crash(qtbot, canvas):
+    """Found by the monkey test: right-button erase, Clear by shortcut, release (was a segfault)."""
+    from PySide6.QtCore import QPoint, Qt
+    from PySide6.QtTest import QTest
+
+    draw_mouse(qtbot, canvas, BOOT)
+    QTest.mousePress(canvas, Qt.MouseButton.RightButton, pos=QPoint(*BOOT[0]))
+    QTest.mouseMove(canvas, QPoint(*BOOT[1]))
+    canvas.clear()
+    QTest.mouseRelease(canvas, Qt.MouseButton.RightButton, pos=QPoint(*BOOT[2]))
+    assert canvas.strokes == [] and canvas.undo_stack.count() == 2
+    canvas.undo_stack.undo()
+    assert len(canvas.strokes) == 1
+
+
+def test_undo_stack_is_bounded(qtbot, canvas):
+    for k in range(UNDO_LIMIT + 40):
+        canvas.set_strokes([[(k, 0), (k + 5, 5)]], "Open sketch")
+    assert canvas.undo_stack.count() == UNDO_LIMIT
+    while canvas.undo_stack.canUndo():
+        canvas.undo_stack.undo()
+    assert len(canvas.strokes) == 1  # the oldest kept state, not a broken one
+
+
+# ------------------------------------------------------------------------------ log file, About
+def test_log_file_has_version_model_hash_and_device(qtbot, make_window):
+    window = make_window()
+    assert window.log_file == data_dir() / logs.LOG_FILE
+    text = window.log_file.read_text()
+    assert f"SketchFind {window.version} starting" in text
+    assert "model shoes" in text and "hash fake" in text and "on cpu" in text
+
+
+def test_log_file_rotates(tmp_path):
+    import logging
+
+    path = logs.setup(tmp_path)
+    try:
+        for _ in range(3000):
+            logging.getLogger("sketchfind.test").info("x" * 600)
+        assert (tmp_path / (logs.LOG_FILE + ".1")).is_file()
+        assert path.stat().st_size <= logs.MAX_BYTES
+        assert not (tmp_path / (logs.LOG_FILE + f".{logs.BACKUPS + 1}")).exists()
+    finally:
+        logs.shutdown()
+
+
+def test_about_dialog_shows_version_model_device_and_log(qtbot, make_window, fake_engines):
+    fake_engines.setup["card"] = {"validation": {"acc@1": 0.421, "acc@10": 0.9}, "mode": "mtl"}
+    window = make_window()
+    window.about_action.trigger()
+    dialog = window.dialogs.shown[-1]
+    assert dialog.objectName() == "aboutDialog"
+    rows = dict(dialog.rows)
+    assert rows["Version"] == window.version and rows["Model hash"] == "fake" and rows["Device"] == "CPU"
+    assert rows["Validation"] == "acc@1 0.421, acc@10 0.900"
+    assert rows["Log file"] == str(window.log_file)
+    help_menu = [m for m in window.menuBar().actions() if m.text() == "&Help"][0].menu()
+    assert window.about_action in help_menu.actions()
+
+
+def test_window_still_processes_events_after_all_that(qtbot, make_window):
+    window = make_window()
+    fired = []
+    QTimer.singleShot(0, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: fired == [True], timeout=2000)
+    assert isinstance(window.canvas, SketchCanvas)

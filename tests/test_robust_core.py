@@ -1,0 +1,310 @@
+"""Bad input and faults in the Qt-free core: model files, data roots, sketch files, devices, writes."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+scipy_io = pytest.importorskip("scipy.io")
+
+from fgsbir_core import engine as engine_module  # noqa: E402
+from fgsbir_core.checkpoint import ModelError, atomic_write_bytes, save_checkpoint  # noqa: E402
+from fgsbir_core.data import DataError  # noqa: E402
+from fgsbir_core.engine import Engine  # noqa: E402
+from fgsbir_core.model import ModelConfig, SketchPhotoNet  # noqa: E402
+from fgsbir_core.raster import RasterSpec, SketchError  # noqa: E402
+from fgsbir_core.sketch_file import MAX_SKETCH_BYTES, read_sketch, write_sketch  # noqa: E402
+
+NAMES = ["boot", "laces"]
+TINY = ModelConfig(work_size=32, cell=8, hog_cell=16, width=4, embedding_dim=8, num_attributes=2, hog_dims=8, dropout=0.0)
+
+
+def tiny_state(**override) -> dict:
+    torch.manual_seed(0)
+    model = SketchPhotoNet(TINY)
+    state = {
+        "model_config": TINY.to_dict(), "model_state": model.state_dict(), "raster_spec": RasterSpec().to_dict(),
+        "category": "shoes", "attribute_names": list(NAMES), "attribute_reliability": [1.0, 1.0],
+        "fusion_weight": 0.5, "card": {"validation": {"acc@1": 0.25}, "mode": "mtl"},
+    }
+    state.update(override)
+    return state
+
+
+@pytest.fixture
+def weights(tmp_path) -> Path:
+    path = tmp_path / "shoes_mtl.pt"
+    save_checkpoint(path, tiny_state())
+    return path
+
+
+def load(path, category="shoes") -> Engine:
+    eng = Engine(category=category, weights=path)
+    eng.load()
+    return eng
+
+
+# ------------------------------------------------------------------------------ model files
+def test_good_tiny_checkpoint_loads(weights):
+    eng = load(weights)
+    assert eng.attribute_names == NAMES and len(eng.model_hash) == 16 and eng.card["mode"] == "mtl"
+
+
+def test_missing_model_file(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load(tmp_path / "nope.pt")
+
+
+def test_truncated_model_file(weights, tmp_path):
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    with pytest.raises(ModelError, match="truncated or not a SketchFind checkpoint"):
+        load(cut)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello", b"PK\x03\x04garbage", json.dumps({"a": 1}).encode()])
+def test_foreign_model_files(tmp_path, content):
+    path = tmp_path / "foreign.pt"
+    path.write_bytes(content)
+    with pytest.raises(ModelError):
+        load(path)
+
+
+def test_foreign_torch_file_and_pickled_code_are_refused(tmp_path):
+    plain = tmp_path / "plain.pt"
+    torch.save({"weights": torch.zeros(3)}, plain)
+    with pytest.raises(ModelError, match="not a SketchFind checkpoint"):
+        load(plain)
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"format_version": 1, "x": Evil()}, evil)
+    with pytest.raises(ModelError):  # weights_only loading refuses to run code
+        load(evil)
+
+
+def test_model_for_other_category(tmp_path):
+    path = tmp_path / "chairs.pt"
+    save_checkpoint(path, tiny_state(category="chairs"))
+    with pytest.raises(ModelError, match="chairs model, not a shoes model"):
+        load(path)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"attribute_names": ["boot"]}, "attributes"),  # 2 outputs, 1 name
+    ({"attribute_names": ["boot", "boot"]}, "twice"),
+    ({"attribute_names": "boot,laces"}, "not a list"),
+    ({"attribute_reliability": [1.0]}, "reliabilities"),
+    ({"fusion_weight": float("nan")}, "fusion weight"),
+    ({"raster_spec": {**RasterSpec().to_dict(), "margin": 200}}, "margin"),
+    ({"raster_spec": {**RasterSpec().to_dict(), "line_width": -1}}, "line_width"),
+    ({"raster_spec": {**RasterSpec().to_dict(), "ink": 255}}, "same grey"),
+    ({"raster_spec": {**RasterSpec().to_dict(), "curve_smoothing": 3}}, "Unknown rasteriser settings"),
+    ({"raster_spec": "256px"}, "not a mapping"),
+    ({"model_config": {**TINY.to_dict(), "width": "wide"}}, "model configuration"),
+    ({"model_config": {**TINY.to_dict(), "embedding_dim": 16}}, "do not fit"),
+])
+def test_checkpoint_that_does_not_fit_is_a_clear_error(tmp_path, override, message):
+    path = tmp_path / "bad.pt"
+    save_checkpoint(path, tiny_state(**override))
+    with pytest.raises(ModelError, match=message):
+        load(path)
+
+
+# ------------------------------------------------------------------------------ data roots
+def write_benchmark(root: Path, n: int = 3, names=NAMES) -> Path:
+    rng = np.random.default_rng(0)
+    shoes = root / "shoes"
+    shoes.mkdir(parents=True)
+    ids = {"train": [f"{i}" for i in range(1, n + 1)], "test": [f"{i}" for i in range(n + 1, 2 * n + 1)]}
+    for part in ("train", "test"):
+        for kind in ("sketch", "edge"):
+            images = np.full((n, 64, 64), 255, np.uint8)
+            for k in range(n):
+                y = int(rng.integers(8, 56))
+                images[k, y, 8:56] = 0
+                images[k, 8:56, y] = 0
+            scipy_io.savemat(shoes / f"shoes_{kind}_db_{part}.mat", {"data": images})
+    annotation = {p: {"images": [f"{i}.png" for i in ids[p]], "triplets": [[] for _ in ids[p]]} for p in ids}
+    (shoes / "shoes_annotation.json").write_text(json.dumps(annotation))
+    (root / "attributes").mkdir()
+    rows = ["photo," + ",".join(names)] + [f"{i}," + ",".join("1" for _ in names) for p in ids.values() for i in p]
+    (root / "attributes" / "shoes.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_catalogue_from_good_tiny_root(weights, tmp_path):
+    eng = load(weights)
+    catalogue = eng.load_catalogue(write_benchmark(tmp_path / "data"))
+    assert len(catalogue) == 6 and catalogue.thumbnail(0).shape == (64, 64)
+
+
+def test_data_root_missing_or_not_a_folder(weights, tmp_path):
+    eng = load(weights)
+    with pytest.raises(DataError, match="not a folder"):
+        eng.load_catalogue(tmp_path / "absent")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DataError, match="not a folder"):
+        eng.load_catalogue(tmp_path / "file")
+
+
+def test_data_root_with_missing_file_names_it(weights, tmp_path):
+    root = write_benchmark(tmp_path / "data")
+    (root / "shoes" / "shoes_edge_db_test.mat").unlink()
+    with pytest.raises(DataError, match="shoes_edge_db_test.mat"):
+        load(weights).load_catalogue(root)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_shape", "annotation"])
+def test_data_root_with_corrupted_file_names_it(weights, tmp_path, damage):
+    root = write_benchmark(tmp_path / "data")
+    edge = root / "shoes" / "shoes_edge_db_train.mat"
+    if damage == "truncate":
+        edge.write_bytes(edge.read_bytes()[:200])
+    elif damage == "garbage":
+        edge.write_bytes(os.urandom(4000))
+    elif damage == "wrong_shape":
+        scipy_io.savemat(edge, {"data": np.zeros((3, 4), np.float64)})
+    else:
+        (root / "shoes" / "shoes_annotation.json").write_text("{not json")
+    with pytest.raises(DataError) as info:
+        load(weights).load_catalogue(root)
+    assert "shoes_" in str(info.value)
+
+
+def test_data_root_failing_its_checksums(weights, tmp_path):
+    root = write_benchmark(tmp_path / "data")
+    (root / "SHA256SUMS").write_text("0" * 64 + "  shoes/shoes_edge_db_train.mat\n")
+    with pytest.raises(DataError, match="does not match its SHA-256"):
+        load(weights).load_catalogue(root)
+
+
+def test_model_attributes_must_match_the_data(weights, tmp_path):
+    root = write_benchmark(tmp_path / "data", names=["heel", "strap"])
+    with pytest.raises(ModelError, match="not the shoes attributes"):
+        load(weights).load_catalogue(root)
+
+
+def test_unreadable_colour_photos_fall_back_to_edge_maps(weights, tmp_path):
+    root = write_benchmark(tmp_path / "data")
+    (root / "shoes" / "shoes_image_db_train.mat").write_bytes(b"not a mat file")
+    (root / "shoes" / "shoes_image_db_test.mat").write_bytes(b"not a mat file")
+    catalogue = load(weights).load_catalogue(root)
+    assert catalogue.photos is None and catalogue.thumbnail(0).ndim == 2
+
+
+# ------------------------------------------------------------------------------ device faults
+@pytest.mark.parametrize("error", [RuntimeError("CUDA error: an illegal memory access was encountered"),
+                                   torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"),
+                                   RuntimeError("MPS backend out of memory")])
+def test_device_failure_during_query_falls_back_to_cpu(weights, monkeypatch, error):
+    eng = load(weights)
+    reference = eng.encode_strokes([[(0, 0), (10, 10)], [(0, 10), (10, 0)]])
+    calls = []
+    real = engine_module.encode_images
+
+    def flaky(model, images, batch_size, device):
+        calls.append(device)
+        if device != "cpu":
+            raise error
+        return real(model, images, batch_size, device)
+
+    monkeypatch.setattr(engine_module, "encode_images", flaky)
+    eng.device = "cuda"  # as if the model had been moved to a GPU that now fails
+    code = eng.encode_strokes([[(0, 0), (10, 10)], [(0, 10), (10, 0)]])
+    assert calls == ["cuda", "cpu"] and eng.device == "cpu"
+    np.testing.assert_allclose(code.embedding, reference.embedding, rtol=1e-5, atol=1e-6)
+    eng.encode_strokes([[(0, 0), (5, 9)]])
+    assert calls[-1] == "cpu"  # stays on the CPU afterwards
+
+
+def test_cpu_failure_is_raised_not_retried(weights, monkeypatch):
+    eng = load(weights)
+    monkeypatch.setattr(engine_module, "encode_images", lambda *a: (_ for _ in ()).throw(MemoryError("no RAM")))
+    with pytest.raises(MemoryError):
+        eng.encode_strokes([[(0, 0), (10, 10)]])
+
+
+def test_unavailable_device_is_a_fallback_not_an_error(weights):
+    eng = load(weights)
+    assert eng.set_device("cuda" if not torch.cuda.is_available() else "mps") in ("cpu", "cuda", "mps")
+    assert eng.set_device("tpu") == "cpu"
+
+
+# ------------------------------------------------------------------------------ sketch files
+def test_sketch_file_errors_are_sketch_errors(tmp_path):
+    cases = {
+        "missing.json": None,
+        "binary.json": os.urandom(300),
+        "text.json": b"hello",
+        "nested.json": b"[" * 100_000 + b"]" * 100_000,
+        "dict.json": b'{"strokes": 3}',
+        "ragged.json": b'{"strokes": [[[0, 0], [1]]]}',
+        "nan.json": b'{"strokes": [[[0, 0], [NaN, 1]]]}',
+        "latin1.json": '{"strokes": [], "name": "é"}'.encode("latin-1"),
+    }
+    for name, content in cases.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+        with pytest.raises(SketchError):
+            read_sketch(tmp_path / name)
+
+
+def test_huge_sketch_file_is_refused_before_reading(tmp_path):
+    path = tmp_path / "huge.json"
+    with open(path, "wb") as handle:  # sparse: no disk used
+        handle.truncate(MAX_SKETCH_BYTES + 1)
+    with pytest.raises(SketchError, match="too large"):
+        read_sketch(path)
+
+
+def test_odd_stroke_widths_are_ignored(tmp_path):
+    path = tmp_path / "w.json"
+    strokes = [{"width": w, "points": [[0, 0], [1, 1]]} for w in (2.5, -1, 1e9, True, "3", None)]
+    path.write_text(json.dumps({"strokes": strokes}))
+    assert [w for _, w in read_sketch(path)] == [2.5, None, None, None, None, None]
+
+
+# ------------------------------------------------------------------------------ writes
+def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
+    path = tmp_path / "sketch.json"
+    write_sketch(path, [(np.array([[0, 0, 1, 0], [5, 5, 1, 0.1]]), 3.0)], (400, 400))
+    before = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        write_sketch(path, [(np.array([[9, 9, 1, 0]]), 3.0)], (400, 400))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["sketch.json"]
+
+
+def test_atomic_write_keeps_permissions_and_follows_links(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_bytes(link, b"new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    fresh = tmp_path / "fresh.json"
+    atomic_write_bytes(fresh, b"x")
+    assert stat.S_IMODE(fresh.stat().st_mode) & 0o044  # not mkstemp's private 0600
+
+
+def test_write_into_unwritable_place_is_an_oserror(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError):
+        atomic_write_bytes(tmp_path / "file" / "sketch.json", b"data")

@@ -1,0 +1,117 @@
+"""Property-based tests: the rasteriser's framing contract and stroke-file round trips."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from fgsbir_core.raster import RasterSpec, SketchError, rasterise_strokes
+from fgsbir_core.sketch_file import read_sketch, write_sketch
+
+SPEC = RasterSpec(size=64, margin=8, line_width=1.6)  # small frame: fast, same code path
+FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+coord = st.floats(min_value=-1e4, max_value=1e4, allow_nan=False, allow_infinity=False)
+point = st.tuples(coord, coord)
+stroke = st.lists(point, min_size=1, max_size=12)
+sketch = st.lists(stroke, min_size=1, max_size=6)
+
+
+def extent(strokes) -> float:
+    pts = np.concatenate([np.asarray(s, float) for s in strokes])
+    return float(np.ptp(pts, axis=0).max())
+
+
+def ink_bbox(image: np.ndarray, threshold: int = 250):
+    ys, xs = np.nonzero(image < threshold)
+    return xs.min(), ys.min(), xs.max(), ys.max()
+
+
+@FAST
+@given(sketch)
+def test_output_is_always_a_frame_with_ink_inside_the_margin(strokes):
+    image = rasterise_strokes(strokes, SPEC)
+    assert image.shape == (SPEC.size, SPEC.size) and image.dtype == np.uint8
+    assert (image < 255).any(), "a sketch always leaves ink"
+    x0, y0, x1, y1 = ink_bbox(image)
+    slack = SPEC.line_width + 2  # half a line width plus anti-aliasing on each side
+    assert x0 >= SPEC.margin - slack and y0 >= SPEC.margin - slack
+    assert x1 <= SPEC.size - SPEC.margin + slack and y1 <= SPEC.size - SPEC.margin + slack
+
+
+@FAST
+@given(sketch, coord, coord)
+def test_translation_invariance(strokes, dx, dy):
+    assume(extent(strokes) > 1.0)
+    moved = [[(x + dx, y + dy) for x, y in s] for s in strokes]
+    a, b = rasterise_strokes(strokes, SPEC).astype(int), rasterise_strokes(moved, SPEC).astype(int)
+    # float rounding of the shifted coordinates moves edges by far less than a pixel
+    assert np.abs(a - b).mean() < 2.0 and np.abs(a - b).max() <= 128
+
+
+@FAST
+@given(sketch, st.floats(min_value=0.05, max_value=50))
+def test_scale_invariance(strokes, factor):
+    assume(extent(strokes) > 1.0)
+    scaled = [[(x * factor, y * factor) for x, y in s] for s in strokes]
+    a, b = rasterise_strokes(strokes, SPEC).astype(int), rasterise_strokes(scaled, SPEC).astype(int)
+    assert np.abs(a - b).mean() < 2.0
+
+
+@FAST
+@given(st.lists(st.lists(st.tuples(coord, coord, st.floats(0, 1)), min_size=1, max_size=8), min_size=1, max_size=4))
+def test_pressure_column_never_breaks_the_frame(strokes):
+    image = rasterise_strokes(strokes, RasterSpec(size=64, margin=8, pressure_width=True))
+    assert image.shape == (64, 64) and (image < 255).any()
+
+
+@FAST
+@given(st.lists(st.one_of(st.just([]), st.just([[1.0]]), st.just([[0.0, float("nan")]]),
+                          st.just([[0, 0, 0, 0, 0]])), min_size=1, max_size=3))
+def test_malformed_strokes_are_sketch_errors(strokes):
+    with pytest.raises(SketchError):
+        rasterise_strokes(strokes, SPEC)
+
+
+finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+stored_stroke = st.tuples(
+    st.lists(st.tuples(finite, finite, st.floats(0, 1), st.floats(0, 1e5)), min_size=1, max_size=20),
+    st.floats(min_value=0.5, max_value=50),
+)
+
+
+@FAST
+@given(st.lists(stored_stroke, max_size=8), st.tuples(st.integers(1, 5000), st.integers(1, 5000)))
+def test_stroke_file_round_trip(tmp_path_factory, strokes, canvas):
+    path = tmp_path_factory.mktemp("rt") / "sketch.json"
+    arrays = [(np.asarray(points, float), width) for points, width in strokes]
+    write_sketch(path, arrays, canvas)
+    back = read_sketch(path)
+    assert len(back) == len(arrays)
+    for (points, width), (got, got_width) in zip(arrays, back):
+        assert got.shape == points.shape
+        np.testing.assert_allclose(got, np.round(points, 4), rtol=0, atol=1e-9)
+        assert got_width == pytest.approx(width)
+    data = json.loads(path.read_text())
+    assert data["format"] == "sketchfind.strokes" and data["canvas"] == list(canvas)
+    # and the round trip is a fixed point: writing what was read gives the same file
+    write_sketch(path, [(p, w) for p, w in back], canvas)
+    again = read_sketch(path)
+    assert [(p.tolist(), w) for p, w in again] == [(p.tolist(), w) for p, w in back]
+
+
+@FAST
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_never_crash_the_reader(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("junk") / "junk.json"
+    path.write_bytes(blob)
+    try:
+        strokes = read_sketch(path)
+    except SketchError:
+        return
+    for points, width in strokes:  # whatever parsed is well formed
+        assert points.ndim == 2 and points.shape[1] == 4 and np.isfinite(points).all()
+        assert width is None or 0 < width <= 200
