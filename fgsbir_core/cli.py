@@ -41,7 +41,7 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
 def _cmd_train(args) -> int:
     from .train import TrainConfig, train
 
-    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed)
+    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
     if args.steps:
         config.steps = args.steps
     card = train(config, args.out, args.data_root, resume=not args.no_resume)
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="training steps (default: the shipped recipe)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
     p.set_defaults(func=_cmd_train)

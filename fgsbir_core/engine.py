@@ -181,7 +181,7 @@ class Engine:
         self._require_model()
         root = resolve_data_root(data_root)
         bench = load_benchmark(self.category, root)
-        if bench.attribute_names and list(bench.attribute_names) != list(self.attribute_names):
+        if self.attribute_names and bench.attribute_names and list(bench.attribute_names) != list(self.attribute_names):
             raise ModelError(
                 f"The model's attributes ({', '.join(self.attribute_names) or 'none'}) are not the "
                 f"{self.category} attributes of the data in {root} ({', '.join(bench.attribute_names)}): "

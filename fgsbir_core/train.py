@@ -35,7 +35,7 @@ class TrainConfig:
     category: str = "shoes"
     mode: str = "mtl"
     seed: int = 0
-    steps: int = 1500
+    steps: int = 600
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 5e-4
@@ -47,10 +47,10 @@ class TrainConfig:
     hard_share: float = 0.5
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
-    pseudo_sketch_pairs: bool = False  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
+    pseudo_sketch_pairs: bool = True  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
     augment_strength: float = 1.0  # scales the warp shared by a sketch and its photo
     augment_jitter: float = 0.25  # scales the independent warp of each image on top
-    augment_copies: int = 12  # augmented copies per image, front end computed once for each
+    augment_copies: int = 8  # augmented copies per image, front end computed once for each
     photo_dropout: float = 0.15  # share of 1/8-frame patches erased from edge maps
     eval_every: int = 100
     threads: int = 2
@@ -214,7 +214,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     names = bench.attribute_names
     reliability = attribute_reliability(root, config.category, names)
     use_attributes = config.mode == "mtl"
-    model_config = ModelConfig(num_attributes=len(names), **config.model)
+    # the triplet baseline has no attribute tasks, so its checkpoint predicts no attributes
+    model_names = names if use_attributes else []
+    model_config = ModelConfig(num_attributes=len(model_names), **config.model)
 
     from .losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
     from .model import SketchPhotoNet, fit_hog_projection
@@ -322,7 +324,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 sys.stderr.write(f"\nstep {step}: validation {json.dumps({k: round(v, 4) for k, v in metrics.items()})}\n")
             save_checkpoint(partial, {
                 "model_config": model_config.to_dict(), "model_state": model.state_dict(), "raster_spec": RasterSpec().to_dict(),
-                "category": config.category, "attribute_names": names, "train_config": config.to_dict(),
+                "category": config.category, "attribute_names": model_names, "train_config": config.to_dict(),
                 "optimiser_state": optimiser.state_dict(), "schedule_state": schedule.state_dict(), "step": step, "best": best,
                 "seconds": spent + time.time() - started, "rng_state": rng.bit_generator.state, "torch_rng_state": torch.get_rng_state(),
             })
@@ -344,9 +346,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "raster_spec": RasterSpec().to_dict(),
         "category": config.category,
         "mode": config.mode,
-        "attribute_names": names,
-        "attribute_definitions": bench.attribute_definitions,
-        "attribute_reliability": reliability.tolist(),
+        "attribute_names": model_names,
+        "attribute_definitions": bench.attribute_definitions if use_attributes else {},
+        "attribute_reliability": reliability.tolist() if use_attributes else [],
         "fusion_weight": best["metrics"]["fusion_weight"],
         "card": card,
     })

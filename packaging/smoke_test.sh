@@ -17,7 +17,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
-FGSBIR=${FGSBIR:-$ROOT/.venv/bin/fgsbir}
+# the reference: the development install's `fgsbir` (the same code, not frozen)
+if [ -z "${FGSBIR:-}" ]; then
+  if [ -x "$ROOT/.venv/bin/fgsbir" ]; then FGSBIR=$ROOT/.venv/bin/fgsbir; else FGSBIR="$PY -m fgsbir_core.cli"; fi
+fi
+DEVPATH=$ROOT${PYTHONPATH:+:$PYTHONPATH}  # PYTHONPATH for the venv side, also without the editable install
+unset PYTHONPATH  # the bundle gets a clean environment
 BUILD=1
 DATA_ROOT=${FGSBIR_DATA:-}
 while [ $# -gt 0 ]; do
@@ -57,8 +62,19 @@ unset FGSBIR_DATA
 [ -x "$BUNDLE/_internal/torch/bin/torch_shm_manager" ] && pass "torch_shm_manager kept" || fail "torch_shm_manager missing"
 bundle_mb=$(( $(du -sb "$BUNDLE" | cut -f1) / 1000000 ))
 [ "$bundle_mb" -le 600 ] && pass "bundle size ${bundle_mb} MB <= 600 MB" || fail "bundle size ${bundle_mb} MB > 600 MB"
-if [ -f "$TARBALL" ] && tar -tzf "$TARBALL" | grep -qx 'SketchFind/SketchFind'; then pass "$(basename "$TARBALL") holds SketchFind/SketchFind"
-else fail "no usable $TARBALL"; fi
+if [ -f "$TARBALL" ] && tar -tzf "$TARBALL" > "$TMP/tar.list" && grep -qx 'SketchFind/SketchFind' "$TMP/tar.list"; then
+  pass "$(basename "$TARBALL") holds SketchFind/SketchFind"
+else
+  fail "no usable $TARBALL"
+fi
+
+# every Python extension and the Qt platform/image plugins find their libraries (in the bundle,
+# or on the system for those trim.SYSTEM_LIBRARIES leaves to it)
+missing=$(cd "$BUNDLE/_internal" && find . \( -name '*.so' -path '*cpython*' -o -path './PySide6/Qt/plugins/platforms/*' \
+            -o -path './PySide6/Qt/plugins/imageformats/*' -o -path './PySide6/Qt/plugins/xcbglintegrations/*' \
+            -o -path './torch/lib/*.so*' \) -type f -print0 | LD_LIBRARY_PATH=$PWD xargs -0 -n 20 ldd 2>/dev/null \
+          | grep 'not found' | sort -u | tr -s ' \t' ' ' || true)
+if [ -z "$missing" ]; then pass "all libraries resolve (ldd)"; else fail "unresolved libraries: $missing"; fi
 
 run_query() {  # run_query OUT EXE [args...]: the headless query, JSON to OUT
   local out=$1; shift
@@ -67,9 +83,11 @@ run_query() {  # run_query OUT EXE [args...]: the headless query, JSON to OUT
 compare_query() {  # compare_query LABEL EXPECTED EXE [args...]
   local label=$1 expected=$2; shift 2
   local out=$TMP/actual-$RANDOM.json
-  if ! run_query "$out" "$@"; then
-    fail "$label: exit status $? ($(tail -3 "$out.err" | tr '\n' ' '))"
-  elif "$PY" packaging/smoke_helpers.py compare "$expected" "$out"; then
+  local rc=0
+  run_query "$out" "$@" || rc=$?
+  if [ "$rc" != 0 ]; then
+    fail "$label: exit status $rc ($(tail -3 "$out.err" | tr '\n' ' '))"
+  elif PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py compare "$expected" "$out"; then
     pass "$label: same top 10 as fgsbir query"
   else
     fail "$label: answer differs from fgsbir query"
@@ -81,12 +99,12 @@ SKETCH=$TMP/shoes_test_sketch_0.png
 have_data=0
 if [ -n "$DATA_ROOT" ] && [ -f "$DATA_ROOT/shoes/shoes_sketch_db_test.mat" ]; then
   have_data=1
-  "$PY" packaging/smoke_helpers.py sketch "$SKETCH" --data-root "$DATA_ROOT" --category shoes --index 0
-  "$PY" packaging/smoke_helpers.py checkpoint "$TMP/untrained_shoes.pt" --data-root "$DATA_ROOT" --category shoes
-  FGSBIR_DATA=$DATA_ROOT "$FGSBIR" query --category shoes --top 10 --json --weights "$TMP/untrained_shoes.pt" "$SKETCH" > "$TMP/expected-untrained.json"
+  PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py sketch "$SKETCH" --data-root "$DATA_ROOT" --category shoes --index 0
+  PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py checkpoint "$TMP/untrained_shoes.pt" --data-root "$DATA_ROOT" --category shoes
+  PYTHONPATH=$DEVPATH FGSBIR_DATA=$DATA_ROOT $FGSBIR query --category shoes --top 10 --json --weights "$TMP/untrained_shoes.pt" "$SKETCH" > "$TMP/expected-untrained.json"
   compare_query "bundle query (--weights untrained checkpoint)" "$TMP/expected-untrained.json" "$BUNDLE/SketchFind" --weights "$TMP/untrained_shoes.pt"
   if [ -f "$BUNDLE/_internal/resources/models/shoes_mtl.pt" ]; then
-    FGSBIR_DATA=$DATA_ROOT "$FGSBIR" query --category shoes --top 10 --json "$SKETCH" > "$TMP/expected-bundled.json"
+    PYTHONPATH=$DEVPATH FGSBIR_DATA=$DATA_ROOT $FGSBIR query --category shoes --top 10 --json "$SKETCH" > "$TMP/expected-bundled.json"
     compare_query "bundle query (bundled shoes model)" "$TMP/expected-bundled.json" "$BUNDLE/SketchFind"
   else
     skip "bundled-model query: no resources/models/shoes_mtl.pt in the bundle (models not trained yet when it was built)"

@@ -29,15 +29,25 @@ EXCLUDED_MODULES = [
     "scipy.datasets", "scipy.misc", "scipy.sparse.linalg", "scipy.sparse.csgraph", "scipy.differentiate",
     # Pillow: no AVIF photos (edges.PHOTO_SUFFIXES), no Tk
     "PIL._avif", "PIL.AvifImagePlugin", "PIL.ImageTk", "PIL._imagingtk",
-    # Qt: the app needs QtCore, QtGui, QtWidgets
-    "PySide6.QtNetwork",
+    # Qt: the app needs QtCore, QtGui, QtWidgets (the plugins keep their Svg/DBus libraries)
+    "PySide6.QtNetwork", "PySide6.QtSvg", "PySide6.QtDBus",
+    # torch.distributed is imported by `import torch`, these parts of it are not
+    "torch.distributed.tensor", "torch.distributed.fsdp", "torch.distributed.checkpoint",
+    "torch.distributed.elastic", "torch.distributed.pipelining", "torch.distributed._shard",
+    "torch.distributed._tools", "torch.distributed.optim", "torch.distributed._symmetric_memory",
+    "torch.distributed.nn", "torch.distributed.launcher", "torch.distributed._composable",
+    "torch.distributed._sharded_tensor", "torch.distributed._sharding_spec", "torch.distributed.run",
+    "torch.distributed.launch", "torch.distributed.benchmarks", "torch.distributed.examples",
+    "torch._vendor.quack", "fsspec", "numpy.f2py", "pydoc_data",
 ]
 
 # Modules dropped from the archive by name prefix: children of packages that are imported.
 DROPPED_MODULE_PREFIXES = ["torch.testing._internal."]
 
-# The files torch needs at run time from torch/bin.
-KEEP = ["torch/bin/torch_shm_manager", "torch/bin/torch_shm_manager.exe"]
+# Kept even where a DROP pattern matches: torch/bin/torch_shm_manager (`import torch` needs it),
+# and the config modules' sources: torch.utils._config_module.install_config_module() reads
+# them with inspect.getsource at import (torch/distributed/config.py on the query path).
+KEEP = ["torch/bin/torch_shm_manager", "torch/bin/torch_shm_manager.exe", "torch/*config*.py"]
 
 DROP_PATTERNS = [
     # torch: tests, headers, CMake files, test programs and test-only libraries
@@ -68,6 +78,19 @@ DROP_PATTERNS = [
     "PySide6/Qt/lib/libQt6Network*",
 ]
 
+# Left to the system (Linux; top-level libraries that PyInstaller copied from this machine):
+# stable C libraries that every desktop Linux has, which are better not bundled (a bundled
+# fontconfig older than the system's configuration warns; a bundled libsystemd/libgcrypt never
+# gets security updates). The .deb depends on their packages (packaging/debian/control.in).
+# Kept in the bundle: libstdc++ (Qt needs a recent one), OpenSSL 3 (older systems have 1.1),
+# libxkbcommon and the xcb utility libraries (often missing: libxcb-icccm4, libxcb-keysyms1...).
+SYSTEM_LIBRARIES = [
+    "libsystemd.so*", "libgcrypt.so*", "libgpg-error.so*", "liblz4.so*", "libzstd.so*", "liblzma.so*",
+    "libcap.so*", "libdbus-1.so*", "libglib-2.0.so*", "libgthread-2.0.so*", "libpcre2-8.so*", "libz.so*",
+    "libexpat.so*", "libfontconfig.so*", "libfreetype.so*", "libpng16.so*", "libbrotli*.so*", "libbz2.so*",
+    "libX11.so*", "libX11-xcb.so*", "libxcb.so*", "libuuid.so*",
+]
+
 # Stripped with `strip --strip-unneeded` after the build (Linux). Not PyInstaller's strip=True:
 # that strips every library and breaks numpy's bundled OpenBLAS ("ELF load command
 # address/offset not page-aligned").
@@ -81,17 +104,22 @@ def _norm(dest: str) -> str:
     return dest.replace("\\", "/")
 
 
-def drop(dest: str) -> bool:
+def drop(dest: str, system: str = "linux") -> bool:
     """True when the bundle file at `dest` (path inside _internal) is left out."""
     dest = _norm(dest)
-    if dest in KEEP:
+    if any(fnmatch.fnmatch(dest, pattern) for pattern in KEEP):
         return False
+    if system.startswith("linux") and "/" not in dest and any(fnmatch.fnmatch(dest, p) for p in SYSTEM_LIBRARIES):
+        return True
     return any(fnmatch.fnmatch(dest, pattern) for pattern in DROP_PATTERNS)
 
 
-def trim_toc(toc):
+def trim_toc(toc, system: str | None = None):
     """The TOC (list of (dest, source, typecode)) without the dropped files."""
-    return [entry for entry in toc if not drop(entry[0])]
+    import sys
+
+    system = system or sys.platform
+    return [entry for entry in toc if not drop(entry[0], system)]
 
 
 def trim_pure(toc):
@@ -167,7 +195,8 @@ def prune_orphans(binaries):
 
     def top_level(dest):  # only loaded as a dependency (no plugins, no ctypes/dlopen users)
         dest = _norm(dest)
-        return ("/" not in dest and not dest.startswith("libpython")) or dest.startswith("PySide6/Qt/lib/")
+        return (("/" not in dest and not dest.startswith("libpython")) or dest.startswith("PySide6/Qt/lib/")
+                or dest.split("/")[0].endswith(".libs"))  # numpy.libs, scipy.libs, pillow.libs (auditwheel)
 
     stack = [d for d in needed if not top_level(d)] + [d for d in needed if _norm(d).startswith("libpython")]
     seen = set()
