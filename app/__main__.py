@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("SketchFind")
     app.setOrganizationName("SketchFind")
+    app.setDesktopFileName("sketchfind")
+    icon = Path(__file__).resolve().parent.parent / "resources" / "icons" / "sketchfind.png"
+    if icon.is_file():
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     window = MainWindow(weights=args.weights, category=args.category, data_root=args.data_root)
     from . import logs
 

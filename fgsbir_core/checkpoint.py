@@ -85,6 +85,12 @@ def file_hash(path: str | os.PathLike) -> str:
     return digest[:16]
 
 
+def half_precision(model_state: dict) -> dict:
+    """Weights stored as float16 (half the file; they are loaded back into float32 parameters,
+    and retrieval figures do not move: the model card's test figures are measured on this file)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in model_state.items()}
+
+
 def build_model(state: dict[str, Any]):
     """The network described by a checkpoint, with its weights, in eval mode."""
     from .model import ModelConfig, SketchPhotoNet

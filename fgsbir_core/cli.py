@@ -84,10 +84,12 @@ def _cmd_query(args) -> int:
 def _cmd_card(args) -> int:
     """Evaluate a trained checkpoint on the test split and write its model card beside it."""
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import half_precision, load_checkpoint, save_checkpoint
     from .evaluate import evaluate_checkpoint
 
     state = load_checkpoint(args.weights)
+    state["model_state"] = half_precision(state["model_state"])  # the small file that ships
+    save_checkpoint(args.weights, {k: v for k, v in state.items() if k != "format_version"})
     metrics, _ = evaluate_checkpoint(args.weights, state["category"], args.data_root)
     card = dict(state.get("card", {}))
     card["test"] = metrics

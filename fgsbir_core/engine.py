@@ -16,7 +16,7 @@ import numpy as np
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
 from .data import RETRIEVAL_CATEGORIES, load_benchmark, resolve_data_root, sha256_file
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
-from .retrieval import Codes, attribute_distances, embedding_distances, encode_images, must_have_mask
+from .retrieval import Codes, attribute_distances, encode_images, must_have_mask
 from .retrieval import top_k as top_k_indices
 
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "resources" / "models"
@@ -62,6 +62,15 @@ class Catalogue:
     @property
     def embeddings(self) -> np.ndarray:
         return self.codes.embeddings
+
+    @property
+    def squared_norms(self) -> np.ndarray:
+        """|g|^2 per photo, computed once: a query then costs one matrix-vector product."""
+        norms = getattr(self, "_squared_norms", None)
+        if norms is None or len(norms) != len(self.ids):
+            norms = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
+            self._squared_norms = norms
+        return norms
 
     @property
     def attribute_probs(self) -> np.ndarray:
@@ -232,7 +241,8 @@ class Engine:
     def distances(self, code: SketchCode, catalogue: Catalogue, attribute_weight: float | None = None,
                   attribute_weights: np.ndarray | None = None) -> np.ndarray:
         w = self.default_attribute_weight if attribute_weight is None else float(attribute_weight)
-        dist = embedding_distances(code.embedding[None], catalogue.embeddings)[0]
+        q = np.asarray(code.embedding, np.float32)
+        dist = np.maximum(catalogue.squared_norms + q @ q - 2.0 * (catalogue.embeddings @ q), 0.0)
         if w > 0 and len(self.attribute_names):
             # the user's per-attribute weights (0 = ignore) scale the labels' reliability
             weights = self.attribute_reliability

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import half_precision, load_checkpoint, save_checkpoint
 from .data import load_benchmark, resolve_data_root, train_validation_split
 from .evaluate import retrieval_metrics
 from .model import ModelConfig
@@ -342,7 +342,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     }
     save_checkpoint(out, {
         "model_config": model_config.to_dict(),
-        "model_state": best["model_state"],
+        "model_state": half_precision(best["model_state"]),
         "raster_spec": RasterSpec().to_dict(),
         "category": config.category,
         "mode": config.mode,

@@ -57,7 +57,7 @@ def _install_test_hooks(argv: list[str]) -> None:
 
     if report:
         class FirstPaint(QObject):
-            def eventFilter(self, obj, event):  # noqa: N802 (Qt's name)
+            def eventFilter(self, obj, event):
                 if event.type() == QEvent.Type.Paint and isinstance(obj, QMainWindow):
                     shown = time.time()
                     app.removeEventFilter(self)
@@ -74,6 +74,11 @@ def _install_test_hooks(argv: list[str]) -> None:
     if quit_after:
         def finish():
             window = main_window()
+            if window is not None:  # what the window had loaded (MainWindow's attributes, if it has them)
+                catalogue = getattr(window, "catalogue", None)
+                print(f"sketchfind-state: model={'ready' if getattr(window, 'info', None) else 'none'} "
+                      f"catalogue={len(catalogue) if catalogue is not None else 0} "
+                      f"error={getattr(window, 'last_error', None)}", file=sys.stderr, flush=True)
             if screenshot and window is not None:
                 ok = window.grab().save(screenshot)
                 print(f"sketchfind-screenshot: {screenshot} {'saved' if ok else 'FAILED'}", file=sys.stderr, flush=True)

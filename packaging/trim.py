@@ -29,8 +29,8 @@ EXCLUDED_MODULES = [
     "scipy.datasets", "scipy.misc", "scipy.sparse.linalg", "scipy.sparse.csgraph", "scipy.differentiate",
     # Pillow: no AVIF photos (edges.PHOTO_SUFFIXES), no Tk
     "PIL._avif", "PIL.AvifImagePlugin", "PIL.ImageTk", "PIL._imagingtk",
-    # Qt: the app needs QtCore, QtGui, QtWidgets (the plugins keep their Svg/DBus libraries)
-    "PySide6.QtNetwork", "PySide6.QtSvg", "PySide6.QtDBus",
+    # Qt: the app needs QtCore, QtGui, QtWidgets and QtSvg (SVG sketches: app/canvas.py)
+    "PySide6.QtNetwork", "PySide6.QtDBus",
     # torch.distributed is imported by `import torch`, these parts of it are not
     "torch.distributed.tensor", "torch.distributed.fsdp", "torch.distributed.checkpoint",
     "torch.distributed.elastic", "torch.distributed.pipelining", "torch.distributed._shard",
@@ -38,16 +38,18 @@ EXCLUDED_MODULES = [
     "torch.distributed.nn", "torch.distributed.launcher", "torch.distributed._composable",
     "torch.distributed._sharded_tensor", "torch.distributed._sharding_spec", "torch.distributed.run",
     "torch.distributed.launch", "torch.distributed.benchmarks", "torch.distributed.examples",
-    "torch._vendor.quack", "fsspec", "numpy.f2py", "pydoc_data",
+    "torch._vendor.quack", "fsspec", "pydoc_data",
 ]
 
-# Modules dropped from the archive by name prefix: children of packages that are imported.
-DROPPED_MODULE_PREFIXES = ["torch.testing._internal."]
+# (torch.testing._internal stays: torch.utils.checkpoint imports its logging_tensor.)
 
 # Kept even where a DROP pattern matches: torch/bin/torch_shm_manager (`import torch` needs it),
 # and the config modules' sources: torch.utils._config_module.install_config_module() reads
 # them with inspect.getsource at import (torch/distributed/config.py on the query path).
-KEEP = ["torch/bin/torch_shm_manager", "torch/bin/torch_shm_manager.exe", "torch/*config*.py"]
+# Also the modules that declare @torch.jit._overload functions at import (else a warning per
+# function: "Unable to retrieve source for @torch.jit._overload function").
+KEEP = ["torch/bin/torch_shm_manager", "torch/bin/torch_shm_manager.exe", "torch/*config*.py",
+        "torch/__init__.py", "torch/functional.py", "torch/nn/functional.py", "torch/nn/modules/rnn.py"]
 
 DROP_PATTERNS = [
     # torch: tests, headers, CMake files, test programs and test-only libraries
@@ -91,6 +93,24 @@ SYSTEM_LIBRARIES = [
     "libX11.so*", "libX11-xcb.so*", "libxcb.so*", "libuuid.so*",
 ]
 
+# Model files in resources/models that stay out of the bundle: the triplet baselines are for the
+# evaluation (tests/test_bundled_models.py, Table 1); the app only loads <category>_mtl.pt
+# (fgsbir_core.engine.bundled_weights' default mode). Each model is about 9.5 MB.
+UNBUNDLED_MODELS = ["*_triplet.pt", "*_triplet.json"]
+
+
+def bundled_model_files(models_dir) -> list:
+    """The files of resources/models that the bundle carries (weights and their JSON cards)."""
+    from pathlib import Path
+
+    files = []
+    for path in sorted(Path(models_dir).glob("*")):
+        unbundled = any(fnmatch.fnmatch(path.name, p) for p in UNBUNDLED_MODELS)
+        if path.suffix in (".pt", ".json") and path.is_file() and not unbundled:
+            files.append(path)
+    return files
+
+
 # Stripped with `strip --strip-unneeded` after the build (Linux). Not PyInstaller's strip=True:
 # that strips every library and breaks numpy's bundled OpenBLAS ("ELF load command
 # address/offset not page-aligned").
@@ -120,11 +140,6 @@ def trim_toc(toc, system: str | None = None):
 
     system = system or sys.platform
     return [entry for entry in toc if not drop(entry[0], system)]
-
-
-def trim_pure(toc):
-    """The module TOC without DROPPED_MODULE_PREFIXES."""
-    return [entry for entry in toc if not any(entry[0].startswith(p) for p in DROPPED_MODULE_PREFIXES)]
 
 
 def elf_needed(path) -> list[str] | None:

@@ -1,0 +1,89 @@
+"""The bundled models on the real test split: the targets of the core issue, and the query path."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fgsbir_core.engine import bundled_weights
+from fgsbir_core.evaluate import evaluate_checkpoint, hog_baseline_distances
+
+TARGET_ACC1 = {"shoes": 0.3913, "chairs": 0.6907}  # the published triplet model (Yu et al. 2016)
+
+
+def _need(category: str, mode: str):
+    path = bundled_weights(category, mode)
+    if not path.is_file():
+        pytest.fail(f"bundled model {path} is missing")
+    return path
+
+
+@pytest.fixture(scope="module")
+def figures(data_root):
+    out = {}
+    for category in ("shoes", "chairs"):
+        out[(category, "hog")] = hog_baseline_distances(category, data_root)[0]
+        for mode in ("mtl", "triplet"):
+            out[(category, mode)] = evaluate_checkpoint(_need(category, mode), category, data_root)[0]
+    return out
+
+
+@pytest.mark.parametrize("category", ["shoes", "chairs"])
+def test_mtl_model_reaches_targets(figures, category):
+    mtl = figures[(category, "mtl")]
+    assert mtl["acc_at_1"] >= TARGET_ACC1[category], mtl
+    assert mtl["acc_at_1"] > figures[(category, "hog")]["acc_at_1"], (mtl, figures[(category, "hog")])
+    assert mtl["acc_at_1"] > figures[(category, "triplet")]["acc_at_1"], (mtl, figures[(category, "triplet")])
+
+
+@pytest.mark.parametrize("category", ["shoes", "chairs"])
+def test_model_cards_match_the_weights(figures, category):
+    for mode in ("mtl", "triplet"):
+        card = json.loads(_need(category, mode).with_suffix(".json").read_text())
+        assert card["category"] == category and card["mode"] == mode
+        assert card["test"]["acc_at_1"] == pytest.approx(figures[(category, mode)]["acc_at_1"])
+        assert card["training_seconds"] <= 2 * 3600
+
+
+def test_cli_query_ranks_the_test_gallery(data_root, tmp_path):
+    from fgsbir_core.cli import main
+    from fgsbir_core.data import load_benchmark
+
+    bench = load_benchmark("shoes", data_root)
+    sketch = tmp_path / "sketch.png"
+    Image.fromarray(bench.test.sketches[0]).resize((500, 500)).save(sketch)
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["query", "--category", "shoes", "--data-root", str(data_root), "--top", "10", "--json", str(sketch)]) == 0
+    answer = json.loads(out.getvalue())
+    results = answer[0]["results"]
+    assert answer[0]["sketch"] == str(sketch) and len(results) == 10
+    assert all(r["id"] in bench.test.photo_ids for r in results)
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores)
+    assert set(results[0]["attributes"]) == set(bench.attribute_names)
+
+
+def test_query_path_accuracy_is_close_to_eval(data_root):
+    """Sketch pictures go through `normalise_image` (cropped and re-framed, as user sketches
+    are); the model must not depend on the benchmark's own framing to find the right photo."""
+    from fgsbir_core.data import load_benchmark
+    from fgsbir_core.engine import Engine, SketchCode
+    from fgsbir_core.evaluate import true_ranks
+    from fgsbir_core.raster import normalise_image
+
+    engine = Engine("shoes")
+    engine.load()
+    catalogue = engine.load_catalogue(data_root, gallery="test")
+    bench = load_benchmark("shoes", data_root)
+    framed = np.stack([normalise_image(s, engine.raster_spec) for s in bench.test.sketches])
+    codes = engine.encode_rasters(framed)
+    distances = np.stack([engine.distances(SketchCode(e, a, r), catalogue)
+                          for e, a, r in zip(codes.embeddings, codes.attribute_probs, framed)])
+    acc10 = float(np.mean(true_ranks(distances) < 10))
+    assert acc10 >= 0.6, acc10
