@@ -63,7 +63,7 @@ def shutdown() -> None:
 
 def version() -> str:
     try:
-        from importlib.metadata import PackageNotFoundError, version as package_version
+        from importlib.metadata import version as package_version
 
         return package_version("sketchfind")
     except Exception:  # not installed (a source checkout): the number in pyproject.toml

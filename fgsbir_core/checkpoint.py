@@ -25,7 +25,13 @@ _UMASK = _umask()  # read once, at import (os.umask cannot be read without setti
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: never a half-written file.
+    """Write `data` to `path` atomically (see `atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def atomic_write(path: str | os.PathLike, write) -> None:
+    """Call `write(binary_file)` on a temp file beside `path`, fsync, then rename: never a
+    half-written file under the final name.
 
     The new file keeps the permissions of the one it replaces (a new one gets the usual
     0666 & ~umask, not mkstemp's 0600), and a symbolic link is written through, not replaced.
@@ -45,7 +51,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
                 os.fchmod(handle.fileno(), mode)
             except (AttributeError, OSError):  # no fchmod (Windows): mkstemp's mode it is
                 pass
-            handle.write(data)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 import uuid
 from collections import deque
@@ -37,7 +36,7 @@ from typing import Final
 
 import numpy as np
 
-from .checkpoint import atomic_write_bytes
+from .checkpoint import atomic_write, atomic_write_bytes
 from .data import sha256_file
 from .edges import (
     DEFAULT_SPEC,
@@ -115,16 +114,7 @@ def load_folder_index(manifest: Path, mmap: bool = True) -> FolderIndex | None:
 
 def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """np.save through a temp file + fsync + rename (streams: no second copy in memory)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: np.save(handle, np.ascontiguousarray(array), allow_pickle=False))
 
 
 def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_hash: str) -> None:

@@ -201,6 +201,9 @@ class IndexEngine(FakeEngine):
             image = open_sketch_image(image).convert("L")
         return super().encode_image(image)
 
+    def encode_file(self, path):
+        return self.encode_image(path)
+
 
 def make_engine():
     weights = bundled_weights("shoes")

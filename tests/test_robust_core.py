@@ -1,7 +1,6 @@
 """Bad input and faults in the Qt-free core: model files, data roots, sketch files, devices, writes."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
