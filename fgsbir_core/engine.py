@@ -123,7 +123,7 @@ class Engine:
         self.default_attribute_weight = fusion
         self.card = dict(state.get("card") or {})
         self.model_hash = file_hash(self.weights)
-        torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
+        torch.set_num_threads(1)  # one sketch at a time: a second thread costs more in hand-off than it saves
         self.model = model
         self.set_device(self.requested_device)
 

@@ -27,21 +27,18 @@ import numpy as np  # noqa: E402
 from fgsbir_core.raster import RasterSpec, rasterise_strokes  # noqa: E402
 
 
-class SyntheticCatalogue:
-    def __init__(self, n: int, dim: int, n_attr: int, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        emb = rng.normal(size=(n, dim)).astype(np.float32)
-        self.embeddings = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-        self.attribute_probs = rng.uniform(size=(n, n_attr)).astype(np.float32)
-        self.ids = [str(i + 1) for i in range(n)]
-        self._thumb = np.full((128, 128), 255, np.uint8)
-        self._thumb[20:108, 60:68] = 0
+def synthetic_catalogue(n: int, dim: int, n_attr: int, seed: int = 0):
+    """A real Catalogue of n random unit embeddings and attribute probabilities."""
+    from fgsbir_core.engine import Catalogue
+    from fgsbir_core.retrieval import Codes
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def thumbnail(self, i: int) -> np.ndarray:
-        return self._thumb
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(n, dim)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    thumb = np.full((128, 128), 255, np.uint8)
+    thumb[20:108, 60:68] = 0
+    return Catalogue([str(i + 1) for i in range(n)], Codes(emb, rng.uniform(size=(n, n_attr)).astype(np.float32)),
+                     thumbnail_loader=lambda i: thumb, source="synthetic")
 
 
 class StandInEngine:
@@ -97,7 +94,7 @@ class SyntheticCatalogueEngine:
 
     def load_catalogue(self, data_root=None, progress=None, cancel=None):
         probe = self._inner.encode_strokes([[(0, 0), (10, 10)]])
-        return SyntheticCatalogue(self._size, len(probe.embedding), len(probe.attribute_probs))
+        return synthetic_catalogue(self._size, len(probe.embedding), len(probe.attribute_probs))
 
 
 def percentiles(values: list[float]) -> str:
