@@ -24,7 +24,7 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
         results[(category, "hog")] = [metrics]
         ranks[(category, "hog")] = true_ranks(distances)
         for mode in ("triplet", "mtl"):
-            runs, all_ranks = [], []
+            runs, all_ranks, all_distances = [], [], []
             for seed in range(seeds if retrain else 1):
                 if retrain:
                     from .train import TrainConfig, train
@@ -40,14 +40,23 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
                 m, d = evaluate_checkpoint(weights, category, data_root)
                 runs.append(m)
                 all_ranks.append(true_ranks(d))
+                all_distances.append(d)
             results[(category, mode)] = runs
+            if len(all_distances) > 1:  # the seeds' models as one: mean of their distances
+                from .data import load_benchmark
+                from .evaluate import retrieval_metrics
+
+                triplets = load_benchmark(category, data_root).test.triplets
+                results[(category, f"{mode}_ensemble")] = [retrieval_metrics(np.mean(all_distances, 0), triplets)]
             ranks[(category, mode)] = np.concatenate(all_ranks)
 
     lines = [f"Table 1 (test split, %; {'mean ± std over ' + str(seeds) + ' seeds' if retrain else 'bundled models'}; paper = Song et al. 2016)",
              f"{'':8s} {'model':28s} {'acc@1':>14s} {'acc@10':>14s} {'triplet acc':>14s}   paper (acc@1 / acc@10 / triplet)"]
     table = {}
     for category in ("shoes", "chairs"):
-        for key, label in ROWS:
+        for key, label in ROWS + tuple((f"{m}_ensemble", f"{m}, {seeds}-seed ensemble") for m in ("triplet", "mtl")):
+            if (category, key) not in results:
+                continue
             runs = results[(category, key)]
             cells, row = [], {}
             for name in METRICS:
