@@ -91,3 +91,15 @@ def test_query_path_accuracy_is_close_to_eval(data_root):
                           for e, a, r in zip(codes.embeddings, codes.attribute_probs, framed)])
     acc10 = float(np.mean(true_ranks(distances) < 10))
     assert acc10 >= 0.6, acc10
+
+
+def test_table1_with_bundled_models(data_root, tmp_path, capsys):
+    from fgsbir_core.table1 import run_table1
+
+    table = run_table1(data_root, retrain=False, out_dir=tmp_path)
+    printed = capsys.readouterr().out
+    assert "blurred-HOG" in printed and "39.13 / 87.83 / 69.49" in printed  # the paper's column
+    assert table["shoes/hog"]["acc_at_1"]["mean"] == pytest.approx(39.13, abs=0.01)  # SCIENCE.md: about 40 %
+    assert table["chairs/hog"]["acc_at_1"]["mean"] == pytest.approx(63.92, abs=0.01)  # about 63 %
+    assert (tmp_path / "table1.json").is_file()
+    assert (tmp_path / "rank_distributions.png").stat().st_size > 1000
