@@ -19,10 +19,11 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from fgsbir_core.engine import RankedResult, SketchCode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -40,22 +41,6 @@ def rss_mib() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # peak, not current
-
-
-@dataclass(frozen=True)
-class Code:
-    embedding: np.ndarray
-    attribute_probs: np.ndarray
-    raster: np.ndarray
-
-
-@dataclass(frozen=True)
-class Result:
-    rank: int
-    index: int
-    id: str
-    score: float
-    attributes: dict
 
 
 class NumpyCatalogue:
@@ -96,17 +81,17 @@ class NumpyEngine:
     def set_device(self, device: str) -> str:
         return "cpu"
 
-    def _code(self, raster: np.ndarray) -> Code:
+    def _code(self, raster: np.ndarray) -> SketchCode:
         pooled = (255.0 - raster.astype(np.float32)).reshape(16, 16, 16, 16).mean(axis=(1, 3)).ravel() / 255.0
         probs = 1 / (1 + np.exp(-(pooled @ self._attr)))
-        return Code(pooled @ self._proj, probs.astype(np.float32), raster)
+        return SketchCode(pooled @ self._proj, probs.astype(np.float32), raster)
 
-    def encode_strokes(self, strokes) -> Code:
+    def encode_strokes(self, strokes) -> SketchCode:
         from fgsbir_core.raster import rasterise_strokes
 
         return self._code(rasterise_strokes(strokes, self.raster_spec))
 
-    def encode_image(self, image) -> Code:
+    def encode_image(self, image) -> SketchCode:
         from fgsbir_core.raster import normalise_image
 
         return self._code(normalise_image(np.asarray(image), self.raster_spec))
@@ -118,7 +103,7 @@ class NumpyEngine:
         w = self.default_attribute_weight if attribute_weight is None else attribute_weight
         dist = ((cat.embeddings - code.embedding) ** 2).sum(1) + w * ((cat.attribute_probs - code.attribute_probs) ** 2).mean(1)
         order = np.argsort(dist, kind="stable")[:top_k]
-        return [Result(r + 1, int(i), cat.ids[i], float(dist[i]), {}) for r, i in enumerate(order)]
+        return [RankedResult(r + 1, int(i), cat.ids[i], float(dist[i]), {}) for r, i in enumerate(order)]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,9 +43,10 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"  # forced, not setdefault: tests nev
 os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
 
 import threading  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from fgsbir_core.engine import RankedResult, SketchCode  # noqa: E402
 
 import app  # noqa: E402,F401  (applies the PySide6 6.12 / CPython 3.11 None-refcount guard first)
 from fgsbir_core.raster import RasterSpec, normalise_image, rasterise_strokes  # noqa: E402
@@ -93,22 +94,6 @@ def _no_leaked_qthreads(monkeypatch):
             pass
     if running:
         pytest.fail(f"Test left QThread(s) running: {', '.join(running)}")
-
-
-@dataclass(frozen=True)
-class FakeCode:
-    embedding: np.ndarray
-    attribute_probs: np.ndarray
-    raster: np.ndarray
-
-
-@dataclass(frozen=True)
-class FakeResult:
-    rank: int
-    index: int
-    id: str
-    score: float
-    attributes: dict
 
 
 class FakeCatalogue:
@@ -169,7 +154,7 @@ class FakeEngine:
         self.device = "cpu"  # no GPU here: fall back, never raise
         return self.device
 
-    def _code(self, raster: np.ndarray) -> FakeCode:
+    def _code(self, raster: np.ndarray) -> SketchCode:
         self.encode_calls += 1
         self.encode_started.set()
         if self.encode_gate is not None:
@@ -180,12 +165,12 @@ class FakeEngine:
         pooled = (255.0 - raster.astype(np.float64)).reshape(8, 32, 8, 32).mean(axis=(1, 3)).ravel() / 255.0
         embedding = (pooled @ self._projection).astype(np.float32)
         probs = 1 / (1 + np.exp(-(pooled @ self._attr_projection)))
-        return FakeCode(embedding, probs.astype(np.float32), raster)
+        return SketchCode(embedding, probs.astype(np.float32), raster)
 
-    def encode_strokes(self, strokes) -> FakeCode:
+    def encode_strokes(self, strokes) -> SketchCode:
         return self._code(rasterise_strokes(strokes, self.raster_spec))
 
-    def encode_image(self, image) -> FakeCode:
+    def encode_image(self, image) -> SketchCode:
         return self._code(normalise_image(np.asarray(image), self.raster_spec))
 
     def load_catalogue(self, data_root=None, progress=None, cancel=None) -> FakeCatalogue:
@@ -207,7 +192,7 @@ class FakeEngine:
         for name in must_have:
             dist = np.where(cat.attribute_probs[:, self.attribute_names.index(name)] >= 0.5, dist, np.inf)
         order = np.lexsort((np.arange(len(dist)), dist))[:top_k]
-        return [FakeResult(r + 1, int(i), cat.ids[i], float(dist[i]),
+        return [RankedResult(r + 1, int(i), cat.ids[i], float(dist[i]),
                            dict(zip(self.attribute_names, map(float, cat.attribute_probs[i]))))
                 for r, i in enumerate(order) if np.isfinite(dist[i])]
 

@@ -1,7 +1,6 @@
-"""The window on the real engine (skipped without $FGSBIR_DATA or the bundled weights)."""
+"""The window on the real engine and the bundled shoes model (skipped without benchmark data)."""
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest
@@ -9,23 +8,21 @@ from conftest import FakeDialogs, draw_mouse
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListView
 
-from fgsbir_core.data import DATA_ENV
 
 engine_module = pytest.importorskip("fgsbir_core.engine")
 
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
 
-needs_real = pytest.mark.skipif(
-    not os.environ.get(DATA_ENV) or not engine_module.bundled_weights("shoes").is_file(),
-    reason=f"needs ${DATA_ENV} and the bundled shoes weights",
-)
+@pytest.fixture
+def real_data(data_root):
+    assert engine_module.bundled_weights("shoes").is_file(), "bundled shoes model missing"
+    return str(data_root)
 
 
-@needs_real
-def test_real_engine_ranks_catalogue_from_canvas(qtbot):
+def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
     from app.main_window import MainWindow
 
-    window = MainWindow(dialogs=FakeDialogs(), data_root=os.environ[DATA_ENV])
+    window = MainWindow(dialogs=FakeDialogs(), data_root=real_data)
     qtbot.addWidget(window)
     window.show()
     window.start()
@@ -40,12 +37,18 @@ def test_real_engine_ranks_catalogue_from_canvas(qtbot):
         assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
         spec = window.info["raster_spec"]
         np.testing.assert_array_equal(window.last_outcome.code.raster, window.canvas.model_input(spec))
+        # the same strokes through `fgsbir query` give the same top 10 as the grid
+        from fgsbir_core.cli import query_json
+
+        sketch = tmp_path / "boot.json"
+        window.canvas.save_json(sketch)
+        answer = query_json([str(sketch)], "shoes", top=10, gallery="all", data_root=real_data)
+        assert [r["id"] for r in answer[0]["results"]] == ids[:10]
     finally:
         window.close()
 
 
-@needs_real
-def test_real_engine_code_equals_offline_rasterised_strokes(qtbot, canvas):
+def test_real_engine_code_equals_offline_rasterised_strokes(qtbot, canvas, real_data):
     from fgsbir_core.raster import rasterise_strokes
 
     eng = engine_module.Engine(category="shoes")
