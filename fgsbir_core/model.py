@@ -61,33 +61,68 @@ class OrientedGradients(nn.Module):
         self.bins = bins
         self.clean_border = clean_border
         self.register_buffer("blur", _gaussian_kernel(sigma), persistent=False)
-        sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
-        self.register_buffer("sobel", torch.stack([sobel, sobel.T])[:, None], persistent=False)
-        self.register_buffer("centres", torch.arange(bins, dtype=torch.float32) * math.pi / bins, persistent=False)
 
     def _blur(self, ink: torch.Tensor) -> torch.Tensor:
-        """Separable Gaussian as two 1-D convolutions (about twice as fast as 2-D ones here)."""
-        b, c, h, w = ink.shape
+        """Separable Gaussian as fused multiply-adds of shifted views (edge pixels repeated):
+        on the CPU about 15x faster than conv1d/conv2d with one input channel."""
         r = self.blur.numel() // 2
-        kernel = self.blur.view(1, 1, -1)
-        rows = F.conv1d(F.pad(ink.reshape(-1, 1, w), (r, r), mode="replicate"), kernel).view(b, c, h, w)
-        cols = rows.transpose(2, 3).reshape(-1, 1, h)
-        cols = F.conv1d(F.pad(cols, (r, r), mode="replicate"), kernel).view(b, c, w, h)
-        return cols.transpose(2, 3)
+        taps = self.blur.tolist()
+        h, w = ink.shape[-2:]
+        padded = F.pad(ink, (r, r, 0, 0), mode="replicate")
+        rows = padded[..., r: r + w] * taps[r]
+        for d in range(1, r + 1):
+            rows.add_(padded[..., r - d: r - d + w], alpha=taps[r + d]).add_(padded[..., r + d: r + d + w], alpha=taps[r + d])
+        padded = F.pad(rows, (0, 0, r, r), mode="replicate")
+        out = padded[..., r: r + h, :] * taps[r]
+        for d in range(1, r + 1):
+            out.add_(padded[..., r - d: r - d + h, :], alpha=taps[r + d]).add_(padded[..., r + d: r + d + h, :], alpha=taps[r + d])
+        return out
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        ink = 1.0 - images / 255.0
+    @staticmethod
+    def _sobel(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """3 x 3 Sobel gradients (x: columns, y: rows), edge pixels repeated, from shifted views."""
+        p = F.pad(image, (1, 1, 1, 1), mode="replicate")
+        dx = p[..., :, 2:] - p[..., :, :-2]
+        dy = p[..., 2:, :] - p[..., :-2, :]
+        gx = dx[..., :-2, :] + 2.0 * dx[..., 1:-1, :] + dx[..., 2:, :]
+        gy = dy[..., :, :-2] + 2.0 * dy[..., :, 1:-1] + dy[..., :, 2:]
+        return gx, gy
+
+    def forward(self, images: torch.Tensor, pool: int = 1) -> torch.Tensor:
+        """Orientation energy, averaged over `pool` x `pool` cells when pool > 1 (voted straight
+        into the cells: the full-resolution (B, bins, S, S) tensor is never made)."""
         if self.clean_border:
-            ink = F.pad(ink[..., 1:-1, 1:-1], (1, 1, 1, 1))
-        if ink.shape[-1] != self.work_size:
-            ink = F.interpolate(ink, size=(self.work_size, self.work_size), mode="area")
-        grad = F.conv2d(F.pad(self._blur(ink), (1, 1, 1, 1), mode="replicate"), self.sobel)
-        gx, gy = grad[:, :1], grad[:, 1:]
+            images = F.pad(images[..., 1:-1, 1:-1], (1, 1, 1, 1), value=255.0)
+        size = images.shape[-1]
+        if size != self.work_size:  # area average (a plain 2x2 mean for 256 -> 128)
+            if size % self.work_size == 0:
+                images = F.avg_pool2d(images, size // self.work_size)
+            else:
+                images = F.interpolate(images, size=(self.work_size, self.work_size), mode="area")
+        ink = 1.0 - images / 255.0
+        gx, gy = self._sobel(self._blur(ink))
         magnitude = torch.sqrt(gx * gx + gy * gy + 1e-12)
-        angle = torch.remainder(torch.atan2(gy, gx), math.pi)
-        diff = (angle - self.centres.view(1, -1, 1, 1)).abs()
-        diff = torch.minimum(diff, math.pi - diff)
-        return magnitude * (1.0 - diff * (self.bins / math.pi)).clamp(min=0.0)
+        # linear vote into the two nearest of `bins` unsigned orientations (bin k at k*pi/bins)
+        position = torch.remainder(torch.atan2(gy, gx), math.pi) * (self.bins / math.pi)
+        below = torch.floor(position)
+        upper_share = position - below
+        lower_bin = below.long() % self.bins  # position == bins (angle pi) is bin 0
+        upper_bin = (lower_bin + 1) % self.bins
+        lower_vote, upper_vote = magnitude * (1.0 - upper_share), magnitude * upper_share
+        b, _, h, w = ink.shape
+        if pool == 1:
+            energy = torch.zeros(b, self.bins, h, w, dtype=ink.dtype, device=ink.device)
+            energy.scatter_(1, lower_bin, lower_vote)
+            energy.scatter_add_(1, upper_bin, upper_vote)
+            return energy
+        gh, gw = h // pool, w // pool
+        rows = torch.arange(h, device=ink.device) // pool
+        cols = torch.arange(w, device=ink.device) // pool
+        cell = (rows[:, None] * gw + cols[None, :]).view(1, 1, h, w)
+        energy = torch.zeros(b, self.bins * gh * gw, dtype=ink.dtype, device=ink.device)
+        energy.scatter_add_(1, (lower_bin * (gh * gw) + cell).view(b, -1), lower_vote.view(b, -1))
+        energy.scatter_add_(1, (upper_bin * (gh * gw) + cell).view(b, -1), upper_vote.view(b, -1))
+        return energy.view(b, self.bins, gh, gw) / (pool * pool)
 
 
 def hog_descriptor(energy: torch.Tensor, cell: int) -> torch.Tensor:
@@ -148,7 +183,7 @@ class SketchPhotoNet(nn.Module):
     def cells(self, images: torch.Tensor) -> torch.Tensor:
         """The fixed part: images (B, 1, H, W) in 0..255 -> orientation cells (B, bins, G, G).
         Training caches these for augmented copies of each image, as nothing here learns."""
-        return F.avg_pool2d(self.front(images), self.config.cell) * 4.0
+        return self.front(images, pool=self.config.cell) * 4.0
 
     def forward_cells(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         trunk_input = local_contrast_norm(cells) if self.config.local_norm else cells

@@ -147,15 +147,16 @@ def pseudo_sketches(photos: np.ndarray, rng: np.random.Generator, min_component:
     """
     import torch
     import torch.nn.functional as F
-    from scipy import ndimage
+
+    from .imageops import label
 
     out = np.empty_like(photos)
     for i, photo in enumerate(photos):
         ink = photo < 160
-        labels, count = ndimage.label(ink, structure=np.ones((3, 3)))
+        labels, count = label(ink)
         if count:
-            sizes = ndimage.sum(ink, labels, index=np.arange(1, count + 1))
-            keep = np.concatenate([[False], sizes >= min_component])
+            keep = np.bincount(labels.ravel(), minlength=count + 1) >= min_component
+            keep[0] = False
             ink = keep[labels]
         out[i] = np.where(ink, photo, 255)
     images = torch.from_numpy(out).float()[:, None]

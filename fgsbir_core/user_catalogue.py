@@ -53,7 +53,9 @@ INDEX_VERSION: Final = 1
 EDGE_THUMB: Final = 64  # px, side of the stored edge-map thumbnails
 PHOTO_THUMB: Final = 160  # px, longer side of photo thumbnails made on demand
 BATCH: Final = 64
-READ_WORKERS: Final = max(1, min(4, (os.cpu_count() or 2) // 2))  # photo decoding threads
+# photo decoding threads: one per core (numpy and PIL release the GIL for most of the work;
+# the network runs meanwhile on the calling thread)
+READ_WORKERS: Final = max(1, min(8, os.cpu_count() or 2))
 
 Skipped = list[tuple[str, str]]
 

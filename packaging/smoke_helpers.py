@@ -5,6 +5,9 @@
     smoke_helpers.py checkpoint OUT.pt --data-root DIR [--category shoes]
         an untrained (seeded) SketchFind checkpoint, to test the bundle's torch path while
         resources/models has no trained weights yet
+    smoke_helpers.py photos FOLDER
+        a small user catalogue: synthetic product photos (JPEG, PNG with transparency, WebP,
+        greyscale) plus one corrupt file, and FOLDER/../catalogue_sketch.png to search it with
     smoke_helpers.py compare EXPECTED.json ACTUAL.json
         the same photos in the same order with the same scores (to 1e-5) for every sketch
 """
@@ -47,6 +50,39 @@ def make_checkpoint(out: str, data_root: str, category: str) -> None:
         "attribute_names": names,
         "attribute_definitions": definitions,
     })
+
+
+def make_photos(folder: str, count: int = 12) -> None:
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        image = Image.new("RGBA", (int(rng.integers(300, 640)), int(rng.integers(300, 640))), (255, 255, 255, 0 if i % 4 == 1 else 255))
+        w, h = image.size
+        draw = ImageDraw.Draw(image)
+        colour = tuple(int(v) for v in rng.integers(20, 220, 3)) + (255,)
+        box = [rng.uniform(0.05, 0.3) * w, rng.uniform(0.3, 0.5) * h, rng.uniform(0.7, 0.95) * w, rng.uniform(0.7, 0.9) * h]
+        draw.rounded_rectangle(box, radius=int(min(w, h) * 0.08), fill=colour)
+        draw.polygon([(box[0], box[1]), (box[0] + (box[2] - box[0]) * 0.35, box[1] - h * 0.2), (box[0] + (box[2] - box[0]) * 0.45, box[1])], fill=colour)
+        draw.line([(box[0], box[3] - 12), (box[2], box[3] - 12)], fill=(30, 30, 30, 255), width=4)
+        kind = i % 4
+        if kind == 0:
+            image.convert("RGB").save(out / f"product_{i:02d}.jpg", quality=90)
+        elif kind == 1:
+            image.save(out / f"product_{i:02d}.png")
+        elif kind == 2:
+            image.convert("RGB").save(out / f"product_{i:02d}.webp", quality=90)
+        else:
+            image.convert("L").save(out / f"product_{i:02d}.png")
+    (out / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    sketch = Image.new("L", (400, 300), 255)
+    draw = ImageDraw.Draw(sketch)
+    draw.rounded_rectangle([40, 120, 370, 250], radius=30, outline=0, width=3)
+    draw.line([(40, 120), (150, 50), (190, 120)], fill=0, width=3)
+    sketch.save(out.parent / "catalogue_sketch.png")
 
 
 def _results(answer) -> list:
@@ -98,6 +134,8 @@ def main(argv=None) -> int:
     p.add_argument("out")
     p.add_argument("--data-root", required=True)
     p.add_argument("--category", default="shoes")
+    p = sub.add_parser("photos")
+    p.add_argument("folder")
     p = sub.add_parser("compare")
     p.add_argument("expected")
     p.add_argument("actual")
@@ -106,6 +144,8 @@ def main(argv=None) -> int:
         make_sketch(args.out, args.data_root, args.category, args.index)
     elif args.command == "checkpoint":
         make_checkpoint(args.out, args.data_root, args.category)
+    elif args.command == "photos":
+        make_photos(args.folder)
     else:
         problems = compare(args.expected, args.actual)
         for line in problems[:20]:

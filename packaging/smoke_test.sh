@@ -7,6 +7,7 @@
 # 2. the bundle's headless query == `.venv/bin/fgsbir query ... --json` on the same sketch
 #    (test sketch 0 of shoes, written to a temp PNG at test time): with the bundled model when
 #    resources/models has one, and always with a seeded untrained checkpoint passed as --weights
+#    and a folder of synthetic product photos indexed by the bundle == `fgsbir query --catalogue`
 # 3. the .deb unpacked with `dpkg -x` into a temp root: its /usr/bin/sketchfind answers the same,
 #    its .desktop entry and icons are in place
 # 4. the GUI starts offscreen (QT_QPA_PLATFORM=offscreen), paints its window, closes cleanly (exit 0)
@@ -131,6 +132,27 @@ if [ -n "$DATA_ROOT" ] && [ -f "$DATA_ROOT/shoes/shoes_sketch_db_test.mat" ]; th
   fi
 else
   skip "query comparisons: no benchmark data (--data-root, \$FGSBIR_DATA or ../shared/data/qmul_v1)"
+fi
+
+# -- 1b. a user's photo folder (the edge extractor, frozen): bundle and venv agree, the corrupt
+# file is skipped; each side indexes from scratch in its own cache
+if [ -f "$BUNDLE/_internal/resources/models/shoes_mtl.pt" ]; then
+  PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py photos "$TMP/catalogue/photos"
+  CSKETCH=$TMP/catalogue/catalogue_sketch.png
+  PYTHONPATH=$DEVPATH FGSBIR_CACHE=$TMP/cache-venv $FGSBIR query --category shoes --top 5 --json \
+    --catalogue "$TMP/catalogue/photos" "$CSKETCH" > "$TMP/expected-catalogue.json" 2> "$TMP/expected-catalogue.err"
+  rc=0
+  FGSBIR_CACHE=$TMP/cache-bundle timeout 300 "$BUNDLE/SketchFind" --query "$CSKETCH" --category shoes --top 5 --json \
+    --catalogue "$TMP/catalogue/photos" > "$TMP/actual-catalogue.json" 2> "$TMP/actual-catalogue.err" || rc=$?
+  if [ "$rc" != 0 ]; then
+    fail "bundle catalogue query: exit status $rc ($(tail -3 "$TMP/actual-catalogue.err" | tr '\n' ' '))"
+  elif PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py compare "$TMP/expected-catalogue.json" "$TMP/actual-catalogue.json"; then
+    pass "bundle catalogue query (12 photos indexed by the bundle): same top 5 as fgsbir query --catalogue"
+  else
+    fail "bundle catalogue query: answer differs from fgsbir query --catalogue"
+  fi
+else
+  skip "catalogue query: no resources/models/shoes_mtl.pt in the bundle"
 fi
 
 # -- 2. the .deb, unpacked into a temp root

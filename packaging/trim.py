@@ -23,7 +23,10 @@ EXCLUDED_MODULES = [
     "faiss",  # only `fgsbir catalogue index --faiss` uses it, not the app
     "PyInstaller", "setuptools", "pkg_resources", "wheel", "sqlite3", "readline",
     "torch.utils.hipify", "torch.utils.cpp_extension",
-    # scipy: the app needs io (loadmat), ndimage (edge maps), and what they import (sparse, special)
+    # scipy: the app needs io (loadmat) and what it imports (sparse). Not ndimage: the edge maps
+    # use fgsbir_core.imageops, and ndimage would pull in scipy.special and scipy's own OpenBLAS
+    # (about 35 MB; scipy.libs is then left with nothing that needs it, see prune_orphans)
+    "scipy.ndimage", "scipy.special",
     "scipy.optimize", "scipy.linalg", "scipy.stats", "scipy.interpolate", "scipy.spatial",
     "scipy.signal", "scipy.integrate", "scipy.fft", "scipy.fftpack", "scipy.cluster", "scipy.odr",
     "scipy.datasets", "scipy.misc", "scipy.sparse.linalg", "scipy.sparse.csgraph", "scipy.differentiate",
