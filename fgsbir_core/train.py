@@ -53,6 +53,8 @@ class TrainConfig:
     augment_copies: int = 8  # augmented copies per image, front end computed once for each
     photo_dropout: float = 0.15  # share of 1/8-frame patches erased from edge maps
     eval_every: int = 100
+    ema_decay: float = 0.0  # > 0: validate and ship an exponential moving average of the weights
+    select: str = "best"  # "best": the validated checkpoint with the best acc@1; "final": the last
     threads: int = 2
     model: dict = field(default_factory=dict)  # ModelConfig overrides
 
@@ -205,6 +207,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
 
     if config.mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
+    if config.select not in ("best", "final"):
+        raise ValueError('select must be "best" or "final"')
     torch.set_num_threads(config.threads)
     root = resolve_data_root(data_root)
     bench = load_benchmark(config.category, root)
@@ -226,6 +230,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     torch.manual_seed(config.seed)
     model = SketchPhotoNet(model_config)
     fit_hog_projection(model, torch.from_numpy(np.concatenate([fit.sketches, fit.photos])).float()[:, None])
+    # the averaged weights (Polyak): a one-model stand-in for an ensemble of the last few hundred
+    # steps, less at the mercy of where training happened to stop
+    ema = SketchPhotoNet(model_config) if config.ema_decay > 0 else None
+    if ema is not None:
+        ema.load_state_dict(model.state_dict())
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
     out = Path(out)
@@ -238,6 +247,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             optimiser.load_state_dict(state["optimiser_state"])
             schedule.load_state_dict(state["schedule_state"])
             step, best, spent = state["step"], state["best"], state["seconds"]
+            if ema is not None:
+                ema.load_state_dict(state["ema_state"])
             rng.bit_generator.state = state["rng_state"]
             torch.set_rng_state(state["torch_rng_state"])
             if not quiet:
@@ -267,9 +278,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                                            config.augment_strength, config.augment_jitter))
     started = time.time()
 
+    shipped = ema if ema is not None else model
+
     def validate() -> dict:
-        s = encode_images(model, val.sketches)
-        p = encode_images(model, val.photos)
+        s = encode_images(shipped, val.sketches)
+        p = encode_images(shipped, val.photos)
         if not use_attributes:
             return {"fusion_weight": 0.0, **retrieval_metrics(fused_distances(s, p, 0.0), val.triplets)}
         w, metrics = choose_fusion_weight(s, p, val.triplets, reliability)
@@ -315,12 +328,21 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         optimiser.step()
         schedule.step()
         step += 1
+        if ema is not None:
+            with torch.no_grad():
+                decay = min(config.ema_decay, step / (step + 10.0))  # warm-up: early steps count fully
+                for averaged, current in zip(ema.state_dict().values(), model.state_dict().values()):
+                    if averaged.dtype.is_floating_point:
+                        averaged.mul_(decay).add_(current, alpha=1.0 - decay)
+                    else:
+                        averaged.copy_(current)
         if not quiet:
             _progress(step, config.steps, started, f"loss {loss.item():.3f}")
         if step % config.eval_every == 0 or step == config.steps:
             metrics = validate()
-            if best is None or (metrics["acc_at_1"], metrics["acc_at_10"]) >= (best["metrics"]["acc_at_1"], best["metrics"]["acc_at_10"]):
-                best = {"step": step, "metrics": metrics, "model_state": {k: v.clone() for k, v in model.state_dict().items()}}
+            better = best is None or (metrics["acc_at_1"], metrics["acc_at_10"]) >= (best["metrics"]["acc_at_1"], best["metrics"]["acc_at_10"])
+            if better if config.select == "best" else step == config.steps:
+                best = {"step": step, "metrics": metrics, "model_state": {k: v.clone() for k, v in shipped.state_dict().items()}}
             if not quiet:
                 sys.stderr.write(f"\nstep {step}: validation {json.dumps({k: round(v, 4) for k, v in metrics.items()})}\n")
             save_checkpoint(partial, {
@@ -328,6 +350,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 "category": config.category, "attribute_names": model_names, "train_config": config.to_dict(),
                 "optimiser_state": optimiser.state_dict(), "schedule_state": schedule.state_dict(), "step": step, "best": best,
                 "seconds": spent + time.time() - started, "rng_state": rng.bit_generator.state, "torch_rng_state": torch.get_rng_state(),
+                "ema_state": ema.state_dict() if ema is not None else None,
             })
     seconds = spent + time.time() - started
     card = {
