@@ -44,7 +44,12 @@ def _cmd_train(args) -> int:
     config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
     if args.steps:
         config.steps = args.steps
-    card = train(config, args.out, args.data_root, resume=not args.no_resume)
+    refit_from = None
+    if args.refit_from:
+        from .train import refit_plan
+
+        config, refit_from = refit_plan(args.refit_from, args.threads)
+    card = train(config, args.out, args.data_root, resume=not args.no_resume, refit_from=refit_from)
     print(json.dumps(card, indent=2))
     return 0
 
@@ -105,7 +110,8 @@ def _cmd_card(args) -> int:
 def _cmd_table1(args) -> int:
     from .table1 import run_table1
 
-    run_table1(args.data_root, retrain=args.retrain, seeds=args.seeds, out_dir=Path(args.out_dir), steps=args.steps)
+    run_table1(args.data_root, retrain=args.retrain, seeds=args.seeds, out_dir=Path(args.out_dir), steps=args.steps,
+               refit=args.refit)
     return 0
 
 
@@ -126,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
+    p.add_argument("--refit-from", metavar="RUN.pt", help="train again on all training pairs (validation carve included) "
+                   "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")
@@ -147,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=3, help="seeds per model with --retrain")
     p.add_argument("--steps", type=int, help="training steps with --retrain (default: the shipped recipe)")
     p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
+    p.add_argument("--refit", action="store_true", help="with --retrain: evaluate each run refitted on all training "
+                   "pairs (OUT_DIR/refit/, trained from the runs when missing), as the bundled models are")
     p.set_defaults(func=_cmd_table1)
 
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")

@@ -201,8 +201,25 @@ def choose_fusion_weight(sketches: Codes, photos: Codes, triplets=None, attribut
     return best[1], best[2]
 
 
-def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = True, quiet: bool = False) -> dict:
-    """Train one model; write the chosen (best on validation) checkpoint to `out`. Returns its card."""
+def refit_plan(run_weights: str | Path, threads: int | None = None) -> tuple[TrainConfig, dict]:
+    """(config, card) to refit the finished run `run_weights` on all training pairs:
+    `train(config, out, refit_from=card)`. Fields newer than the run take their defaults."""
+    card = dict(load_checkpoint(run_weights)["card"])
+    config = TrainConfig(**card["train_config"])
+    if threads:
+        config.threads = threads
+    card["train_config"] = config.to_dict()
+    return config, card
+
+
+def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = True, quiet: bool = False,
+          refit_from: dict | None = None) -> dict:
+    """Train one model; write the chosen (best on validation) checkpoint to `out`. Returns its card.
+
+    refit_from: the card of a finished run with the same config. Its choices (the step, the fusion
+    weight w), made on the validation carve, are kept, and the model is trained again the same
+    way on *all* training pairs (the carve included: a quarter more data), stopping at that step.
+    """
     import torch
 
     if config.mode not in MODES:
@@ -216,6 +233,12 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         raise ValueError(f"No attribute labels for {config.category} under {root}/attributes")
     fit_idx, val_idx = train_validation_split(len(bench.train), seed=0)
     fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
+    stop = config.steps
+    if refit_from is not None:
+        if refit_from.get("train_config") != config.to_dict():
+            raise ValueError("refit_from: that run was trained with another configuration")
+        fit = bench.train
+        stop = int(refit_from["chosen_step"])
     names = bench.attribute_names
     reliability = attribute_reliability(root, config.category, names)
     use_attributes = config.mode == "mtl"
@@ -288,7 +311,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         w, metrics = choose_fusion_weight(s, p, val.triplets, reliability)
         return {"fusion_weight": w, **metrics}
 
-    while step < config.steps:
+    while step < stop:
         model.train()
         anchors = rng.choice(len(fit), config.batch_size, replace=False)
         if use_attributes:
@@ -337,8 +360,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                     else:
                         averaged.copy_(current)
         if not quiet:
-            _progress(step, config.steps, started, f"loss {loss.item():.3f}")
-        if step % config.eval_every == 0 or step == config.steps:
+            _progress(step, stop, started, f"loss {loss.item():.3f}")
+        if step == stop and refit_from is not None:  # nothing left to validate on: the run's choices
+            best = {"step": step, "metrics": dict(refit_from["validation"]),
+                    "model_state": {k: v.clone() for k, v in shipped.state_dict().items()}}
+        elif step % config.eval_every == 0 or step == config.steps:
             metrics = validate()
             better = best is None or (metrics["acc_at_1"], metrics["acc_at_10"]) >= (best["metrics"]["acc_at_1"], best["metrics"]["acc_at_10"])
             if better if config.select == "best" else step == config.steps:
@@ -364,6 +390,10 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "data_sha256": _data_digests(root, config.category),
         "train_config": config.to_dict(),
     }
+    if refit_from is not None:
+        card["refit"] = (f"trained on all {len(fit)} training pairs, stopped at the step chosen by a run on "
+                         f"{len(fit_idx)} of them (validation figures: that run's, on the other {len(val_idx)})")
+        card["training_seconds_with_run"] = round(seconds + float(refit_from.get("training_seconds", 0.0)), 1)
     save_checkpoint(out, {
         "model_config": model_config.to_dict(),
         "model_state": half_precision(best["model_state"]),

@@ -113,6 +113,28 @@ def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
     assert out.is_file() and card["chosen_step"] in (2, 4)
 
 
+def test_refit_keeps_the_runs_choices_and_uses_all_training_pairs(data_root, tmp_path):
+    config = TrainConfig(category="chairs", mode="mtl", steps=3, batch_size=4, eval_every=1,
+                         model={"width": 8, "embedding_dim": 16}, augment_copies=2)
+    run = train(config, tmp_path / "run.pt", data_root, quiet=True)
+    card = train(config, tmp_path / "refit.pt", data_root, quiet=True, refit_from=run)
+    assert card["chosen_step"] == run["chosen_step"] and card["validation"] == run["validation"]
+    assert "all 200 training pairs" in card["refit"]
+    state = load_checkpoint(tmp_path / "refit.pt")
+    assert state["fusion_weight"] == run["validation"]["fusion_weight"]
+    other = TrainConfig(**{**config.to_dict(), "seed": 1})
+    with pytest.raises(ValueError, match="another configuration"):
+        train(other, tmp_path / "x.pt", data_root, quiet=True, refit_from=run)
+
+
+def test_ema_weights_are_what_is_validated_and_shipped(data_root, tmp_path):
+    config = TrainConfig(category="chairs", mode="triplet", steps=3, batch_size=4, eval_every=1, ema_decay=0.9, select="final",
+                         model={"width": 8, "embedding_dim": 16}, augment_copies=2)
+    card = train(config, tmp_path / "ema.pt", data_root, quiet=True)
+    assert card["chosen_step"] == 3  # select="final"
+    build_model(load_checkpoint(tmp_path / "ema.pt"))
+
+
 def test_bad_checkpoints_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_checkpoint(tmp_path / "absent.pt")
