@@ -48,9 +48,18 @@ def _cmd_train(args) -> int:
     if args.refit_from:
         from .train import refit_plan
 
-        config, refit_from = refit_plan(args.refit_from, args.threads)
+        config, refit_from = refit_plan(args.refit_from, args.threads, args.seed)
     card = train(config, args.out, args.data_root, resume=not args.no_resume, refit_from=refit_from)
     print(json.dumps(card, indent=2))
+    return 0
+
+
+def _cmd_cv(args) -> int:
+    from .train import TrainConfig, cross_validate
+
+    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
+    result = cross_validate(config, args.out_dir, args.data_root, folds=args.folds)
+    print(json.dumps({k: result[k] for k in ("chosen_step", "validation", "training_seconds")}))
     return 0
 
 
@@ -111,7 +120,7 @@ def _cmd_table1(args) -> int:
     from .table1 import run_table1
 
     run_table1(args.data_root, retrain=args.retrain, seeds=args.seeds, out_dir=Path(args.out_dir), steps=args.steps,
-               refit=args.refit)
+               refit=args.refit, cv=args.cv)
     return 0
 
 
@@ -133,8 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
     p.add_argument("--refit-from", metavar="RUN.pt", help="train again on all training pairs (validation carve included) "
-                   "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight")
+                   "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight; RUN may "
+                   "also be the JSON of `fgsbir cv` (its --seed then sets the seed)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("cv", help="choose the step and fusion weight by k-fold cross-validation on the training pairs")
+    common(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--out-dir", required=True, help="fold models and <category>_<mode>_cv.json (for train --refit-from)")
+    p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")
     common(p)
@@ -156,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="training steps with --retrain (default: the shipped recipe)")
     p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
     p.add_argument("--refit", action="store_true", help="with --retrain: evaluate each run refitted on all training "
-                   "pairs (OUT_DIR/refit/, trained from the runs when missing), as the bundled models are")
+                   "pairs (OUT_DIR/refit/, trained from the runs when missing)")
+    p.add_argument("--cv", action="store_true", help="with --retrain: the recipe chosen by `fgsbir cv`, every seed trained "
+                   "on all training pairs (OUT_DIR/cv/, made when missing), as the bundled models are")
     p.set_defaults(func=_cmd_table1)
 
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")

@@ -200,3 +200,11 @@ def train_validation_split(n_train: int, seed: int = 0) -> tuple[np.ndarray, np.
     order = np.random.default_rng(1000 + seed).permutation(n_train)
     n_val = int(round(n_train * VALIDATION_SHARE))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def cross_validation_folds(n_train: int, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`folds` disjoint validation carves that together cover every training pair once:
+    [(fit indices, validation indices), ...] (never the test split)."""
+    order = np.random.default_rng(2000 + folds).permutation(n_train)
+    parts = np.array_split(order, folds)
+    return [(np.sort(np.concatenate(parts[:k] + parts[k + 1:])), np.sort(part)) for k, part in enumerate(parts)]

@@ -13,7 +13,10 @@ ROWS = (("hog", "blurred-HOG (no learning)"), ("triplet", "triplet (human triple
 
 
 def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: Path = Path("table1_out"), steps: int | None = None,
-               refit: bool = False) -> dict:
+               refit: bool = False, cv: bool = False) -> dict:
+    """Print and save the table. retrain: train (or reuse from out_dir) `seeds` models per mode;
+    refit: each run then refitted on all training pairs (out_dir/refit/); cv: the recipe chosen by
+    cross-validation, each seed trained on all training pairs (out_dir/cv/, as the shipped models)."""
     from .cli import PAPER
     from .engine import bundled_weights
 
@@ -27,7 +30,17 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
         for mode in ("triplet", "mtl"):
             runs, all_ranks, all_distances = [], [], []
             for seed in range(seeds if retrain else 1):
-                if retrain:
+                if retrain and cv:
+                    from .train import TrainConfig, cross_validate, refit_plan, train
+
+                    recipe = out_dir / "cv" / f"{category}_{mode}_cv.json"
+                    if not recipe.is_file():
+                        cross_validate(TrainConfig(category=category, mode=mode), out_dir / "cv", data_root)
+                    weights = out_dir / "cv" / f"{category}_{mode}_seed{seed}.pt"
+                    if not weights.is_file():
+                        cv_config, cv_card = refit_plan(recipe, seed=seed)
+                        train(cv_config, weights, data_root, refit_from=cv_card)
+                elif retrain:
                     from .train import TrainConfig, train
 
                     weights = out_dir / f"{category}_{mode}_seed{seed}.pt"
@@ -59,7 +72,8 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
                 results[(category, f"{mode}_ensemble")] = [retrieval_metrics(np.mean(all_distances, 0), triplets)]
             ranks[(category, mode)] = np.concatenate(all_ranks)
 
-    what = ('mean ± std over ' + str(seeds) + ' seeds' + (', refitted on all training pairs' if refit else '')) if retrain else 'bundled models'
+    how = ', cross-validated recipe, all training pairs' if cv else ', refitted on all training pairs' if refit else ''
+    what = f'mean ± std over {seeds} seeds{how}' if retrain else 'bundled models'
     lines = [f"Table 1 (test split, %; {what}; paper = Song et al. 2016)",
              f"{'':8s} {'model':28s} {'acc@1':>14s} {'acc@10':>14s} {'triplet acc':>14s}   paper (acc@1 / acc@10 / triplet)"]
     table = {}

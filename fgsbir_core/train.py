@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import half_precision, load_checkpoint, save_checkpoint
-from .data import load_benchmark, resolve_data_root, train_validation_split
-from .evaluate import retrieval_metrics
+from .checkpoint import atomic_write_bytes, half_precision, load_checkpoint, save_checkpoint
+from .data import cross_validation_folds, load_benchmark, resolve_data_root, train_validation_split
+from .evaluate import retrieval_metrics, true_ranks
 from .model import ModelConfig
 from .raster import RasterSpec
 from .retrieval import Codes, encode_images, fused_distances
@@ -201,24 +201,73 @@ def choose_fusion_weight(sketches: Codes, photos: Codes, triplets=None, attribut
     return best[1], best[2]
 
 
-def refit_plan(run_weights: str | Path, threads: int | None = None) -> tuple[TrainConfig, dict]:
-    """(config, card) to refit the finished run `run_weights` on all training pairs:
+def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, folds: int = 4, quiet: bool = False) -> dict:
+    """Choose the recipe's step and fusion weight on every training pair: train `folds` models,
+    each validated on its own part, pool the validation ranks of all pairs at each validated
+    step and weight, and take the best acc@1 (then acc@10, then the later step, the smaller w).
+    Returns a card for `train(config, out, refit_from=card)`, also written to
+    out_dir/<category>_<mode>_cv.json with the pooled table. Fold models are kept (resumable)."""
+    root = resolve_data_root(data_root)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    n = len(load_benchmark(config.category, root).train)
+    pooled: dict = {}
+    seconds = 0.0
+    for k, split in enumerate(cross_validation_folds(n, folds)):
+        fold_file = out_dir / f"{config.category}_{config.mode}_fold{k}.pt"
+        card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
+        if card is None or card.get("train_config") != config.to_dict() or "validation_ranks" not in card:
+            card = train(config, fold_file, root, quiet=quiet, split=split, history={})
+        seconds += card["training_seconds"]
+        for step, by_weight in card["validation_ranks"].items():
+            for w, ranks in by_weight.items():
+                pooled.setdefault((int(step), float(w)), []).extend(ranks)
+    table = []
+    for (step, w), ranks in sorted(pooled.items()):
+        ranks = np.asarray(ranks)
+        table.append({"step": step, "fusion_weight": w, "acc_at_1": float(np.mean(ranks < 1)),
+                      "acc_at_10": float(np.mean(ranks < 10)), "sketches": int(len(ranks))})
+    best = max(table, key=lambda r: (r["acc_at_1"], r["acc_at_10"], r["step"], -r["fusion_weight"]))
+    result = {
+        "train_config": config.to_dict(),
+        "chosen_step": best["step"],
+        "validation": {"fusion_weight": best["fusion_weight"], "acc_at_1": best["acc_at_1"], "acc_at_10": best["acc_at_10"]},
+        "chosen_by": f"and fusion weight chosen by {folds}-fold cross-validation on the training pairs "
+                     f"(validation figures: pooled over all {n} of them, each ranked within its fold)",
+        "training_seconds": round(seconds, 1),
+        "folds": folds,
+        "table": table,
+    }
+    atomic_write_bytes(out_dir / f"{config.category}_{config.mode}_cv.json", (json.dumps(result, indent=2) + "\n").encode())
+    return result
+
+
+def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | None = None) -> tuple[TrainConfig, dict]:
+    """(config, card) to refit the finished run `run_weights` (or a cross-validation's JSON) on all
+    training pairs:
     `train(config, out, refit_from=card)`. Fields newer than the run take their defaults."""
-    card = dict(load_checkpoint(run_weights)["card"])
+    if str(run_weights).endswith(".json"):  # a cross-validation result (cross_validate)
+        card = json.loads(Path(run_weights).read_text())
+    else:
+        card = dict(load_checkpoint(run_weights)["card"])
     config = TrainConfig(**card["train_config"])
     if threads:
         config.threads = threads
+    if seed is not None and "folds" in card:  # a cross-validated recipe serves every seed
+        config.seed = seed
     card["train_config"] = config.to_dict()
     return config, card
 
 
 def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = True, quiet: bool = False,
-          refit_from: dict | None = None) -> dict:
+          refit_from: dict | None = None, split: tuple | None = None, history: dict | None = None) -> dict:
     """Train one model; write the chosen (best on validation) checkpoint to `out`. Returns its card.
 
     refit_from: the card of a finished run with the same config. Its choices (the step, the fusion
     weight w), made on the validation carve, are kept, and the model is trained again the same
     way on *all* training pairs (the carve included: a quarter more data), stopping at that step.
+    split: (fit, validation) indices into the training pairs instead of the standard carve.
+    history: filled with {step: {w: validation ranks}} at every validation (cross-validation).
     """
     import torch
 
@@ -231,7 +280,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     bench = load_benchmark(config.category, root)
     if bench.train.attributes is None:
         raise ValueError(f"No attribute labels for {config.category} under {root}/attributes")
-    fit_idx, val_idx = train_validation_split(len(bench.train), seed=0)
+    fit_idx, val_idx = split if split is not None else train_validation_split(len(bench.train), seed=0)
     fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
     stop = config.steps
     if refit_from is not None:
@@ -272,6 +321,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             step, best, spent = state["step"], state["best"], state["seconds"]
             if ema is not None:
                 ema.load_state_dict(state["ema_state"])
+            if history is not None:
+                history.update(state.get("history") or {})
             rng.bit_generator.state = state["rng_state"]
             torch.set_rng_state(state["torch_rng_state"])
             if not quiet:
@@ -306,6 +357,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     def validate() -> dict:
         s = encode_images(shipped, val.sketches)
         p = encode_images(shipped, val.photos)
+        if history is not None:
+            history[step] = {w: true_ranks(fused_distances(s, p, w, reliability)).tolist()
+                             for w in (FUSION_GRID if use_attributes else (0.0,))}
         if not use_attributes:
             return {"fusion_weight": 0.0, **retrieval_metrics(fused_distances(s, p, 0.0), val.triplets)}
         w, metrics = choose_fusion_weight(s, p, val.triplets, reliability)
@@ -376,7 +430,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 "category": config.category, "attribute_names": model_names, "train_config": config.to_dict(),
                 "optimiser_state": optimiser.state_dict(), "schedule_state": schedule.state_dict(), "step": step, "best": best,
                 "seconds": spent + time.time() - started, "rng_state": rng.bit_generator.state, "torch_rng_state": torch.get_rng_state(),
-                "ema_state": ema.state_dict() if ema is not None else None,
+                "ema_state": ema.state_dict() if ema is not None else None, "history": history,
             })
     seconds = spent + time.time() - started
     card = {
@@ -390,9 +444,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "data_sha256": _data_digests(root, config.category),
         "train_config": config.to_dict(),
     }
+    if history is not None:
+        card["validation_ranks"] = {str(k): {str(w): r for w, r in v.items()} for k, v in history.items()}
     if refit_from is not None:
-        card["refit"] = (f"trained on all {len(fit)} training pairs, stopped at the step chosen by a run on "
-                         f"{len(fit_idx)} of them (validation figures: that run's, on the other {len(val_idx)})")
+        card["refit"] = f"trained on all {len(fit)} training pairs, stopped at the step " + refit_from.get(
+            "chosen_by", f"chosen by a run on {len(fit_idx)} of them (validation figures: that run's, on the other {len(val_idx)})")
         card["training_seconds_with_run"] = round(seconds + float(refit_from.get("training_seconds", 0.0)), 1)
     save_checkpoint(out, {
         "model_config": model_config.to_dict(),

@@ -9,7 +9,7 @@ from fgsbir_core.checkpoint import ModelError, build_model, load_checkpoint, sav
 from fgsbir_core.losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
 from fgsbir_core.model import ModelConfig, SketchPhotoNet
 from fgsbir_core.sampling import AttributeNegativeSampler, HumanTripletSampler, attribute_similarity
-from fgsbir_core.train import TrainConfig, attribute_reliability, train
+from fgsbir_core.train import FUSION_GRID, TrainConfig, attribute_reliability, train
 
 
 def test_attribute_negative_is_never_the_positive_and_is_similar():
@@ -125,6 +125,30 @@ def test_refit_keeps_the_runs_choices_and_uses_all_training_pairs(data_root, tmp
     other = TrainConfig(**{**config.to_dict(), "seed": 1})
     with pytest.raises(ValueError, match="another configuration"):
         train(other, tmp_path / "x.pt", data_root, quiet=True, refit_from=run)
+
+
+def test_cross_validation_pools_every_training_pair_and_feeds_the_final_training(data_root, tmp_path):
+    from fgsbir_core.data import cross_validation_folds
+    from fgsbir_core.train import cross_validate, refit_plan
+
+    folds = cross_validation_folds(200, 4)
+    validation = np.concatenate([v for _, v in folds])
+    assert sorted(validation.tolist()) == list(range(200))  # each pair validated exactly once
+    assert all(len(np.intersect1d(f, v)) == 0 and len(f) + len(v) == 200 for f, v in folds)
+
+    config = TrainConfig(category="chairs", mode="mtl", steps=2, batch_size=4, eval_every=1,
+                         model={"width": 8, "embedding_dim": 16}, augment_copies=2)
+    result = cross_validate(config, tmp_path, data_root, folds=2, quiet=True)
+    assert {row["sketches"] for row in result["table"]} == {200}
+    assert {(row["step"], row["fusion_weight"]) for row in result["table"]} == {(s, w) for s in (1, 2) for w in FUSION_GRID}
+    best = max(row["acc_at_1"] for row in result["table"])
+    assert result["validation"]["acc_at_1"] == best and result["chosen_step"] in (1, 2)
+    again = cross_validate(config, tmp_path, data_root, folds=2, quiet=True)  # fold models reused
+    assert again["table"] == result["table"]
+    final_config, card = refit_plan(tmp_path / "chairs_mtl_cv.json", seed=3)
+    final = train(final_config, tmp_path / "final.pt", data_root, quiet=True, refit_from=card)
+    assert final["seed"] == 3 and final["chosen_step"] == result["chosen_step"] and "2-fold cross-validation" in final["refit"]
+    assert load_checkpoint(tmp_path / "final.pt")["fusion_weight"] == result["validation"]["fusion_weight"]
 
 
 def test_ema_weights_are_what_is_validated_and_shipped(data_root, tmp_path):
