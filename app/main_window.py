@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QPushButton,
     QToolBar,
     QWidget,
 )
@@ -48,10 +49,12 @@ class QtDialogs:
         box = QMessageBox(parent)
         box.setWindowTitle("Photo catalogue")
         box.setIcon(QMessageBox.Icon.Information)
-        box.setText("SketchFind searches the photos of the QMUL fine-grained SBIR benchmark.")
+        box.setText("SketchFind searches a catalogue of product photos: the QMUL fine-grained SBIR "
+                    "benchmark, or a folder of your own photos.")
         box.setInformativeText(
-            f"No data folder is set. Pick the folder that holds shoes/, chairs/ and attributes/ "
-            f"(or set {DATA_ENV} before starting). `fgsbir data fetch qmul-v1` downloads it.\n\n"
+            f"No photo folder is set. Pick the benchmark folder (it holds shoes/, chairs/ and attributes/; "
+            f"or set {DATA_ENV} before starting; File → Download benchmark data… fetches it), or any "
+            "folder of JPEG, PNG or WebP product photos, which is indexed once and kept up to date.\n\n"
             "You can draw without it: the attribute panel still works."
         )
         choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.AcceptRole)
@@ -60,7 +63,7 @@ class QtDialogs:
         return self.pick_folder(parent) if box.clickedButton() is choose else None
 
     def pick_folder(self, parent: QWidget) -> str | None:
-        return QFileDialog.getExistingDirectory(parent, "Benchmark data folder") or None
+        return QFileDialog.getExistingDirectory(parent, "Photo folder: the benchmark data folder or your own product photos") or None
 
     def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
         return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None
@@ -157,12 +160,18 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.hide()
+        self.cancel_indexing = QPushButton("Cancel")  # shown while a photo folder is being indexed
+        self.cancel_indexing.setObjectName("cancelIndexing")
+        self.cancel_indexing.setToolTip("Stop indexing; the photos done so far are kept for next time")
+        self.cancel_indexing.clicked.connect(self.stop_indexing)
+        self.cancel_indexing.hide()
         self.warning = QLabel("")  # the latest lasting problem (autosave off, settings reset): stays visible
         self.warning.setObjectName("warning")
         self.warning.setStyleSheet("color: #a04000;")
         self.warning.hide()
         self.statusBar().addPermanentWidget(self.warning)
         self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_indexing)
         self.statusBar().addPermanentWidget(self.query_time)
         self.resize(1280, 800)
         self._restore_window_state()
@@ -548,16 +557,37 @@ class MainWindow(QMainWindow):
             self.submit_sketch()
 
     def _catalogue_progress(self, done: int, total: int) -> None:
+        if not self._catalogue_pending:
+            return  # cancelled: late progress from the worker
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setVisible(done < total)
+        self.cancel_indexing.setVisible(done < total)
         self.statusBar().showMessage(f"Indexing photos {done}/{total}…")
+
+    def stop_indexing(self) -> None:
+        self.worker.cancel_catalogue()
+        self._catalogue_pending = False
+        self.progress.hide()
+        self.cancel_indexing.hide()
+        self.statusBar().showMessage("Indexing cancelled: the photos done so far are kept, and choosing the "
+                                     "folder again continues from there.")
 
     def _catalogue_ready(self, catalogue) -> None:
         self.catalogue = catalogue
         self._catalogue_pending = False
         self.progress.hide()
-        self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready.", 4000)
+        self.cancel_indexing.hide()
+        skipped = list(getattr(catalogue, "skipped", []) or [])
+        if skipped:
+            for name, reason in skipped:
+                log.warning("photo skipped: %s: %s", name, reason)
+            self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready; {len(skipped)} skipped "
+                                         f"(unreadable), e.g. {skipped[0][0]}: {skipped[0][1]} (all in the log).", 12000)
+        elif not catalogue.ids:
+            self.statusBar().showMessage("No photos in that folder (JPEG, PNG or WebP). File → Choose photo folder…")
+        else:
+            self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready.", 4000)
         self.rerank()
 
     def _devices_available(self, devices: list) -> None:
@@ -588,6 +618,7 @@ class MainWindow(QMainWindow):
         if stage in ("load", "catalogue"):
             self._catalogue_pending = False
         self.progress.hide()
+        self.cancel_indexing.hide()
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
                   "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""

@@ -103,6 +103,7 @@ class Worker(QThread):
         # Owned by the worker thread only:
         self._engine = None
         self._load_failed = False
+        self._catalogue_cancel = False
         self._catalogue = None
         self._code = None
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -112,7 +113,14 @@ class Worker(QThread):
         self._post(("load", category, device, weights))
 
     def load_catalogue(self, data_root: str | None) -> None:
+        with self._lock:
+            self._catalogue_cancel = False
         self._post(("catalogue", data_root))
+
+    def cancel_catalogue(self) -> None:
+        """Stop indexing a photo folder; what is finished stays in its index for next time."""
+        with self._lock:
+            self._catalogue_cancel = True
 
     def set_device(self, device: str) -> None:
         self._post(("device", device))
@@ -172,7 +180,7 @@ class Worker(QThread):
 
     def _cancelled(self) -> bool:
         with self._lock:
-            return self._stopping or any(job[0] in ("load", "catalogue") for job in self._control)
+            return self._stopping or self._catalogue_cancel or any(job[0] in ("load", "catalogue") for job in self._control)
 
     def _do_load(self, category: str, device: str, weights: str | None) -> None:
         self._engine = self._catalogue = self._code = None

@@ -21,6 +21,14 @@ class DataError(RuntimeError):
     """The data root is missing, incomplete or corrupted; the message names the file."""
 
 
+def is_photo_folder(path: str | os.PathLike) -> bool:
+    """A folder that is not a benchmark data root (no SHA256SUMS, no shoes/ chairs/ handbags/
+    attributes/ inside): the user's own photos, to be indexed as a catalogue."""
+    path = Path(path).expanduser()
+    markers = ("SHA256SUMS", "shoes", "chairs", "handbags", "attributes")
+    return path.is_dir() and not any((path / name).exists() for name in markers)
+
+
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """The data root from the argument, else $FGSBIR_DATA, else a clear error."""
     root = data_root or os.environ.get(DATA_ENV)

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Final, Sequence
 
 import numpy as np
 
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
-from .data import RETRIEVAL_CATEGORIES, load_benchmark, resolve_data_root, sha256_file
+from .data import RETRIEVAL_CATEGORIES, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
 from .retrieval import Codes, attribute_distances, encode_images, must_have_mask
 from .retrieval import top_k as top_k_indices
@@ -58,6 +58,7 @@ class Catalogue:
     photos: np.ndarray | None = None  # (N, H, W, 3) uint8 colour photos when available
     thumbnail_loader: Callable[[int], np.ndarray] | None = None
     source: str = ""
+    skipped: list = field(default_factory=list)  # a photo folder's unreadable files: (name, why)
 
     @property
     def embeddings(self) -> np.ndarray:
@@ -186,8 +187,16 @@ class Engine:
 
     # -- catalogues --------------------------------------------------------------------------
     def load_catalogue(self, data_root=None, gallery: str = "all", progress=None, cancel=None) -> Catalogue:
-        """The benchmark photos of this category (gallery 'all' = train + test, or 'test')."""
+        """The benchmark photos of this category (gallery 'all' = train + test, or 'test'), or,
+        when `data_root` is a folder of the user's own photos, that folder (indexed
+        incrementally; `Catalogue.skipped` lists the files that could not be read)."""
         self._require_model()
+        if data_root is not None and is_photo_folder(data_root):
+            from .user_catalogue import build_folder_catalogue
+
+            catalogue, skipped = build_folder_catalogue(self, data_root, progress=progress, cancel=cancel)
+            catalogue.skipped = list(skipped)
+            return catalogue
         root = resolve_data_root(data_root)
         bench = load_benchmark(self.category, root)
         if self.attribute_names and bench.attribute_names and list(bench.attribute_names) != list(self.attribute_names):

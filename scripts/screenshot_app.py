@@ -1,6 +1,8 @@
 """Start SketchFind in a real (virtual) X display, draw a boot, wait for results, save a screenshot.
 
-    python scripts/screenshot_app.py [--out docs/screenshot.png] [--weights FILE] [--data-root DIR]
+    python scripts/screenshot_app.py [--out docs/screenshot.png] [--weights FILE] [--data-root DIR] [--toe left|right]
+
+--data-root may also be a folder of your own product photos (indexed as a user catalogue).
 
 Without a display it re-runs itself under
 ``QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x800x24"`` (Debian/Ubuntu:
@@ -67,6 +69,8 @@ def main() -> int:
     parser.add_argument("--data-root", default=None, help="benchmark folder (default $FGSBIR_DATA)")
     parser.add_argument("--category", default="shoes", choices=("shoes", "chairs"))
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--toe", choices=("left", "right"), default="left",
+                        help="which way the boot faces (the benchmark's shoes face left; see the README)")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("SKETCHFIND_UNDER_XVFB"):
         return _relaunch_under_xvfb()
@@ -104,7 +108,8 @@ def main() -> int:
         if window.last_error is not None:
             print(f"Cannot take the screenshot: {window.last_error[1]}", file=sys.stderr)
             return 1
-        draw(window.canvas, BOOT_STROKES, QTest, app)
+        strokes = BOOT_STROKES if args.toe == "right" else [[(1.0 - x, y) for x, y in s] for s in BOOT_STROKES]
+        draw(window.canvas, strokes, QTest, app)
         done = wait(lambda: window.last_outcome is not None and window.last_outcome.code is not None
                     and window.last_outcome.request_id == window._latest_request and window.results.ids(), 60)
         if not done:

@@ -60,3 +60,79 @@ def test_real_engine_code_equals_offline_rasterised_strokes(qtbot, canvas, real_
     np.testing.assert_array_equal(live.raster, canvas.model_input(eng.raster_spec))
     offline = eng.encode_strokes([np.asarray(s) for s in strokes])
     np.testing.assert_allclose(live.embedding, offline.embedding, rtol=1e-5, atol=1e-6)
+
+
+def _product_photos(folder, count):
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        rng = np.random.default_rng(i)
+        image = Image.new("RGB", (320, 240), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        x0, y0 = int(rng.integers(10, 80)), int(rng.integers(20, 90))
+        draw.polygon([(x0, 200), (x0 + 40, y0), (x0 + 120, y0 + 20), (300, 160), (300, 200)],
+                     fill=tuple(int(v) for v in rng.integers(0, 200, 3)))
+        image.save(folder / f"product_{i:03d}.jpg", quality=90)
+    (folder / "damaged.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
+
+
+def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path, monkeypatch):
+    """File -> Choose photo folder… with a folder of product photos (not the benchmark): indexed
+    with progress, the damaged file reported, the grid searches those photos."""
+    from app.main_window import MainWindow
+
+    assert engine_module.bundled_weights("shoes").is_file(), "bundled shoes model missing"
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    photos = tmp_path / "my shoes"
+    _product_photos(photos, 30)
+    dialogs = FakeDialogs(str(photos))
+    window = MainWindow(dialogs=dialogs)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    try:
+        qtbot.waitUntil(lambda: window.info is not None or window.last_error is not None, timeout=120_000)
+        window.choose_data_root()
+        qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
+        assert window.last_error is None, window.last_error
+        assert len(window.catalogue.ids) == 30 and window.catalogue.ids[0] == "product_000.jpg"
+        assert [name for name, _ in window.catalogue.skipped] == ["damaged.jpg"]
+        assert "1 skipped" in window.statusBar().currentMessage()
+        assert not window.cancel_indexing.isVisible()
+        draw_mouse(qtbot, window.canvas, BOOT)
+        qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None
+                        and window.last_outcome.request_id == window._latest_request, timeout=30_000)
+        view = window.findChild(QListView, "resultsView")
+        ids = [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())]
+        assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
+    finally:
+        window.close()
+
+
+def test_cancelling_the_indexing_keeps_the_window_usable(qtbot, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    photos = tmp_path / "many"
+    _product_photos(photos, 400)
+    window = MainWindow(dialogs=FakeDialogs(str(photos)))
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    try:
+        qtbot.waitUntil(lambda: window.info is not None or window.last_error is not None, timeout=120_000)
+        window.choose_data_root()
+        qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=60_000)
+        qtbot.mouseClick(window.cancel_indexing, Qt.MouseButton.LeftButton)
+        assert not window.cancel_indexing.isVisible() and not window.progress.isVisible()
+        assert "cancelled" in window.statusBar().currentMessage()
+        qtbot.wait(1500)
+        assert window.catalogue is None and window.last_error is None
+        window.choose_data_root()  # again: continues from what the cancelled run saved
+        qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
+        assert window.last_error is None and len(window.catalogue.ids) == 400
+    finally:
+        window.close()
