@@ -275,12 +275,15 @@ class Worker(QThread):
                 return  # a newer sketch is waiting: do not rank this one
         if self._code is None:
             return  # nothing drawn yet: settings changed on an empty sketch
-        outcome = QueryOutcome(request_id, self._code, encode_ms=encode_ms)
         catalogue = self._catalogue
+        # as drawn or mirrored (the panel then shows what was matched); the mirror stays in
+        # self._code, so a new catalogue decides again
+        code = engine.orient(self._code, catalogue) if catalogue is not None else self._code
+        outcome = QueryOutcome(request_id, code, encode_ms=encode_ms)
         if catalogue is not None:
             start = time.perf_counter()
             outcome.results = engine.rank(
-                self._code,
+                code,
                 catalogue,
                 attribute_weight=params.attribute_weight,
                 attribute_weights=params.attribute_weights,

@@ -37,6 +37,7 @@ class SketchCode:
     embedding: np.ndarray  # (D,)
     attribute_probs: np.ndarray  # (A,)
     raster: np.ndarray  # the model input image, uint8 (S, S)
+    mirror: SketchCode | None = None  # the same sketch mirrored left-right (see Engine.orient)
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,25 @@ class Engine:
                 return encode_images(model, images, batch_size, "cpu")
 
     def _code(self, raster: np.ndarray) -> SketchCode:
-        codes = self.encode_rasters(raster[None])
-        return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster)
+        mirrored = np.ascontiguousarray(raster[:, ::-1])
+        codes = self.encode_rasters(np.stack([raster, mirrored]))  # one forward pass for both
+        mirror = SketchCode(codes.embeddings[1], codes.attribute_probs[1], mirrored)
+        return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster, mirror)
+
+    def orient(self, code: SketchCode, catalogue: Catalogue) -> SketchCode:
+        """The sketch as drawn or mirrored, whichever has the nearer photo in the catalogue.
+
+        The benchmark's shoes and chairs all face left, and so does what the model learned: a
+        boot drawn facing right is otherwise matched almost at random (test sketches mirrored:
+        acc@1 1.7 % shoes, 15 % chairs, against all photos). Measured on the training split
+        (every other sketch, against all photos, as the app queries): sketches as drawn are kept
+        95 % (shoes) / 87 % (chairs) of the time and mirrored ones turned back 94 % / 86 %; a
+        margin in favour of the sketch as drawn trades one for the other at a worse sum."""
+        if code.mirror is None or catalogue is None or not len(catalogue.ids):
+            return code
+        nearest = [float(self.distances(c, catalogue, attribute_weight=0.0).min()) for c in (code, code.mirror)]
+        chosen = code.mirror if nearest[1] < nearest[0] else code
+        return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)
 
     def encode_strokes(self, strokes: Sequence) -> SketchCode:
         return self._code(rasterise_strokes(strokes, self.raster_spec))
@@ -233,7 +251,9 @@ class Engine:
         attribute_weight: the fusion weight w (None = the one chosen on validation).
         attribute_weights: per-attribute user weights (A,), 0 = ignore, 1 = use.
         must_have: attribute names a photo must be predicted (p >= 0.5) to have.
+        A code with its mirror is oriented first (`orient`).
         """
+        code = self.orient(code, catalogue)
         distances = self.distances(code, catalogue, attribute_weight, attribute_weights)
         if must_have:
             unknown = [n for n in must_have if n not in self.attribute_names]

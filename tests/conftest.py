@@ -181,6 +181,9 @@ class FakeEngine:
                 progress(min(done, self.catalogue_size), self.catalogue_size)
         return FakeCatalogue(self.catalogue_size, self.DIM, len(self.ATTRIBUTES))
 
+    def orient(self, code, cat):
+        return code  # the real engine may return the mirrored sketch's code instead
+
     def rank(self, code, cat, attribute_weight=None, attribute_weights=None, must_have=(), top_k=24):
         self.rank_calls.append(dict(attribute_weight=attribute_weight, attribute_weights=attribute_weights,
                                     must_have=tuple(must_have), top_k=top_k))
