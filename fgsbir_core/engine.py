@@ -259,8 +259,10 @@ class Engine:
         attribute_weight: the fusion weight w (None = the one chosen on validation).
         attribute_weights: per-attribute user weights (A,), 0 = ignore, 1 = use.
         must_have: attribute names a photo must be predicted (p >= 0.5) to have.
-        A code with its mirror is oriented first (`orient`).
+        A code with its mirror is oriented first (`orient`). An empty catalogue ranks nothing.
         """
+        if not len(catalogue.ids):
+            return []  # e.g. a chosen folder with no readable photo
         code = self.orient(code, catalogue)
         distances = self.distances(code, catalogue, attribute_weight, attribute_weights)
         if must_have:

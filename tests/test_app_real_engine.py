@@ -160,3 +160,17 @@ def test_right_facing_sketches_are_matched_as_their_mirror(data_root):
     original = eng.rank(eng.encode_image(bench.test.sketches[0]), catalogue, top_k=10)
     assert [r.id for r in flipped][:3] == [r.id for r in original][:3]
 
+
+def test_a_folder_without_readable_photos_is_an_empty_catalogue_not_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
+    eng = engine_module.Engine(category="shoes")
+    eng.load()
+    folder = tmp_path / "nothing useful"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"xx")
+    catalogue = eng.load_catalogue(str(folder))
+    assert len(catalogue.ids) == 0 and [name for name, _ in catalogue.skipped] == ["a.jpg"]
+    sketch = np.full((200, 200), 255, np.uint8)
+    sketch[50:150, 100] = 0
+    assert eng.rank(eng.encode_image(sketch), catalogue) == []
+
