@@ -183,13 +183,6 @@ def read_photo_files(paths: list[str]) -> list[tuple[np.ndarray | None, str | No
     return results
 
 
-def _photo_reader() -> ThreadPoolExecutor:
-    """Threads, not processes: measured with scripts/bench_index.py on two cores, two spawned
-    decoding processes indexed no faster than two threads (the two cores scale ~1.3-1.6x on
-    this numpy work either way) and cost ~0.3 s to start."""
-    return ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index")
-
-
 # ------------------------------------------------------------------------------ building
 def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable[[int, int], None] | None = None,
                            cancel: Callable[[], bool] | None = None, stats: dict | None = None) -> tuple[Catalogue, Skipped]:
@@ -284,10 +277,12 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
 
     # Photos are decoded in chunks on worker threads (PIL and numpy release the GIL for most of
     # the work) while this thread encodes the previous batch; a bounded look-ahead keeps memory flat.
+    # Threads, not processes: on two cores, two spawned decoding processes indexed no faster
+    # (scripts/bench_index.py; the cores scale ~1.3-1.6x on this work either way) and take ~0.3 s to start.
     cancelled = False
     pending: deque = deque()
     chunks = iter([todo[i: i + CHUNK] for i in range(0, len(todo), CHUNK)])
-    with _photo_reader() as pool:
+    with ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index") as pool:
         def top_up():
             while len(pending) * CHUNK < 2 * BATCH:
                 chunk = next(chunks, None)

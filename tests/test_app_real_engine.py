@@ -78,23 +78,28 @@ def _product_photos(folder, count):
     (folder / "damaged.jpg").write_bytes(b"\xff\xd8\xff not a JPEG")
 
 
-def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path, monkeypatch):
-    """File -> Choose photo folder… with a folder of product photos (not the benchmark): indexed
-    with progress, the damaged file reported, the grid searches those photos."""
+def _window_on_photo_folder(qtbot, photos, count, monkeypatch):
+    """The window with the bundled model, its folder dialog answering a folder of `count`
+    synthetic product photos (plus one damaged file); returned once the model is loaded."""
     from app.main_window import MainWindow
 
     assert engine_module.bundled_weights("shoes").is_file(), "bundled shoes model missing"
-    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("FGSBIR_CACHE", str(photos.parent / "cache"))
     monkeypatch.delenv("FGSBIR_DATA", raising=False)
-    photos = tmp_path / "my shoes"
-    _product_photos(photos, 30)
-    dialogs = FakeDialogs(str(photos))
-    window = MainWindow(dialogs=dialogs)
+    _product_photos(photos, count)
+    window = MainWindow(dialogs=FakeDialogs(str(photos)))
     qtbot.addWidget(window)
     window.show()
     window.start()
+    qtbot.waitUntil(lambda: window.info is not None or window.last_error is not None, timeout=120_000)
+    return window
+
+
+def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path, monkeypatch):
+    """File -> Choose photo folder… with a folder of product photos (not the benchmark): indexed
+    with progress, the damaged file reported, the grid searches those photos."""
+    window = _window_on_photo_folder(qtbot, tmp_path / "my shoes", 30, monkeypatch)
     try:
-        qtbot.waitUntil(lambda: window.info is not None or window.last_error is not None, timeout=120_000)
         window.choose_data_root()
         qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
         assert window.last_error is None, window.last_error
@@ -113,18 +118,8 @@ def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path
 
 
 def test_cancelling_the_indexing_keeps_the_window_usable(qtbot, tmp_path, monkeypatch):
-    from app.main_window import MainWindow
-
-    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("FGSBIR_DATA", raising=False)
-    photos = tmp_path / "many"
-    _product_photos(photos, 400)
-    window = MainWindow(dialogs=FakeDialogs(str(photos)))
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
+    window = _window_on_photo_folder(qtbot, tmp_path / "many", 400, monkeypatch)
     try:
-        qtbot.waitUntil(lambda: window.info is not None or window.last_error is not None, timeout=120_000)
         window.choose_data_root()
         qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=60_000)
         qtbot.mouseClick(window.cancel_indexing, Qt.MouseButton.LeftButton)
