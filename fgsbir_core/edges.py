@@ -24,10 +24,13 @@ Unreadable, truncated, too small or too large files raise `ImageError`.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import io
 import math
 import os
+import platform
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,7 +244,7 @@ def _canny(rgb: np.ndarray, spec: EdgeSpec, content: tuple[int, int, int, int] |
 def _canny_full(rgb: np.ndarray, spec: EdgeSpec, frame_pixels: int) -> np.ndarray:
     # a Weber-like (log) intensity scale: a seam on a dark shoe counts about as much as one
     # on a light shoe, instead of vanishing next to the dark shoe's silhouette on white
-    perceived = _log_table(spec.dark_offset)[np.ascontiguousarray(rgb.transpose(2, 0, 1))]  # (3, H, W) planes
+    perceived = np.take(_log_table(spec.dark_offset), rgb.transpose(2, 0, 1))  # (3, H, W) planes
     smooth = gaussian_filter(perceived, spec.sigma, truncate=2.5)
     # central differences (the outermost ring is flat: zero gradient there), summed over R, G, B
     gx = np.empty_like(smooth)
@@ -323,6 +326,37 @@ def edges_from_rgb(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndar
     if not lines.any():
         raise ImageError("The photo shows no object (no edges found): it is blank or a single flat colour.")
     return render_lines(lines)
+
+
+def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[tuple[np.ndarray | None, str | None]]:
+    """(edge map, None) or (None, why it was skipped) for each photo file; never raises for a
+    bad file. Runs in the indexing's worker processes (this module imports no torch: they start fast)."""
+    results = []
+    for path in paths:
+        try:
+            results.append((edges_from_rgb(open_photo(path), spec), None))
+        except ImageError as exc:
+            results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable"))
+        except MemoryError:
+            results.append((None, "too large to decode"))
+        except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing
+            results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})"))
+    return results
+
+
+def keep_freed_memory() -> None:
+    """For a decoding process (glibc only): keep freed memory for reuse instead of handing each
+    array back to the system. The extractor makes and frees dozens of ~0.2 MB arrays a photo,
+    and by default each is a fresh mmap whose pages fault in again: measured here, edge maps
+    cost 6.7-8.7 ms a photo with 75-860 page faults, 5.5-5.8 ms with 1-17 after this."""
+    if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt(-3, 64 << 20)  # M_MMAP_THRESHOLD: blocks below 64 MB come from the heap
+        mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: keep up to 128 MB of free heap
+    except (OSError, AttributeError):
+        pass
 
 
 def thumbnail_rgb(image: Image.Image, size: int = 96) -> np.ndarray:

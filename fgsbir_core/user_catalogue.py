@@ -26,10 +26,11 @@ import hashlib
 import json
 import os
 import time
+import multiprocessing
 import uuid
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -38,14 +39,7 @@ import numpy as np
 
 from .checkpoint import atomic_write, atomic_write_bytes
 from .data import sha256_file
-from .edges import (
-    DEFAULT_SPEC,
-    PHOTO_SUFFIXES,
-    ImageError,
-    edges_from_rgb,
-    open_photo,
-    thumbnail_rgb,
-)
+from .edges import PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_memory, open_photo, thumbnail_rgb
 from .engine import Catalogue, cache_dir
 from .retrieval import Codes
 
@@ -53,8 +47,9 @@ INDEX_VERSION: Final = 1
 EDGE_THUMB: Final = 64  # px, side of the stored edge-map thumbnails
 PHOTO_THUMB: Final = 160  # px, longer side of photo thumbnails made on demand
 BATCH: Final = 64
-READ_WORKERS: Final = max(1, min(8, os.cpu_count() or 2))  # photo decoding threads
+READ_WORKERS: Final = max(1, min(8, os.cpu_count() or 2))  # photo decoding processes (or threads)
 CHUNK: Final = 8  # photos per decoding task
+PROCESS_MIN: Final = 64  # fewer new photos are decoded on threads: a process takes ~0.2 s to start
 
 Skipped = list[tuple[str, str]]
 
@@ -163,24 +158,15 @@ def _edge_thumb(edge_map: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(edge_map).resize((EDGE_THUMB, EDGE_THUMB), Image.BOX), np.uint8)
 
 
-def _read_photo(path: Path) -> np.ndarray:
-    return edges_from_rgb(open_photo(path), DEFAULT_SPEC)
-
-
-def read_photo_files(paths: list[str]) -> list[tuple[np.ndarray | None, str | None]]:
-    """(edge map, None) or (None, why it was skipped) for each photo file; never raises for a
-    bad file. Runs on the indexing's worker threads."""
-    results = []
-    for path in paths:
-        try:
-            results.append((_read_photo(Path(path)), None))
-        except ImageError as exc:
-            results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable"))
-        except MemoryError:
-            results.append((None, "too large to decode"))
-        except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing
-            results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})"))
-    return results
+def _decoding_pool(jobs: int) -> Executor:
+    """Worker processes for `jobs` photos to decode (threads for a few, or where no process starts)."""
+    if jobs >= PROCESS_MIN and READ_WORKERS > 1:
+        try:  # spawn, not fork: this may run beside Qt's and torch's threads
+            return ProcessPoolExecutor(max_workers=READ_WORKERS, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=keep_freed_memory)
+        except (OSError, ValueError, NotImplementedError):
+            pass
+    return ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index")
 
 
 # ------------------------------------------------------------------------------ building
@@ -275,30 +261,45 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
         batch_names.clear()
         batch_edges.clear()
 
-    # Photos are decoded in chunks on worker threads (PIL and numpy release the GIL for most of
-    # the work) while this thread encodes the previous batch; a bounded look-ahead keeps memory flat.
-    # Threads, not processes: on two cores, two spawned decoding processes indexed no faster
-    # (scripts/bench_index.py; the cores scale ~1.3-1.6x on this work either way) and take ~0.3 s to start.
+    # Photos are decoded in chunks by worker processes while this thread encodes the previous
+    # batch; a bounded look-ahead keeps memory flat. Processes, not threads: the edge extractor is
+    # many short numpy steps and two threads fight over the GIL between them (edge maps alone on
+    # this 2-core machine: 2 threads 1.2-1.6x one thread, 2 processes 1.7-1.9x). Small jobs, or a
+    # machine where processes cannot start, use threads.
     cancelled = False
     pending: deque = deque()
     chunks = iter([todo[i: i + CHUNK] for i in range(0, len(todo), CHUNK)])
-    with ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index") as pool:
-        def top_up():
-            while len(pending) * CHUNK < 2 * BATCH:
-                chunk = next(chunks, None)
-                if chunk is None:
-                    return
-                pending.append((chunk, pool.submit(read_photo_files, [str(root / item[0]) for item in chunk])))
+    pools: list[Executor] = []
 
+    def submit(paths: list[str]):
+        if not pools:
+            pools.append(_decoding_pool(len(todo)))
+        try:
+            return pools[-1].submit(edge_maps_of_files, paths)
+        except (BrokenExecutor, RuntimeError, OSError):  # processes unavailable: threads instead
+            pools.append(ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index"))
+            return pools[-1].submit(edge_maps_of_files, paths)
+
+    def top_up():
+        while len(pending) * CHUNK < 2 * BATCH:
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
+            paths = [str(root / item[0]) for item in chunk]
+            pending.append((chunk, paths, submit(paths)))
+
+    try:
         top_up()
         while pending and not cancelled:
-            chunk, future = pending.popleft()
+            chunk, paths, future = pending.popleft()
             top_up()
-            for item, (edge_map, reason) in zip(chunk, future.result()):
+            try:
+                results = future.result()
+            except BrokenExecutor:  # a worker process died (killed?): read this chunk here
+                results = edge_maps_of_files(paths)
+            for item, (edge_map, reason) in zip(chunk, results):
                 if cancel is not None and cancel():
                     cancelled = True
-                    for _, waiting in pending:
-                        waiting.cancel()
                     break
                 name, size, mtime, digest = item
                 if edge_map is None:
@@ -310,6 +311,9 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
                     if len(batch_edges) >= BATCH:
                         flush()
                 tick()
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
     flush()  # after a cancel too: the decoded part of the batch is finished work
 
     # 3. assemble: kept rows (from the old index) + new rows, sorted by id

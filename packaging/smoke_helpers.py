@@ -52,7 +52,7 @@ def make_checkpoint(out: str, data_root: str, category: str) -> None:
     })
 
 
-def make_photos(folder: str, count: int = 12) -> None:
+def make_photos(folder: str, count: int = 72) -> None:
     import numpy as np
     from PIL import Image, ImageDraw
 

@@ -147,7 +147,7 @@ if [ -f "$BUNDLE/_internal/resources/models/shoes_mtl.pt" ]; then
   if [ "$rc" != 0 ]; then
     fail "bundle catalogue query: exit status $rc ($(tail -3 "$TMP/actual-catalogue.err" | tr '\n' ' '))"
   elif PYTHONPATH=$DEVPATH "$PY" packaging/smoke_helpers.py compare "$TMP/expected-catalogue.json" "$TMP/actual-catalogue.json"; then
-    pass "bundle catalogue query (12 photos indexed by the bundle): same top 5 as fgsbir query --catalogue"
+    pass "bundle catalogue query (72 photos indexed by the bundle in its worker processes): same top 5 as fgsbir query --catalogue"
   else
     fail "bundle catalogue query: answer differs from fgsbir query --catalogue"
   fi

@@ -258,12 +258,12 @@ def test_index_odd_folder(tmp_path):
     assert engine.encoded_images == len(good)
     # bad files are remembered: the next run neither re-encodes nor re-reads anything
     calls = []
-    original = user_catalogue._read_photo
-    user_catalogue._read_photo = lambda p: calls.append(p) or original(p)
+    original = user_catalogue.edge_maps_of_files
+    user_catalogue.edge_maps_of_files = lambda paths: calls.extend(paths) or original(paths)
     try:
         again, skipped_again = build_folder_catalogue(engine, folder)
     finally:
-        user_catalogue._read_photo = original
+        user_catalogue.edge_maps_of_files = original
     assert calls == [] and engine.encoded_images == len(good)
     assert again.ids == good and skipped_again == skipped
     np.testing.assert_allclose(again.embeddings, catalogue.embeddings)
@@ -336,6 +336,43 @@ def test_cancel_saves_progress(tmp_path):
     assert 2 <= done < 5
     catalogue, _ = build_folder_catalogue(engine, folder)
     assert len(catalogue) == 5 and engine.encoded_images == 5  # only the rest was encoded
+
+
+def test_decoding_processes_match_threads(tmp_path, monkeypatch):
+    """Big jobs are decoded in worker processes: same catalogue and skip list as on threads."""
+    folder = tmp_path / "photos"
+    write_photos(folder, 12)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    engine = make_engine()
+    made = []
+    real_pool = user_catalogue._decoding_pool
+    monkeypatch.setattr(user_catalogue, "_decoding_pool", lambda jobs: made.append(real_pool(jobs)) or made[-1])
+    monkeypatch.setattr(user_catalogue, "PROCESS_MIN", 1)
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "by_processes"))
+    by_processes, skipped_p = build_folder_catalogue(engine, folder)
+    monkeypatch.setattr(user_catalogue, "PROCESS_MIN", 10_000)
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "by_threads"))
+    by_threads, skipped_t = build_folder_catalogue(engine, folder)
+    assert [type(pool).__name__ for pool in made] == (
+        ["ProcessPoolExecutor", "ThreadPoolExecutor"] if user_catalogue.READ_WORKERS > 1 else ["ThreadPoolExecutor"] * 2)
+    assert by_processes.ids == by_threads.ids and len(by_processes) == 12
+    assert skipped_p == skipped_t and [name for name, _ in skipped_p] == ["broken.jpg"]
+    np.testing.assert_array_equal(np.asarray(by_processes.edge_maps), np.asarray(by_threads.edge_maps))
+    np.testing.assert_allclose(by_processes.embeddings, by_threads.embeddings, atol=1e-6)
+
+
+def test_dead_decoding_process_falls_back(tmp_path, monkeypatch):
+    """Worker processes that die (here: at start) cost speed, not photos."""
+    import multiprocessing
+    import sys
+    from concurrent.futures import ProcessPoolExecutor
+
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 20)
+    monkeypatch.setattr(user_catalogue, "_decoding_pool", lambda jobs: ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=sys.exit))
+    catalogue, skipped = build_folder_catalogue(make_engine(), folder)
+    assert catalogue.ids == sorted(names) and skipped == []
 
 
 def test_model_change_reindexes_and_damaged_cache(tmp_path):
