@@ -38,10 +38,33 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight)
 
 
-def _cmd_train(args) -> int:
-    from .train import TrainConfig, train
+def _recipe(args):
+    """TrainConfig from the options, with `--set KEY=VALUE` overrides of its other fields."""
+    import dataclasses
+
+    from .train import TrainConfig
 
     config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for item in args.set or []:
+        key, _, text = item.partition("=")
+        if key not in fields or key in ("category", "mode", "seed", "threads", "model") or not text:
+            raise ValueError(f"--set {item}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(k for k in fields if k not in ('category', 'mode', 'seed', 'threads', 'model'))}")
+        current = getattr(config, key)
+        try:
+            value = tuple(text.split(",")) if isinstance(current, tuple) else \
+                (text.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(text)
+        except ValueError as exc:
+            raise ValueError(f"--set {item}: {key} takes a {type(current).__name__}") from exc
+        setattr(config, key, value)
+    return config
+
+
+def _cmd_train(args) -> int:
+    from .train import train
+
+    config = _recipe(args)
     if args.steps:
         config.steps = args.steps
     refit_from = None
@@ -55,9 +78,9 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_cv(args) -> int:
-    from .train import TrainConfig, cross_validate
+    from .train import cross_validate
 
-    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
+    config = _recipe(args)
     result = cross_validate(config, args.out_dir, args.data_root, folds=args.folds)
     print(json.dumps({k: result[k] for k in ("chosen_step", "validation", "training_seconds")}))
     return 0
@@ -141,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="change one field of the training recipe "
+                   "(fgsbir_core.train.TrainConfig), e.g. --set hard_ties=appearance; repeatable")
     p.add_argument("--refit-from", metavar="RUN.pt", help="train again on all training pairs (validation carve included) "
                    "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight; RUN may "
                    "also be the JSON of `fgsbir cv` (its --seed then sets the seed)")
@@ -152,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out-dir", required=True, help="fold models and <category>_<mode>_cv.json (for train --refit-from)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="change one field of the training recipe "
+                   "(fgsbir_core.train.TrainConfig), e.g. --set hard_ties=appearance; repeatable")
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")

@@ -18,8 +18,14 @@ class AttributeNegativeSampler:
     informative, hard negatives; no human triplet annotation needed. A negative is never i.
     """
 
-    def __init__(self, labels: np.ndarray, hard_pool: int = 20, weights: np.ndarray | None = None, hard_share: float = 0.5):
+    def __init__(self, labels: np.ndarray, hard_pool: int = 20, weights: np.ndarray | None = None, hard_share: float = 0.5,
+                 appearance: np.ndarray | None = None):
         sim = attribute_similarity(labels, weights)
+        if appearance is not None:
+            # many photos share one attribute pattern (shoes: 130 patterns for 304 photos): among
+            # equally similar ones, prefer those that also look alike (cosine of unit descriptors,
+            # scaled far below one attribute's worth so it only breaks ties)
+            sim = sim + 1e-3 * (appearance @ appearance.T)
         np.fill_diagonal(sim, -np.inf)
         n = len(labels)
         self.hard_pool = min(hard_pool, n - 1)

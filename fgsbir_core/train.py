@@ -45,6 +45,7 @@ class TrainConfig:
     attribute_margin: float = 0.05  # on mean squared attribute-probability distances
     hard_pool: int = 20  # attribute-nearest photos that count as hard negatives
     hard_share: float = 0.5
+    hard_ties: str = "index"  # "appearance": attribute ties broken by the photos' HOG similarity
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
     pseudo_sketch_pairs: bool = True  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
@@ -275,6 +276,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         raise ValueError(f"mode must be one of {MODES}")
     if config.select not in ("best", "final"):
         raise ValueError('select must be "best" or "final"')
+    if config.hard_ties not in ("index", "appearance"):
+        raise ValueError('hard_ties must be "index" or "appearance"')
     torch.set_num_threads(config.threads)
     root = resolve_data_root(data_root)
     bench = load_benchmark(config.category, root)
@@ -296,7 +299,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     model_config = ModelConfig(num_attributes=len(model_names), **config.model)
 
     from .losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
-    from .model import SketchPhotoNet, fit_hog_projection
+    from .model import SketchPhotoNet, fit_hog_projection, hog_descriptor
 
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
@@ -335,7 +338,13 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     labels = torch.from_numpy(fit.attributes)
     weights_t = torch.from_numpy(reliability)
     sampler_weights = np.where(reliability >= 0.5, reliability, 0.0)
-    attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share)
+    appearance = None
+    if config.hard_ties == "appearance":  # the fixed HOG descriptor of each photo's edge map
+        with torch.no_grad():
+            photos_t = torch.from_numpy(fit.photos).float()[:, None]
+            appearance = torch.cat([hog_descriptor(model.cells(photos_t[i: i + 128]), model.config.hog_cell // model.config.cell)
+                                    for i in range(0, len(photos_t), 128)]).numpy()
+    attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share, appearance)
     human_sampler = HumanTripletSampler(fit.triplets, len(fit))
     # Other categories' *training* pairs (never their test split): more sketches for the shared
     # trunk to learn sketch-vs-edge-map matching from; in-batch negatives stay within a category.

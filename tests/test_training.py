@@ -27,6 +27,21 @@ def test_attribute_negative_is_never_the_positive_and_is_similar():
     assert 1 in picks and sim[0, picks].mean() > sim[0, 1:].mean()
 
 
+def test_appearance_breaks_attribute_ties_only():
+    """Eight photos share photo 0's attributes; the pool of 3 takes the three that look most like
+    it, and never a photo with fewer attributes in common, however alike it looks."""
+    labels = np.zeros((12, 4), np.float32)
+    labels[9:] = 1.0  # photos 9-11 differ from 0 in every attribute
+    rng = np.random.default_rng(3)
+    looks = rng.standard_normal((12, 16))
+    looks[[4, 6, 7, 9, 10]] = looks[0] + 0.01 * rng.standard_normal((5, 16))  # alike: 4, 6, 7 and 9, 10
+    looks /= np.linalg.norm(looks, axis=1, keepdims=True)
+    by_index = AttributeNegativeSampler(labels, hard_pool=3, hard_share=1.0)
+    by_looks = AttributeNegativeSampler(labels, hard_pool=3, hard_share=1.0, appearance=looks)
+    assert sorted(by_index.pools[0]) == [1, 2, 3]
+    assert sorted(by_looks.pools[0]) == [4, 6, 7]
+
+
 def test_easy_negatives_also_avoid_the_positive():
     rng = np.random.default_rng(1)
     sampler = AttributeNegativeSampler(np.zeros((3, 4), np.float32), hard_pool=2, hard_share=0.0)
@@ -180,3 +195,17 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     truncated.write_bytes(mismatched.read_bytes()[:1000])
     with pytest.raises(ModelError):
         load_checkpoint(truncated)
+
+
+def test_cli_recipe_overrides(capsys):
+    from fgsbir_core.cli import _recipe, build_parser, main
+
+    args = build_parser().parse_args(["cv", "--category", "chairs", "--out-dir", "x", "--set", "hard_ties=appearance",
+                                      "--set", "hard_share=0.75", "--set", "extra_categories=handbags,shoes",
+                                      "--set", "pseudo_sketch_pairs=false"])
+    config = _recipe(args)
+    assert (config.category, config.hard_ties, config.hard_share) == ("chairs", "appearance", 0.75)
+    assert config.extra_categories == ("handbags", "shoes") and config.pseudo_sketch_pairs is False
+    for bad in ("bogus=1", "steps=many", "seed=3", "hard_share"):
+        assert main(["cv", "--out-dir", "x", "--set", bad]) == 2
+        assert f"--set {bad}" in capsys.readouterr().err
