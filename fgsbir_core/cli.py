@@ -38,26 +38,39 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight)
 
 
+def _parse_like(current, text: str):
+    if isinstance(current, bool):
+        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError
+        return text.lower() in ("1", "true", "yes")
+    return tuple(text.split(",")) if isinstance(current, tuple) else type(current)(text)
+
+
 def _recipe(args):
-    """TrainConfig from the options, with `--set KEY=VALUE` overrides of its other fields."""
+    """TrainConfig from the options, with `--set KEY=VALUE` overrides of its other fields
+    (`--set model.KEY=VALUE` for the network's, fgsbir_core.model.ModelConfig)."""
     import dataclasses
 
+    from .model import ModelConfig
     from .train import TrainConfig
 
     config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    fixed = ("category", "mode", "seed", "threads", "model", "num_attributes")
     for item in args.set or []:
         key, _, text = item.partition("=")
-        if key not in fields or key in ("category", "mode", "seed", "threads", "model") or not text:
-            raise ValueError(f"--set {item}: expected KEY=VALUE with KEY one of "
-                             f"{', '.join(k for k in fields if k not in ('category', 'mode', 'seed', 'threads', 'model'))}")
-        current = getattr(config, key)
+        owner, name = (ModelConfig(), key[6:]) if key.startswith("model.") else (config, key)
+        names = [f.name for f in dataclasses.fields(owner) if f.name not in fixed]
+        if name not in names or not text:
+            raise ValueError(f"--set {item}: expected {key.partition('.')[0] + '.' if owner is not config else ''}KEY=VALUE "
+                             f"with KEY one of {', '.join(names)}")
         try:
-            value = tuple(text.split(",")) if isinstance(current, tuple) else \
-                (text.lower() in ("1", "true", "yes")) if isinstance(current, bool) else type(current)(text)
+            value = _parse_like(getattr(owner, name), text)
         except ValueError as exc:
-            raise ValueError(f"--set {item}: {key} takes a {type(current).__name__}") from exc
-        setattr(config, key, value)
+            raise ValueError(f"--set {item}: {name} takes a {type(getattr(owner, name)).__name__}") from exc
+        if owner is config:
+            setattr(config, name, value)
+        else:
+            config.model = {**config.model, name: value}
     return config
 
 
@@ -151,6 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def recipe(p):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="change one field of the training recipe "
+                       "(fgsbir_core.train.TrainConfig; model.KEY for the network's ModelConfig), e.g. "
+                       "--set hard_ties=appearance or --set model.members=3; repeatable")
+
     def common(p, mode=True):
         p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default="shoes")
         p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
@@ -164,8 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="change one field of the training recipe "
-                   "(fgsbir_core.train.TrainConfig), e.g. --set hard_ties=appearance; repeatable")
+    recipe(p)
     p.add_argument("--refit-from", metavar="RUN.pt", help="train again on all training pairs (validation carve included) "
                    "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight; RUN may "
                    "also be the JSON of `fgsbir cv` (its --seed then sets the seed)")
@@ -177,8 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out-dir", required=True, help="fold models and <category>_<mode>_cv.json (for train --refit-from)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="change one field of the training recipe "
-                   "(fgsbir_core.train.TrainConfig), e.g. --set hard_ties=appearance; repeatable")
+    recipe(p)
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")

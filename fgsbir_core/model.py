@@ -31,6 +31,7 @@ class ModelConfig:
     hog_dims: int = 384  # project the 1764-d descriptor onto its top principal axes (0 = keep all)
     dropout: float = 0.3
     local_norm: bool = False  # contrast-normalise the learned branch's input (tried: validation acc@1 fell)
+    members: int = 1  # learned branches (trunk + heads) beside one front end, trained side by side: an ensemble in one model
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,16 +160,29 @@ class SketchPhotoNet(nn.Module):
         c = config
         self.front = OrientedGradients(c.work_size, c.blur_sigma, c.orientations, c.clean_border)
         grid = c.work_size // c.cell
-        self.trunk = nn.Sequential(
-            _conv(c.orientations, c.width, 1),
-            _conv(c.width, c.width, 1),
-            _conv(c.width, 2 * c.width, 2),
-            _conv(2 * c.width, 2 * c.width, 1),
-            _conv(2 * c.width, 4 * c.width, 2),
-        )
         feat = 4 * c.width * (grid // 4) ** 2
-        self.embed = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feat, c.embedding_dim))
-        self.attributes = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feat, c.num_attributes)) if c.num_attributes else None
+
+        def trunk():
+            return nn.Sequential(
+                _conv(c.orientations, c.width, 1),
+                _conv(c.width, c.width, 1),
+                _conv(c.width, 2 * c.width, 2),
+                _conv(2 * c.width, 2 * c.width, 1),
+                _conv(2 * c.width, 4 * c.width, 2),
+            )
+
+        def embed():
+            return nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feat, c.embedding_dim))
+
+        def attributes():
+            return nn.Sequential(nn.Dropout(c.dropout), nn.Linear(feat, c.num_attributes)) if c.num_attributes else None
+
+        if c.members == 1:  # (the names of one-member checkpoints)
+            self.trunk, self.embed, self.attributes = trunk(), embed(), attributes()
+        else:
+            self.trunks = nn.ModuleList(trunk() for _ in range(c.members))
+            self.embeds = nn.ModuleList(embed() for _ in range(c.members))
+            self.attribute_heads = nn.ModuleList(attributes() for _ in range(c.members)) if c.num_attributes else None
         hog_dim = c.orientations * 4 * (c.work_size // c.hog_cell - 1) ** 2
         # learned mixing of the fixed descriptor and the learned embedding (log scale)
         self.hog_scale = nn.Parameter(torch.tensor(0.0)) if c.hog_residual else None
@@ -185,20 +199,48 @@ class SketchPhotoNet(nn.Module):
         Training caches these for augmented copies of each image, as nothing here learns."""
         return self.front(images, pool=self.config.cell) * 4.0
 
-    def forward_cells(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _branches(self):
+        if self.config.members == 1:
+            return [(self.trunk, self.embed, self.attributes)]
+        heads = self.attribute_heads if self.attribute_heads is not None else [None] * self.config.members
+        return list(zip(self.trunks, self.embeds, heads))
+
+    def _parts(self, cells: torch.Tensor):
+        """(fixed HOG part or None, [(learned unit embedding, attribute logits or None) per member])."""
         trunk_input = local_contrast_norm(cells) if self.config.local_norm else cells
-        features = self.trunk(trunk_input).flatten(1)
-        learned = F.normalize(self.embed(features), dim=1)
+        learned = []
+        for trunk, embed, attributes in self._branches():
+            features = trunk(trunk_input).flatten(1)
+            learned.append((F.normalize(embed(features), dim=1), attributes(features) if attributes is not None else None))
+        hog = None
         if self.hog_scale is not None:
             hog = hog_descriptor(cells, self.config.hog_cell // self.config.cell)
             if self.hog_projection is not None:
                 hog = F.normalize(hog @ self.hog_projection, dim=1)
-            mix = torch.sigmoid(self.hog_scale)
-            embedding = torch.cat([hog * torch.sqrt(mix), learned * torch.sqrt(1 - mix)], dim=1)
-        else:
-            embedding = learned
-        logits = self.attributes(features) if self.attributes is not None else None
-        return embedding, logits
+        return hog, learned
+
+    def _join(self, hog: torch.Tensor | None, learned: torch.Tensor) -> torch.Tensor:
+        if hog is None:
+            return learned
+        mix = torch.sigmoid(self.hog_scale)
+        return torch.cat([hog * torch.sqrt(mix), learned * torch.sqrt(1 - mix)], dim=1)
+
+    def member_outputs(self, cells: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Each member's own (unit embedding, attribute logits): training gives each its own loss."""
+        hog, learned = self._parts(cells)
+        return [(self._join(hog, e), logits) for e, logits in learned]
+
+    def forward_cells(self, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(unit embedding, attribute logits). With several members the learned parts are
+        concatenated (scaled by 1/sqrt(members)), so a squared distance is the mean of the
+        members' distances, and the logits averaged."""
+        hog, learned = self._parts(cells)
+        if len(learned) == 1:
+            return self._join(hog, learned[0][0]), learned[0][1]
+        k = len(learned)
+        joined = torch.cat([e for e, _ in learned], dim=1) / math.sqrt(k)
+        logits = torch.stack([l for _, l in learned]).mean(0) if learned[0][1] is not None else None
+        return self._join(hog, joined), logits
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """images: (B, 1, H, W) float in 0..255 -> (unit embedding, attribute logits or None)."""

@@ -57,7 +57,9 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: validate and ship an exponential moving average of the weights
     select: str = "best"  # "best": the validated checkpoint with the best acc@1; "final": the last
     threads: int = 2
-    model: dict = field(default_factory=dict)  # ModelConfig overrides
+    # ModelConfig overrides. Three narrow learned branches on one front end, each with its own
+    # loss: an ensemble in one model (README: what moved the numbers)
+    model: dict = field(default_factory=lambda: {"members": 3, "width": 32, "embedding_dim": 128})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -386,29 +388,35 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         copies = rng.integers(0, config.augment_copies, len(photo_idx))
         sk = pick_copies(fit_sketches, anchors, copies[: len(anchors)], rng)  # positives share their sketch's warp
         ph = pick_copies(fit_photos, photo_idx, copies, rng, config.photo_dropout)
-        emb, logits = model.forward_cells(torch.cat([sk, ph]))
         b = len(anchors)
-        s_emb, p_emb = emb[:b], emb[b:]
         positives = torch.arange(b)
-        loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
-        if use_attributes:
-            s_log, p_log = logits[:b], logits[b:]
-            loss = loss + config.attribute_loss_weight * (
-                attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
-            )
-            scale = torch.sqrt(weights_t / weights_t.sum())
-            s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
-            loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
-        else:
-            loss = loss + triplet_ranking_loss(s_emb, p_emb[b: 2 * b], p_emb[2 * b:], config.margin)
+
+        def member_loss(emb, logits):
+            s_emb, p_emb = emb[:b], emb[b:]
+            loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
+            if use_attributes:
+                s_log, p_log = logits[:b], logits[b:]
+                loss = loss + config.attribute_loss_weight * (
+                    attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
+                )
+                scale = torch.sqrt(weights_t / weights_t.sum())
+                s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
+                loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
+            else:
+                loss = loss + triplet_ranking_loss(s_emb, p_emb[b: 2 * b], p_emb[2 * b:], config.margin)
+            return loss
+
+        # every member of an ensemble model learns from its own loss, on the same batch
+        members = model.member_outputs(torch.cat([sk, ph]))
+        loss = sum(member_loss(emb, logits) for emb, logits in members) / len(members)
         if extras:
             ex_sk, ex_ph = extras[step % len(extras)]
             pick = rng.choice(len(ex_sk), min(config.extra_batch, len(ex_sk)), replace=False)
             ex_copy = rng.integers(0, config.augment_copies, len(pick))
-            ex_emb, _ = model.forward_cells(torch.cat([pick_copies(ex_sk, pick, ex_copy, rng),
-                                                       pick_copies(ex_ph, pick, ex_copy, rng, config.photo_dropout)]))
             n = len(pick)
-            loss = loss + in_batch_triplet_loss(ex_emb[:n], ex_emb[n:], torch.arange(n), config.margin)
+            ex_members = model.member_outputs(torch.cat([pick_copies(ex_sk, pick, ex_copy, rng),
+                                                         pick_copies(ex_ph, pick, ex_copy, rng, config.photo_dropout)]))
+            loss = loss + sum(in_batch_triplet_loss(e[:n], e[n:], torch.arange(n), config.margin) for e, _ in ex_members) / len(ex_members)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -90,9 +90,26 @@ def test_model_shapes():
     assert torch.allclose(emb.norm(dim=1), torch.ones(2), atol=1e-4)
 
 
-@pytest.mark.parametrize("mode", ["mtl", "triplet"])
-def test_training_smoke_and_checkpoint(data_root, tmp_path, mode):
-    config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, model={"width": 8, "embedding_dim": 16}, augment_copies=2)
+def test_ensemble_model_distance_is_the_members_mean():
+    torch.manual_seed(0)
+    model = SketchPhotoNet(ModelConfig(num_attributes=5, members=3, width=8, embedding_dim=16)).eval()
+    images = torch.rand(4, 1, 256, 256) * 255
+    with torch.no_grad():
+        cells = model.cells(images)
+        emb, logits = model.forward_cells(cells)
+        members = model.member_outputs(cells)
+    assert len(members) == 3 and torch.allclose(emb.norm(dim=1), torch.ones(4), atol=1e-5)
+    joint = torch.cdist(emb[:2], emb[2:]) ** 2
+    mean = sum(torch.cdist(e[:2], e[2:]) ** 2 for e, _ in members) / 3
+    assert torch.allclose(joint, mean, atol=1e-5)
+    assert torch.allclose(logits, torch.stack([l for _, l in members]).mean(0))
+    assert not torch.allclose(members[0][0], members[1][0])  # members start apart
+
+
+@pytest.mark.parametrize("mode,members", [("mtl", 1), ("triplet", 1), ("mtl", 2)])
+def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members):
+    config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, augment_copies=2,
+                         model={"width": 8, "embedding_dim": 16, "members": members})
     out = tmp_path / f"{mode}.pt"
     card = train(config, out, data_root, quiet=True)
     assert card["mode"] == mode and card["chosen_step"] in (1, 2)
@@ -202,10 +219,13 @@ def test_cli_recipe_overrides(capsys):
 
     args = build_parser().parse_args(["cv", "--category", "chairs", "--out-dir", "x", "--set", "hard_ties=appearance",
                                       "--set", "hard_share=0.75", "--set", "extra_categories=handbags,shoes",
-                                      "--set", "pseudo_sketch_pairs=false"])
+                                      "--set", "pseudo_sketch_pairs=false", "--set", "model.members=3",
+                                      "--set", "model.width=32"])
     config = _recipe(args)
     assert (config.category, config.hard_ties, config.hard_share) == ("chairs", "appearance", 0.75)
     assert config.extra_categories == ("handbags", "shoes") and config.pseudo_sketch_pairs is False
-    for bad in ("bogus=1", "steps=many", "seed=3", "hard_share"):
+    assert config.model == {"members": 3, "width": 32}
+    for bad in ("bogus=1", "steps=many", "seed=3", "hard_share", "model.bogus=2", "model.num_attributes=3",
+                "pseudo_sketch_pairs=maybe"):
         assert main(["cv", "--out-dir", "x", "--set", bad]) == 2
         assert f"--set {bad}" in capsys.readouterr().err
