@@ -220,11 +220,11 @@ def test_cli_recipe_overrides(capsys):
     args = build_parser().parse_args(["cv", "--category", "chairs", "--out-dir", "x", "--set", "hard_ties=appearance",
                                       "--set", "hard_share=0.75", "--set", "extra_categories=handbags,shoes",
                                       "--set", "pseudo_sketch_pairs=false", "--set", "model.members=3",
-                                      "--set", "model.width=32"])
+                                      "--set", "model.width=16"])
     config = _recipe(args)
     assert (config.category, config.hard_ties, config.hard_share) == ("chairs", "appearance", 0.75)
     assert config.extra_categories == ("handbags", "shoes") and config.pseudo_sketch_pairs is False
-    assert config.model == {"members": 3, "width": 32}
+    assert config.model == {"members": 3, "width": 16, "embedding_dim": 128}  # on top of the recipe's
     for bad in ("bogus=1", "steps=many", "seed=3", "hard_share", "model.bogus=2", "model.num_attributes=3",
                 "pseudo_sketch_pairs=maybe"):
         assert main(["cv", "--out-dir", "x", "--set", bad]) == 2
