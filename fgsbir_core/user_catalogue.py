@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import time
-import multiprocessing
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -166,6 +166,10 @@ def _decoding_pool(jobs: int) -> Executor:
                                        initializer=keep_freed_memory)
         except (OSError, ValueError, NotImplementedError):
             pass
+    return _thread_pool()
+
+
+def _thread_pool() -> Executor:
     return ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index")
 
 
@@ -277,7 +281,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
         try:
             return pools[-1].submit(edge_maps_of_files, paths)
         except (BrokenExecutor, RuntimeError, OSError):  # processes unavailable: threads instead
-            pools.append(ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="sketchfind-index"))
+            pools.append(_thread_pool())
             return pools[-1].submit(edge_maps_of_files, paths)
 
     def top_up():

@@ -19,6 +19,15 @@ def real_data(data_root):
     return str(data_root)
 
 
+def _draw_boot_and_read_grid(qtbot, window) -> list:
+    """Draw the boot with the mouse, wait for its answer, return the ids shown in the grid."""
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None
+                    and window.last_outcome.request_id == window._latest_request, timeout=30_000)
+    view = window.findChild(QListView, "resultsView")
+    return [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())]
+
+
 def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
     from app.main_window import MainWindow
 
@@ -29,11 +38,7 @@ def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
     try:
         qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
         assert window.last_error is None, window.last_error
-        draw_mouse(qtbot, window.canvas, BOOT)
-        qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None
-                        and window.last_outcome.request_id == window._latest_request, timeout=30_000)
-        view = window.findChild(QListView, "resultsView")
-        ids = [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())]
+        ids = _draw_boot_and_read_grid(qtbot, window)
         assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
         spec = window.info["raster_spec"]
         seen, drawn = window.last_outcome.code.raster, window.canvas.model_input(spec)
@@ -107,11 +112,7 @@ def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path
         assert [name for name, _ in window.catalogue.skipped] == ["damaged.jpg"]
         assert "1 skipped" in window.statusBar().currentMessage()
         assert not window.cancel_indexing.isVisible()
-        draw_mouse(qtbot, window.canvas, BOOT)
-        qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None
-                        and window.last_outcome.request_id == window._latest_request, timeout=30_000)
-        view = window.findChild(QListView, "resultsView")
-        ids = [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())]
+        ids = _draw_boot_and_read_grid(qtbot, window)
         assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
     finally:
         window.close()
