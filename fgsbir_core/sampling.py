@@ -61,3 +61,33 @@ class HumanTripletSampler:
                 a, b = pairs[rng.integers(len(pairs))]
                 closer[k], farther[k] = a, b
         return closer, farther
+
+
+class AttributeTripletSampler:
+    """Ranking triplets generated from attributes, the stand-in for human triplet judgements:
+    for sketch i, a photo `closer` among the `pool` photos most similar to photo i in attributes,
+    and a photo `farther` drawn from those strictly less similar to photo i than `closer`.
+    Neither is ever i. Where no photo is less similar, the pair is (i, random) instead."""
+
+    def __init__(self, labels: np.ndarray, pool: int = 20, weights: np.ndarray | None = None):
+        sim = attribute_similarity(labels, weights)
+        n = len(labels)
+        np.fill_diagonal(sim, np.inf)  # sorts first, then is skipped
+        self.order = np.argsort(-sim, axis=1, kind="stable")[:, 1:]  # (n, n - 1), most similar first
+        ranked = np.take_along_axis(sim, self.order, axis=1)
+        # first_lower[i, r]: first rank whose similarity is strictly below that of rank r
+        self.first_lower = np.stack([np.searchsorted(-row, -row, side="right") for row in ranked])
+        self.pool = min(pool, n - 1)
+        self.n = n
+
+    def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        anchors = np.asarray(anchors)
+        ranks = rng.integers(0, self.pool, len(anchors))
+        closer = self.order[anchors, ranks]
+        lower = self.first_lower[anchors, ranks]
+        has_lower = lower < self.n - 1
+        far_rank = lower + (rng.random(len(anchors)) * (self.n - 1 - lower)).astype(int)
+        farther = self.order[anchors, np.minimum(far_rank, self.n - 2)]
+        easy = rng.integers(0, self.n - 1, len(anchors))
+        easy = easy + (easy >= anchors)
+        return np.where(has_lower, closer, anchors), np.where(has_lower, farther, easy)

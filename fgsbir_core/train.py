@@ -24,7 +24,7 @@ from .evaluate import retrieval_metrics, true_ranks
 from .model import ModelConfig
 from .raster import RasterSpec
 from .retrieval import Codes, encode_images, fused_distances
-from .sampling import AttributeNegativeSampler, HumanTripletSampler
+from .sampling import AttributeNegativeSampler, AttributeTripletSampler, HumanTripletSampler
 
 MODES = ("mtl", "triplet")
 FUSION_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # fusion weights w tried on validation
@@ -46,6 +46,7 @@ class TrainConfig:
     hard_pool: int = 20  # attribute-nearest photos that count as hard negatives
     hard_share: float = 0.5
     hard_ties: str = "index"  # "appearance": attribute ties broken by the photos' HOG similarity
+    generated_triplet_weight: float = 0.0  # mtl: ranking triplets generated from attributes (AttributeTripletSampler)
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
     pseudo_sketch_pairs: bool = True  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
@@ -348,6 +349,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                                     for i in range(0, len(photos_t), 128)]).numpy()
     attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share, appearance)
     human_sampler = HumanTripletSampler(fit.triplets, len(fit))
+    generated = use_attributes and config.generated_triplet_weight > 0
+    generated_sampler = AttributeTripletSampler(fit.attributes, config.hard_pool, sampler_weights) if generated else None
     # Other categories' *training* pairs (never their test split): more sketches for the shared
     # trunk to learn sketch-vs-edge-map matching from; in-batch negatives stay within a category.
     extras = []
@@ -382,6 +385,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         if use_attributes:
             negatives = attr_sampler.sample(anchors, rng)
             photo_idx = np.concatenate([anchors, negatives])
+            if generated:
+                photo_idx = np.concatenate([photo_idx, *generated_sampler.sample(anchors, rng)])
         else:
             closer, farther = human_sampler.sample(anchors, rng)
             photo_idx = np.concatenate([anchors, closer, farther])
@@ -402,6 +407,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 scale = torch.sqrt(weights_t / weights_t.sum())
                 s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
                 loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
+                if generated:
+                    loss = loss + config.generated_triplet_weight * triplet_ranking_loss(
+                        s_emb, p_emb[2 * b: 3 * b], p_emb[3 * b:], config.margin)
             else:
                 loss = loss + triplet_ranking_loss(s_emb, p_emb[b: 2 * b], p_emb[2 * b:], config.margin)
             return loss

@@ -8,7 +8,7 @@ import torch
 from fgsbir_core.checkpoint import ModelError, build_model, load_checkpoint, save_checkpoint
 from fgsbir_core.losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
 from fgsbir_core.model import ModelConfig, SketchPhotoNet
-from fgsbir_core.sampling import AttributeNegativeSampler, HumanTripletSampler, attribute_similarity
+from fgsbir_core.sampling import AttributeNegativeSampler, AttributeTripletSampler, HumanTripletSampler, attribute_similarity
 from fgsbir_core.train import FUSION_GRID, TrainConfig, attribute_reliability, train
 
 
@@ -47,6 +47,24 @@ def test_easy_negatives_also_avoid_the_positive():
     sampler = AttributeNegativeSampler(np.zeros((3, 4), np.float32), hard_pool=2, hard_share=0.0)
     anchors = np.repeat(np.arange(3), 100)
     assert (sampler.sample(anchors, rng) != anchors).all()
+
+
+def test_generated_triplets_rank_by_attributes_and_avoid_the_anchor():
+    rng = np.random.default_rng(4)
+    labels = (rng.random((40, 8)) < 0.5).astype(np.float32)
+    labels[1] = labels[0]  # a twin may be "closer", never "farther" than a less similar photo
+    labels[2] = 1.0 - labels[0]  # the least similar to 0: never "closer"
+    sampler = AttributeTripletSampler(labels, pool=6)
+    sim = attribute_similarity(labels)
+    anchors = rng.integers(0, 40, 4000)
+    closer, farther = sampler.sample(anchors, rng)
+    assert (closer != anchors).all() and (farther != anchors).all()
+    assert (sim[anchors, closer] > sim[anchors, farther]).all()
+    mine = anchors == 0
+    assert 1 in closer[mine] and 2 not in closer[mine] and 1 not in farther[mine]
+    # all photos alike: no photo is less similar, so the true photo is "closer" and any other "farther"
+    closer, farther = AttributeTripletSampler(np.zeros((5, 3), np.float32), pool=2).sample(np.arange(5), rng)
+    assert (closer == np.arange(5)).all() and (farther != closer).all()
 
 
 def test_human_sampler_returns_annotated_pairs():
@@ -106,9 +124,10 @@ def test_ensemble_model_distance_is_the_members_mean():
     assert not torch.allclose(members[0][0], members[1][0])  # members start apart
 
 
-@pytest.mark.parametrize("mode,members", [("mtl", 1), ("triplet", 1), ("mtl", 2)])
-def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members):
+@pytest.mark.parametrize("mode,members,generated", [("mtl", 1, 0.0), ("triplet", 1, 0.0), ("mtl", 2, 0.0), ("mtl", 1, 1.0)])
+def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members, generated):
     config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, augment_copies=2,
+                         generated_triplet_weight=generated,
                          model={"width": 8, "embedding_dim": 16, "members": members})
     out = tmp_path / f"{mode}.pt"
     card = train(config, out, data_root, quiet=True)
