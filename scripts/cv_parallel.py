@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fgsbir_core.cli import _recipe  # noqa: E402
-from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
-from fgsbir_core.train import cross_validate, train  # noqa: E402
+from fgsbir_core.cli import _recipe
+from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root
+from fgsbir_core.train import cross_validate, train
 
 FOLDS = 4
 
