@@ -11,6 +11,12 @@ def attribute_similarity(labels: np.ndarray, weights: np.ndarray | None = None) 
     return agree / w.sum()
 
 
+def random_others(anchors: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """One photo per anchor, uniform over the n photos other than the anchor itself."""
+    picks = rng.integers(0, n - 1, len(anchors))
+    return picks + (picks >= anchors)
+
+
 class AttributeNegativeSampler:
     """For photo i, draw negatives among the photos most similar to i in attributes.
 
@@ -36,8 +42,7 @@ class AttributeNegativeSampler:
     def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = np.asarray(anchors)
         picks = self.pools[anchors, rng.integers(0, self.hard_pool, len(anchors))]
-        easy = rng.integers(0, self.n - 1, len(anchors))
-        easy = easy + (easy >= anchors)  # uniform over photos other than the anchor
+        easy = random_others(anchors, self.n, rng)
         use_hard = rng.random(len(anchors)) < self.hard_share
         return np.where(use_hard, picks, easy)
 
@@ -53,8 +58,7 @@ class HumanTripletSampler:
     def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Returns (closer, farther) photo indices per anchor; half human, half (true, random)."""
         closer = np.array(anchors, copy=True)
-        farther = rng.integers(0, self.n - 1, len(anchors))
-        farther = farther + (farther >= closer)
+        farther = random_others(closer, self.n, rng)
         for k, i in enumerate(anchors):
             pairs = self.triplets[i]
             if len(pairs) and rng.random() < 0.5:
@@ -88,6 +92,4 @@ class AttributeTripletSampler:
         has_lower = lower < self.n - 1
         far_rank = lower + (rng.random(len(anchors)) * (self.n - 1 - lower)).astype(int)
         farther = self.order[anchors, np.minimum(far_rank, self.n - 2)]
-        easy = rng.integers(0, self.n - 1, len(anchors))
-        easy = easy + (easy >= anchors)
-        return np.where(has_lower, closer, anchors), np.where(has_lower, farther, easy)
+        return np.where(has_lower, closer, anchors), np.where(has_lower, farther, random_others(anchors, self.n, rng))

@@ -217,11 +217,8 @@ def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, fol
     n = len(load_benchmark(config.category, root).train)
     pooled: dict = {}
     seconds = 0.0
-    for k, split in enumerate(cross_validation_folds(n, folds)):
-        fold_file = out_dir / f"{config.category}_{config.mode}_fold{k}.pt"
-        card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
-        if card is None or card.get("train_config") != config.to_dict() or "validation_ranks" not in card:
-            card = train(config, fold_file, root, quiet=quiet, split=split, history={})
+    for k in range(folds):
+        card = train_fold(config, out_dir, k, folds, root, quiet)
         seconds += card["training_seconds"]
         for step, by_weight in card["validation_ranks"].items():
             for w, ranks in by_weight.items():
@@ -244,6 +241,17 @@ def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, fol
     }
     atomic_write_bytes(out_dir / f"{config.category}_{config.mode}_cv.json", (json.dumps(result, indent=2) + "\n").encode())
     return result
+
+
+def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Path, quiet: bool = False) -> dict:
+    """Fold k of `cross_validate` (out_dir/<category>_<mode>_fold<k>.pt), reused when that file was
+    trained with this config; returns its card with the validation ranks of every step and weight."""
+    n = len(load_benchmark(config.category, root).train)
+    fold_file = Path(out_dir) / f"{config.category}_{config.mode}_fold{k}.pt"
+    card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
+    if card is None or card.get("train_config") != config.to_dict() or "validation_ranks" not in card:
+        card = train(config, fold_file, root, quiet=quiet, split=cross_validation_folds(n, folds)[k], history={})
+    return card
 
 
 def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | None = None) -> tuple[TrainConfig, dict]:

@@ -20,8 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.cli import _recipe
-from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root
-from fgsbir_core.train import cross_validate, train
+from fgsbir_core.data import resolve_data_root
+from fgsbir_core.train import cross_validate, train_fold
 
 FOLDS = 4
 
@@ -32,10 +32,8 @@ def recipe_config(category: str, mode: str, text: str):
 
 
 def run_fold(category: str, mode: str, text: str, out_dir: str, k: int) -> None:
-    config = recipe_config(category, mode, text)
-    root = resolve_data_root(None)
-    split = cross_validation_folds(len(load_benchmark(category, root).train), FOLDS)[k]
-    train(config, Path(out_dir) / f"{category}_{mode}_fold{k}.pt", root, quiet=True, split=split, history={})
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    train_fold(recipe_config(category, mode, text), Path(out_dir), k, FOLDS, resolve_data_root(None), quiet=True)
 
 
 def main() -> int:
@@ -55,7 +53,7 @@ def main() -> int:
         for name, text in recipes.items():
             for f in futures[name]:
                 f.result()
-            result = cross_validate(recipe_config(args.category, args.mode, text), Path(args.out_dir) / name, quiet=True)
+            result = cross_validate(recipe_config(args.category, args.mode, text), Path(args.out_dir) / name, folds=FOLDS, quiet=True)
             v = result["validation"]
             print(json.dumps({"recipe": name, "sets": text, "step": result["chosen_step"], "fusion_weight": v["fusion_weight"],
                               "acc_at_1": round(v["acc_at_1"], 4), "acc_at_10": round(v["acc_at_10"], 4)}), flush=True)
