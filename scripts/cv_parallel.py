@@ -26,14 +26,14 @@ from fgsbir_core.train import cross_validate, train_fold
 FOLDS = 4
 
 
-def recipe_config(category: str, mode: str, text: str):
+def recipe_config(category: str, mode: str, text: str, seed: int = 0):
     sets = [s for s in text.split(",") if s]
-    return _recipe(argparse.Namespace(category=category, mode=mode, seed=0, threads=1, set=sets))
+    return _recipe(argparse.Namespace(category=category, mode=mode, seed=seed, threads=1, set=sets))
 
 
-def run_fold(category: str, mode: str, text: str, out_dir: str, k: int) -> None:
+def run_fold(category: str, mode: str, text: str, seed: int, out_dir: str, k: int) -> None:
     Path(out_dir).mkdir(parents=True, exist_ok=True)
-    train_fold(recipe_config(category, mode, text), Path(out_dir), k, FOLDS, resolve_data_root(None), quiet=True)
+    train_fold(recipe_config(category, mode, text, seed), Path(out_dir), k, FOLDS, resolve_data_root(None), quiet=True)
 
 
 def main() -> int:
@@ -41,21 +41,22 @@ def main() -> int:
     parser.add_argument("--category", required=True)
     parser.add_argument("--mode", required=True)
     parser.add_argument("--recipe", action="append", required=True, metavar="NAME:KEY=VALUE,...")
+    parser.add_argument("--seed", type=int, default=0, help="training seed of every recipe (as fgsbir cv --seed)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out-dir", required=True)
     args = parser.parse_args()
     recipes = dict(r.split(":", 1) for r in args.recipe)
     for text in recipes.values():
-        recipe_config(args.category, args.mode, text)  # a typo fails here, not after an hour
+        recipe_config(args.category, args.mode, text, args.seed)  # a typo fails here, not after an hour
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {name: [pool.submit(run_fold, args.category, args.mode, text, str(Path(args.out_dir) / name), k)
+        futures = {name: [pool.submit(run_fold, args.category, args.mode, text, args.seed, str(Path(args.out_dir) / name), k)
                           for k in range(FOLDS)] for name, text in recipes.items()}
         for name, text in recipes.items():
             for f in futures[name]:
                 f.result()
-            result = cross_validate(recipe_config(args.category, args.mode, text), Path(args.out_dir) / name, folds=FOLDS, quiet=True)
+            result = cross_validate(recipe_config(args.category, args.mode, text, args.seed), Path(args.out_dir) / name, folds=FOLDS, quiet=True)
             v = result["validation"]
-            print(json.dumps({"recipe": name, "sets": text, "step": result["chosen_step"], "fusion_weight": v["fusion_weight"],
+            print(json.dumps({"recipe": name, "sets": text, "seed": args.seed, "step": result["chosen_step"], "fusion_weight": v["fusion_weight"],
                               "acc_at_1": round(v["acc_at_1"], 4), "acc_at_10": round(v["acc_at_10"], 4)}), flush=True)
     return 0
 
