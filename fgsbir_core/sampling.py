@@ -38,10 +38,20 @@ class AttributeNegativeSampler:
         self.pools = np.argsort(-sim, axis=1, kind="stable")[:, : self.hard_pool]
         self.hard_share = hard_share
         self.n = n
+        self.hardest = None  # (n, k) pool members the model currently confuses most (`mine`)
+
+    def mine(self, distances: np.ndarray, keep: int) -> None:
+        """Narrow each pool to the `keep` members nearest to sketch i under the current model
+        (distances: (n, n) sketch-to-photo): the pool still comes from attributes, the
+        hardness within it from what the model gets wrong now."""
+        pool_distances = np.take_along_axis(distances, self.pools, axis=1)
+        order = np.argsort(pool_distances, axis=1, kind="stable")[:, : min(keep, self.hard_pool)]
+        self.hardest = np.take_along_axis(self.pools, order, axis=1)
 
     def sample(self, anchors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         anchors = np.asarray(anchors)
-        picks = self.pools[anchors, rng.integers(0, self.hard_pool, len(anchors))]
+        pools = self.pools if self.hardest is None else self.hardest
+        picks = pools[anchors, rng.integers(0, pools.shape[1], len(anchors))]
         easy = random_others(anchors, self.n, rng)
         use_hard = rng.random(len(anchors)) < self.hard_share
         return np.where(use_hard, picks, easy)

@@ -46,6 +46,9 @@ class TrainConfig:
     hard_pool: int = 20  # attribute-nearest photos that count as hard negatives
     hard_share: float = 0.5
     hard_ties: str = "index"  # "appearance": attribute ties broken by the photos' HOG similarity
+    mine_every: int = 0  # mtl, > 0: every this many steps, narrow each attribute pool to the model's hardest `mine_keep`
+    mine_keep: int = 5
+    train_fusion_weight: float = 0.0  # mtl, > 0: the embedding's ranking loss on the fused distance (emb + w * attributes)
     generated_triplet_weight: float = 0.0  # mtl: ranking triplets generated from attributes (AttributeTripletSampler)
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
@@ -184,6 +187,22 @@ def pick_copies(bank, index: np.ndarray, copy: np.ndarray, rng: np.random.Genera
         keep = torch.from_numpy((rng.random((len(index), 1, 8, 8)) >= dropout).astype(np.float32))
         cells = cells * F.interpolate(keep, size=cells.shape[-2:], mode="nearest")
     return cells
+
+
+def current_distances(model, sketch_bank, photo_bank, batch_size: int = 128) -> np.ndarray:
+    """(n, n) squared embedding distances between the unwarped copies (copy 0) of the cached
+    training sketches and photos, under the model as it is now."""
+    import torch
+
+    from .losses import pair_distances
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        codes = [torch.cat([model.forward_cells(bank[i: i + batch_size, 0])[0] for i in range(0, len(bank), batch_size)])
+                 for bank in (sketch_bank, photo_bank)]
+    model.train(was_training)
+    return pair_distances(*codes).numpy()
 
 
 def _progress(step: int, total: int, started: float, note: str) -> None:
@@ -388,6 +407,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         return {"fusion_weight": w, **metrics}
 
     while step < stop:
+        if use_attributes and config.mine_every > 0 and step % config.mine_every == 0:
+            attr_sampler.mine(current_distances(model, fit_sketches, fit_photos), config.mine_keep)
         model.train()
         anchors = rng.choice(len(fit), config.batch_size, replace=False)
         if use_attributes:
@@ -406,14 +427,21 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
 
         def member_loss(emb, logits):
             s_emb, p_emb = emb[:b], emb[b:]
-            loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
             if use_attributes:
                 s_log, p_log = logits[:b], logits[b:]
+                scale = torch.sqrt(weights_t / weights_t.sum())
+                s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
+            if use_attributes and config.train_fusion_weight > 0:
+                # rank by the distance used at query time, so the embedding learns what the attributes miss
+                f = config.train_fusion_weight ** 0.5
+                loss = in_batch_triplet_loss(torch.cat([s_emb, f * s_att], 1), torch.cat([p_emb, f * p_att], 1)[: 2 * b],
+                                             positives, config.margin)
+            else:
+                loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
+            if use_attributes:
                 loss = loss + config.attribute_loss_weight * (
                     attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
                 )
-                scale = torch.sqrt(weights_t / weights_t.sum())
-                s_att, p_att = torch.sigmoid(s_log) * scale, torch.sigmoid(p_log) * scale
                 loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
                 if generated:
                     loss = loss + config.generated_triplet_weight * triplet_ranking_loss(
