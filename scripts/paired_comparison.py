@@ -38,7 +38,7 @@ def sign_test(only_a: int, only_b: int) -> float:
     return min(1.0, 2.0 * sum(comb(n, i) for i in range(k + 1)) / 2.0 ** n)
 
 
-def test_ranks(weights: str, category: str) -> np.ndarray:
+def test_split_ranks(weights: str, category: str) -> np.ndarray:
     return true_ranks(evaluate_checkpoint(weights, category)[1])
 
 
@@ -51,7 +51,7 @@ def cv_ranks(result_file: str) -> np.ndarray:
     for k in range(result["folds"]):
         card = load_checkpoint(Path(result_file).parent / f"{config['category']}_{config['mode']}_fold{k}.pt")["card"]
         by_weight = card["validation_ranks"][step]
-        ranks.extend(by_weight[str(float(w))] if str(float(w)) in by_weight else by_weight[str(w)])
+        ranks.extend(by_weight[str(float(w))])  # keys written as str(float) by `train`
     return np.asarray(ranks)
 
 
@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     if len(args.a) != len(args.b):
         parser.error("--a and --b need the same number of files (paired by position)")
-    ranks = cv_ranks if args.cv else (lambda f: test_ranks(f, args.category))
+    ranks = cv_ranks if args.cv else (lambda f: test_split_ranks(f, args.category))
     all_a, all_b = [], []
     for fa, fb in zip(args.a, args.b):
         a, b = ranks(fa), ranks(fb)
