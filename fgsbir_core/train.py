@@ -49,7 +49,9 @@ class TrainConfig:
     mine_every: int = 0  # mtl, > 0: every this many steps, narrow each attribute pool to the model's hardest `mine_keep`
     mine_keep: int = 5
     train_fusion_weight: float = 0.0  # mtl, > 0: the embedding's ranking loss on the fused distance (emb + w * attributes)
+    attribute_agreement_weight: float = 0.0  # mtl, > 0: each sketch also learns the model's own attribute probabilities for its photo
     generated_triplet_weight: float = 0.0  # mtl: ranking triplets generated from attributes (AttributeTripletSampler)
+    human_triplet_share: float = 1.0  # triplet, < 1: keep this share of each sketch's human triplets (data-scaling check)
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
     extra_batch: int = 16  # pairs per step from one extra category (round robin)
     pseudo_sketch_pairs: bool = True  # add (pseudo-sketch of photo i, photo i) pairs to the extra pools
@@ -308,6 +310,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         raise ValueError('select must be "best" or "final"')
     if config.hard_ties not in ("index", "appearance"):
         raise ValueError('hard_ties must be "index" or "appearance"')
+    if not 0.0 < config.human_triplet_share <= 1.0:
+        raise ValueError("human_triplet_share must be in (0, 1]")
     torch.set_num_threads(config.threads)
     root = resolve_data_root(data_root)
     bench = load_benchmark(config.category, root)
@@ -375,7 +379,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             appearance = torch.cat([hog_descriptor(model.cells(photos_t[i: i + 128]), model.config.hog_cell // model.config.cell)
                                     for i in range(0, len(photos_t), 128)]).numpy()
     attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share, appearance)
-    human_sampler = HumanTripletSampler(fit.triplets, len(fit))
+    human_triplets = fit.triplets
+    if config.human_triplet_share < 1.0:  # own generator: the rest of training draws as before
+        keep = np.random.default_rng(config.seed + 7919)
+        human_triplets = [t[keep.random(len(t)) < config.human_triplet_share] for t in fit.triplets]
+    human_sampler = HumanTripletSampler(human_triplets, len(fit))
     generated = use_attributes and config.generated_triplet_weight > 0
     generated_sampler = AttributeTripletSampler(fit.attributes, config.hard_pool, sampler_weights) if generated else None
     # Other categories' *training* pairs (never their test split): more sketches for the shared
@@ -443,6 +451,10 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                     attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
                 )
                 loss = loss + config.attribute_triplet_weight * in_batch_triplet_loss(s_att, p_att, positives, config.attribute_margin)
+                if config.attribute_agreement_weight > 0:
+                    # query-time fusion compares the two predictions, so they must agree with each other
+                    # (labels on both sides would rank far better: scripts/attribute_ceiling.py)
+                    loss = loss + config.attribute_agreement_weight * attribute_loss(s_log, torch.sigmoid(p_log[:b]).detach(), weights_t)
                 if generated:
                     loss = loss + config.generated_triplet_weight * triplet_ranking_loss(
                         s_emb, p_emb[2 * b: 3 * b], p_emb[3 * b:], config.margin)

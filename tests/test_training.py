@@ -138,9 +138,11 @@ def test_ensemble_model_distance_is_the_members_mean():
     assert not torch.allclose(members[0][0], members[1][0])  # members start apart
 
 
-# the last case: the multi-task knobs tried and documented in the README (off in the shipped recipe)
+# the last cases: the knobs tried and documented in the README (off in the shipped recipe)
 @pytest.mark.parametrize("mode,members,knobs", [("mtl", 1, {}), ("triplet", 1, {}), ("mtl", 2, {}),
-                                                ("mtl", 1, {"generated_triplet_weight": 1.0, "mine_every": 1, "train_fusion_weight": 2.0})])
+                                                ("mtl", 1, {"generated_triplet_weight": 1.0, "mine_every": 1, "train_fusion_weight": 2.0,
+                                                          "attribute_agreement_weight": 1.0}),
+                                                ("triplet", 1, {"human_triplet_share": 0.5})])
 def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members, knobs):
     config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, augment_copies=2,
                          model={"width": 8, "embedding_dim": 16, "members": members}, **knobs)
