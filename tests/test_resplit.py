@@ -1,0 +1,46 @@
+"""scripts/resplit_comparison.py: the re-splits it trains on are what it says they are."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "resplit_comparison.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("resplit_comparison", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_resplit_zero_is_the_published_split_and_others_partition_the_pairs():
+    script = load_script()
+    fit, held = script.resplit(200, 297, 0)
+    assert fit.tolist() == list(range(200)) and held.tolist() == list(range(200, 297))
+    seen = set()
+    for r in (1, 2, 3):
+        fit, held = script.resplit(200, 297, r)
+        assert len(fit) == 200 and len(held) == 97
+        assert sorted(np.concatenate([fit, held]).tolist()) == list(range(297))
+        seen.add(tuple(held))
+    assert len(seen) == 3  # each re-split draws other held-out pairs
+
+
+def test_pooled_split_keeps_every_pair_and_reindexes_the_test_triplets(data_root):
+    script = load_script()
+    bench, pooled, n_train = script.pooled_split("chairs", data_root)
+    assert n_train == len(bench.train) and len(pooled) == len(bench.train) + len(bench.test)
+    k = n_train + 5  # a test sketch: its pair and its judgements follow it
+    assert np.array_equal(pooled.sketches[k], bench.test.sketches[5])
+    assert np.array_equal(pooled.photos[k], bench.test.photos[5])
+    assert np.array_equal(pooled.triplets[k], bench.test.triplets[5] + n_train)
+    assert pooled.photo_ids[k] == bench.test.photo_ids[5]
+    assert np.array_equal(pooled.triplets[3], bench.train.triplets[3])
+    # a re-split's training part keeps only judgements whose two photos it holds
+    fit, _ = script.resplit(n_train, len(pooled), 1)
+    part = pooled.subset(fit)
+    assert all(((t >= 0) & (t < len(fit))).all() for t in part.triplets)
+    assert sum(len(t) for t in part.triplets) < sum(len(t) for t in pooled.triplets)
