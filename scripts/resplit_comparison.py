@@ -59,7 +59,7 @@ def run_one(category: str, mode: str, r: int, seed: int) -> dict:
     import dataclasses
 
     from fgsbir_core import train as training
-    from fgsbir_core.data import Benchmark, resolve_data_root
+    from fgsbir_core.data import resolve_data_root
 
     root = resolve_data_root(None)
     card = json.loads((MODELS / f"{category}_{mode}.json").read_text())
