@@ -13,6 +13,8 @@ confident disagreements more than the squared difference does, and "knn+head": e
 attributes as the mean of the head's probabilities and the labels of its 5 nearest photos of the
 fold's training part (by the model's embedding distance). Ranks of all folds are pooled,
 as `fgsbir cv` pools them; one line per variant, acc@1 (%) at each w and the best.
+`--per-attribute` adds, per attribute, the share of validation images whose predicted probability
+is on the right side of 0.5 (sketch, photo) and how often sketch and photo agree with each other.
 
     FGSBIR_DATA=... python scripts/attribute_ceiling.py --category chairs --cv-dir table1_out/cv [--cv-dir ...]
 """
@@ -45,12 +47,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--category", required=True)
     parser.add_argument("--cv-dir", action="append", required=True, help="a folder of mtl fold models (repeatable)")
+    parser.add_argument("--per-attribute", action="store_true", help="also print each attribute's accuracy")
     args = parser.parse_args()
     torch.set_num_threads(2)
     train = load_benchmark(args.category, resolve_data_root(None)).train
     labels = np.asarray(train.attributes, np.float32)
     for cv_dir in args.cv_dir:
         ranks: dict = {}
+        pooled: list = []  # (sketch probs, photo probs, labels) of each fold's validation pairs
         for k, (fit, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
             state = load_checkpoint(Path(cv_dir) / f"{args.category}_mtl_fold{k}.pt")
             model = build_model(state)
@@ -58,6 +62,7 @@ def main() -> int:
             sketches, photos = encode_images(model, train.sketches[val]), encode_images(model, train.photos[val])
             shape = embedding_distances(sketches.embeddings, photos.embeddings)
             s, p, truth = sketches.attribute_probs, photos.attribute_probs, labels[val]
+            pooled.append((s, p, truth))
             known = encode_images(model, train.photos[fit]).embeddings
 
             def knn_labels(codes, k=5):
@@ -76,6 +81,15 @@ def main() -> int:
             acc = {w: 100 * np.mean(np.asarray(r) < 1) for w, r in by_w.items()}
             best = max(acc, key=lambda w: (acc[w], -w))
             print(f"  {name:14s} " + " ".join(f"w={w:g}:{a:.1f}" for w, a in acc.items()) + f"   best {acc[best]:.1f} (w={best:g})")
+        if args.per_attribute:
+            s, p, truth = (np.concatenate(parts) for parts in zip(*pooled))
+            s, p, truth = s > 0.5, p > 0.5, truth > 0.5
+            print(f"  {'attribute':26s} positives  sketch right  photo right  sketch = photo")
+            for j, name in enumerate(state["attribute_names"]):
+                print(f"  {name:26s} {truth[:, j].mean():9.2f} {(s[:, j] == truth[:, j]).mean():13.2f}"
+                      f" {(p[:, j] == truth[:, j]).mean():12.2f} {(s[:, j] == p[:, j]).mean():15.2f}")
+            print(f"  {'all attributes right':26s} {'':9s} {(s == truth).all(1).mean():13.2f}"
+                  f" {(p == truth).all(1).mean():12.2f} {(s == p).all(1).mean():15.2f}")
     return 0
 
 
