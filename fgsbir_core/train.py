@@ -63,12 +63,18 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: validate and ship an exponential moving average of the weights
     select: str = "best"  # "best": the validated checkpoint with the best acc@1; "final": the last
     threads: int = 2
+    init_from: str = ""  # staged training: start the learned branches from this checkpoint (another category's run)
     # ModelConfig overrides. Three narrow learned branches on one front end, each with its own
     # loss: an ensemble in one model (README: what moved the numbers)
     model: dict = field(default_factory=lambda: {"members": 3, "width": 32, "embedding_dim": 128})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def same_as(self, saved: dict | None) -> bool:
+        """Whether a run saved with config `saved` was trained with this one (fields newer than
+        that run count with their defaults, so adding an option does not void finished runs)."""
+        return saved is not None and {**asdict(TrainConfig()), **saved} == self.to_dict()
 
 
 def attribute_reliability(root: Path, category: str, names: list[str]) -> np.ndarray:
@@ -207,6 +213,23 @@ def current_distances(model, sketch_bank, photo_bank, batch_size: int = 128) -> 
     return pair_distances(*codes).numpy()
 
 
+def load_matching_weights(model, path: str | Path) -> int:
+    """Copy every learned tensor of the checkpoint at `path` whose name and shape match `model`'s
+    (trunks, embedding heads, the HOG mixing weight; not another category's attribute heads,
+    nor the HOG projection, which is fitted on this category's images). Returns how many."""
+    source = load_checkpoint(path)["model_state"]
+    target = model.state_dict()
+    copied = 0
+    for name, value in source.items():
+        if name in target and target[name].shape == value.shape and name != "hog_projection":
+            target[name] = value.to(target[name].dtype)
+            copied += 1
+    if copied == 0:
+        raise ValueError(f"init_from: {path} shares no weights with this model (another architecture?)")
+    model.load_state_dict(target)
+    return copied
+
+
 def _progress(step: int, total: int, started: float, note: str) -> None:
     done = int(30 * step / total)
     rate = step / max(time.time() - started, 1e-6)
@@ -270,7 +293,7 @@ def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Pat
     n = len(load_benchmark(config.category, root).train)
     fold_file = Path(out_dir) / f"{config.category}_{config.mode}_fold{k}.pt"
     card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
-    if card is None or card.get("train_config") != config.to_dict() or "validation_ranks" not in card:
+    if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card:
         card = train(config, fold_file, root, quiet=quiet, split=cross_validation_folds(n, folds)[k], history={})
     return card
 
@@ -321,7 +344,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
     stop = config.steps
     if refit_from is not None:
-        if refit_from.get("train_config") != config.to_dict():
+        if not config.same_as(refit_from.get("train_config")):
             raise ValueError("refit_from: that run was trained with another configuration")
         fit = bench.train
         stop = int(refit_from["chosen_step"])
@@ -339,6 +362,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     torch.manual_seed(config.seed)
     model = SketchPhotoNet(model_config)
     fit_hog_projection(model, torch.from_numpy(np.concatenate([fit.sketches, fit.photos])).float()[:, None])
+    if config.init_from:
+        load_matching_weights(model, config.init_from)
     # the averaged weights (Polyak): a one-model stand-in for an ensemble of the last few hundred
     # steps, less at the mercy of where training happened to stop
     ema = SketchPhotoNet(model_config) if config.ema_decay > 0 else None
@@ -351,7 +376,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     step, best, spent = 0, None, 0.0
     if resume and partial.is_file():
         state = load_checkpoint(partial)
-        if state.get("train_config") == config.to_dict():
+        if config.same_as(state.get("train_config")):
             model.load_state_dict(state["model_state"])
             optimiser.load_state_dict(state["optimiser_state"])
             schedule.load_state_dict(state["schedule_state"])

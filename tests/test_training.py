@@ -9,7 +9,7 @@ from fgsbir_core.checkpoint import ModelError, build_model, load_checkpoint, sav
 from fgsbir_core.losses import attribute_loss, in_batch_triplet_loss, triplet_ranking_loss
 from fgsbir_core.model import ModelConfig, SketchPhotoNet
 from fgsbir_core.sampling import AttributeNegativeSampler, AttributeTripletSampler, HumanTripletSampler, attribute_similarity
-from fgsbir_core.train import FUSION_GRID, TrainConfig, attribute_reliability, train
+from fgsbir_core.train import FUSION_GRID, TrainConfig, attribute_reliability, load_matching_weights, train
 
 
 def test_attribute_negative_is_never_the_positive_and_is_similar():
@@ -225,6 +225,47 @@ def test_ema_weights_are_what_is_validated_and_shipped(data_root, tmp_path):
     card = train(config, tmp_path / "ema.pt", data_root, quiet=True)
     assert card["chosen_step"] == 3  # select="final"
     build_model(load_checkpoint(tmp_path / "ema.pt"))
+
+
+def test_staged_start_copies_shared_weights_only(tmp_path):
+    """init_from: trunks and embedding heads come from another category's model; its attribute
+    heads (other attributes) and its HOG projection (other images) do not."""
+    torch.manual_seed(0)
+    source = SketchPhotoNet(ModelConfig(num_attributes=5, members=2, width=8, embedding_dim=16))
+    with torch.no_grad():
+        source.hog_projection.mul_(2.0)
+    path = tmp_path / "other_category.pt"
+    save_checkpoint(path, {"model_config": source.config.to_dict(), "model_state": source.state_dict(), "raster_spec": {},
+                           "category": "shoes", "attribute_names": list("abcde")})
+    target = SketchPhotoNet(ModelConfig(num_attributes=3, members=2, width=8, embedding_dim=16))
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    assert load_matching_weights(target, path) > 0
+    after, theirs = target.state_dict(), source.state_dict()
+    assert torch.equal(after["trunks.1.0.0.weight"], theirs["trunks.1.0.0.weight"])
+    assert torch.equal(after["embeds.0.1.weight"], theirs["embeds.0.1.weight"])
+    assert torch.equal(after["attribute_heads.0.1.weight"], before["attribute_heads.0.1.weight"])
+    assert torch.equal(after["hog_projection"], before["hog_projection"])
+    narrow = SketchPhotoNet(ModelConfig(members=1, width=4, embedding_dim=8, hog_residual=False))
+    with pytest.raises(ValueError, match="shares no weights"):
+        load_matching_weights(narrow, path)
+
+
+def test_training_can_start_from_another_categorys_model(data_root, tmp_path):
+    small = dict(steps=1, batch_size=4, eval_every=1, augment_copies=1, pseudo_sketch_pairs=False,
+                 model={"width": 8, "embedding_dim": 16, "members": 1})
+    first = tmp_path / "shoes.pt"
+    train(TrainConfig(category="shoes", mode="mtl", **small), first, data_root, quiet=True)
+    card = train(TrainConfig(category="chairs", mode="triplet", init_from=str(first), **small), tmp_path / "chairs.pt", data_root, quiet=True)
+    assert card["train_config"]["init_from"] == str(first)
+
+
+def test_runs_saved_before_a_new_option_still_count_as_the_same_recipe():
+    config = TrainConfig(category="chairs")
+    saved = config.to_dict()
+    del saved["init_from"]  # a run from before that option existed
+    assert config.same_as(saved) and not config.same_as(None)
+    assert not TrainConfig(category="chairs", init_from="other.pt").same_as(saved)
+    assert not TrainConfig(category="chairs", steps=400).same_as(saved)
 
 
 def test_bad_checkpoints_are_clear_errors(tmp_path):
