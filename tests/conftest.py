@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -30,6 +31,17 @@ def data_root() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("benchmark data not available (set FGSBIR_DATA)")
     return Path(root)
+
+
+@pytest.fixture
+def load_script():
+    """Import scripts/NAME.py (scripts are not a package) -> its module."""
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
 
 
 @pytest.fixture(autouse=True)

@@ -1,23 +1,11 @@
 """scripts/resplit_comparison.py: the re-splits it trains on are what it says they are."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "resplit_comparison.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("resplit_comparison", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_resplit_zero_is_the_published_split_and_others_partition_the_pairs():
-    script = load_script()
+def test_resplit_zero_is_the_published_split_and_others_partition_the_pairs(load_script):
+    script = load_script("resplit_comparison")
     fit, held = script.resplit(200, 297, 0)
     assert fit.tolist() == list(range(200)) and held.tolist() == list(range(200, 297))
     seen = set()
@@ -29,8 +17,8 @@ def test_resplit_zero_is_the_published_split_and_others_partition_the_pairs():
     assert len(seen) == 3  # each re-split draws other held-out pairs
 
 
-def test_pooled_split_keeps_every_pair_and_reindexes_the_test_triplets(data_root):
-    script = load_script()
+def test_pooled_split_keeps_every_pair_and_reindexes_the_test_triplets(data_root, load_script):
+    script = load_script("resplit_comparison")
     bench, pooled, n_train = script.pooled_split("chairs", data_root)
     assert n_train == len(bench.train) and len(pooled) == len(bench.train) + len(bench.test)
     k = n_train + 5  # a test sketch: its pair and its judgements follow it
