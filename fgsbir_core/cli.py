@@ -146,6 +146,7 @@ def _cmd_card(args) -> int:
     card["command"] = args.command_line or card.get("command", "")
     card["fusion_weight"] = state.get("fusion_weight")
     card["attributes"] = state["attribute_names"]
+    card["raster_spec"] = state["raster_spec"]  # how a drawing is framed for this model
     path = Path(args.weights).with_suffix(".json")
     path.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({"card": str(path), "test": metrics}))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fgsbir_core.checkpoint import load_checkpoint
 from fgsbir_core.engine import bundled_weights
 from fgsbir_core.evaluate import evaluate_checkpoint, hog_baseline_distances
 
@@ -49,6 +50,7 @@ def test_model_cards_match_the_weights(figures, category):
         assert card["category"] == category and card["mode"] == mode
         assert card["test"]["acc_at_1"] == pytest.approx(figures[(category, mode)]["acc_at_1"])
         assert card["training_seconds"] <= 2 * 3600
+        assert card["raster_spec"] == load_checkpoint(_need(category, mode))["raster_spec"]
 
 
 def test_cli_query_ranks_the_test_gallery(data_root, tmp_path):
@@ -73,24 +75,26 @@ def test_cli_query_ranks_the_test_gallery(data_root, tmp_path):
     assert set(results[0]["attributes"]) == set(bench.attribute_names)
 
 
-def test_query_path_accuracy_is_close_to_eval(data_root):
-    """Sketch pictures go through `normalise_image` (cropped and re-framed, as user sketches
-    are); the model must not depend on the benchmark's own framing to find the right photo."""
+@pytest.mark.parametrize("category", ["shoes", "chairs"])
+def test_query_path_accuracy_is_close_to_eval(figures, data_root, category):
+    """Sketch pictures go through `normalise_image` (cropped and re-framed, as user sketches and
+    drawings are); re-framing must not cost the accuracy the model has on the benchmark's own
+    framing (with the old 28 px margin it cost 8 points on shoes and 15 on chairs)."""
     from fgsbir_core.data import load_benchmark
     from fgsbir_core.engine import Engine, SketchCode
     from fgsbir_core.evaluate import true_ranks
     from fgsbir_core.raster import normalise_image
 
-    engine = Engine("shoes")
+    engine = Engine(category)
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery="test")
-    bench = load_benchmark("shoes", data_root)
+    bench = load_benchmark(category, data_root)
     framed = np.stack([normalise_image(s, engine.raster_spec) for s in bench.test.sketches])
     codes = engine.encode_rasters(framed)
     distances = np.stack([engine.distances(SketchCode(e, a, r), catalogue)
                           for e, a, r in zip(codes.embeddings, codes.attribute_probs, framed)])
-    acc10 = float(np.mean(true_ranks(distances) < 10))
-    assert acc10 >= 0.6, acc10
+    acc1 = float(np.mean(true_ranks(distances) < 1))
+    assert acc1 >= figures[(category, "mtl")]["acc_at_1"] - 0.03, acc1
 
 
 def test_table1_with_bundled_models(data_root, tmp_path, capsys):
