@@ -31,7 +31,10 @@ class RasterSpec:
     # training sketches (shoes 15.5, chairs 14.5 px). At 28 px, re-framed validation sketches lost
     # 7-15 points acc@1 against the benchmark's own framing (scripts/query_framing.py).
     margin: int = 15
-    line_width: float = 1.6  # stroke width in output pixels at pressure 1
+    # stroke width in output pixels at pressure 1: lines as heavy as the training sketches' (ink
+    # weight 0.99 px; 1.6 drew 3.1 px, and heavier validation sketches lose 4-11 points acc@1:
+    # scripts/line_weight.py)
+    line_width: float = 0.5
     pressure_width: bool = False  # scale width by pen pressure (0.5x .. 1.5x)
     background: int = 255  # white paper
     ink: int = 0  # black strokes

@@ -1,6 +1,8 @@
 """The one rasteriser: framing, determinism, pressure, images of odd kinds."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -50,12 +52,12 @@ def test_bad_strokes_raise_clear_error(strokes):
 
 def test_single_dot_is_drawn():
     image = rasterise_strokes([[(5, 5)]], SPEC)
-    assert (image < 200).any()
+    assert (image < 230).any()  # faint: lines are as light as the benchmark's (0.5 px wide)
 
 
 def test_image_normalisation_matches_stroke_framing():
     strokes = [[(0, 0), (100, 0), (100, 50), (0, 50), (0, 0)]]
-    reference = rasterise_strokes(strokes, SPEC)
+    reference = rasterise_strokes(strokes, dataclasses.replace(SPEC, line_width=3.0))  # dark enough to survive shrinking
     # the same picture, small and off-centre, as RGBA with transparent paper
     small = Image.fromarray(reference).resize((128, 128))
     rgba = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
