@@ -10,11 +10,14 @@ axis-parallel line, up to 1.41x that for a diagonal one); the median over pixels
 
 The second form makes the validation sketches of the cross-validation's fold models heavier (ink
 spread by a disc at 4x resolution, what a heavier pen does to the same drawing) and ranks them
-among their fold's validation photos at the bundled model's fusion weight, pooled over the folds.
+among their fold's validation photos at the bundled model's fusion weight, pooled over the folds:
+as stored, and as sketch pictures reach the model in the app (`normalise_image`: re-framed, and
+without and with lightening to `RasterSpec.ink_weight`).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -28,28 +31,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
-from fgsbir_core.raster import RasterSpec, rasterise_strokes  # noqa: E402
+from fgsbir_core.raster import RasterSpec, ink_run_weights, normalise_image, rasterise_strokes  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
-def _run_sums(coverage: np.ndarray) -> np.ndarray:
-    """Each pixel -> the ink summed over its run of inked pixels along its row (inf off the ink)."""
-    out = np.full(coverage.shape, np.inf)
-    for r, line in enumerate(coverage):
-        edges = np.diff(np.r_[0, (line > 0.1).astype(np.int8), 0])
-        for start, end in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
-            out[r, start:end] = line[start:end].sum()
-    return out
-
-
 def ink_weights(image: np.ndarray) -> np.ndarray:
-    """Per clearly inked pixel (coverage > 0.5), the smaller of its row and column run sums."""
+    """`ink_run_weights` of a picture, the edge maps' 1-pixel grey frame skipped."""
     coverage = (255.0 - image.astype(np.float32)) / 255.0
-    coverage[:2], coverage[-2:], coverage[:, :2], coverage[:, -2:] = 0, 0, 0, 0  # the edge maps' frame
-    weight = np.minimum(_run_sums(coverage), _run_sums(coverage.T).T)
-    return weight[coverage > 0.5]
+    coverage[:2], coverage[-2:], coverage[:, :2], coverage[:, -2:] = 0, 0, 0, 0
+    return ink_run_weights(coverage)
 
 
 def median_weight(images) -> float:
@@ -91,31 +83,39 @@ def main() -> int:
     root = resolve_data_root(None)
     benches = {c: load_benchmark(c, root) for c in ("shoes", "chairs")}
     for category, bench in benches.items():
+        per_sketch = [np.median(ink_weights(s)) for s in bench.train.sketches]
         print(f"{category} training sketches: ink weight {median_weight(bench.train.sketches):.2f} px "
-              f"(edge maps {median_weight(bench.train.photos):.2f})")
+              f"(edge maps {median_weight(bench.train.photos):.2f}); per sketch: median {np.median(per_sketch):.2f}, "
+              f"90th percentile {np.percentile(per_sketch, 90):.2f}")
     drawings = smooth_drawings()
     print("rasteriser, smooth curves: " + "  ".join(
         f"line_width {w:g}: {median_weight([rasterise_strokes(d, RasterSpec(line_width=w)) for d in drawings]):.2f}"
         for w in map(float, args.widths.split(","))) + f"  (default {RasterSpec().line_width:g})")
     if not args.cv_dir:
         return 0
+    spec = RasterSpec()
+    versions = {"stored": lambda image: image,
+                "picture": lambda image: normalise_image(image, dataclasses.replace(spec, ink_weight=0.0)),
+                f"picture lightened to {spec.ink_weight:g}": lambda image: normalise_image(image, spec)}
     for category, bench in benches.items():
         train = bench.train
         for radius in (0, 1, 2, 3, 4):
-            line = f"{category} ink spread {radius}: weight {median_weight([heavier(s, radius) for s in train.sketches[:40]]):.2f} px, acc@1 %"
-            for mode in ("mtl", "triplet"):
-                bundled = load_checkpoint(MODELS / f"{category}_{mode}.pt")
-                w = float(bundled.get("fusion_weight", 0.0))
-                reliability = bundled.get("attribute_reliability")
-                reliability = None if reliability is None else np.asarray(reliability, np.float32)
-                ranks = []
-                for k, (_, val) in enumerate(cross_validation_folds(len(train), 4)):
-                    model = build_model(load_checkpoint(Path(args.cv_dir) / f"{category}_{mode}_fold{k}.pt"))
-                    gallery = encode_images(model, train.photos[val])
-                    sketches = encode_images(model, np.stack([heavier(s, radius) for s in train.sketches[val]]))
-                    ranks.extend(true_ranks(fused_distances(sketches, gallery, w, reliability)).tolist())
-                line += f" {mode} {100 * np.mean(np.asarray(ranks) < 1):.1f}"
-            print(line, flush=True)
+            print(f"{category} ink spread {radius}: weight {median_weight([heavier(s, radius) for s in train.sketches[:40]]):.2f} px")
+            for name, version in versions.items():
+                line = f"    {name:24s} acc@1 %"
+                for mode in ("mtl", "triplet"):
+                    bundled = load_checkpoint(MODELS / f"{category}_{mode}.pt")
+                    w = float(bundled.get("fusion_weight", 0.0))
+                    reliability = bundled.get("attribute_reliability")
+                    reliability = None if reliability is None else np.asarray(reliability, np.float32)
+                    ranks = []
+                    for k, (_, val) in enumerate(cross_validation_folds(len(train), 4)):
+                        model = build_model(load_checkpoint(Path(args.cv_dir) / f"{category}_{mode}_fold{k}.pt"))
+                        gallery = encode_images(model, train.photos[val])
+                        sketches = encode_images(model, np.stack([version(heavier(s, radius)) for s in train.sketches[val]]))
+                        ranks.extend(true_ranks(fused_distances(sketches, gallery, w, reliability)).tolist())
+                    line += f" {mode} {100 * np.mean(np.asarray(ranks) < 1):.1f}"
+                print(line, flush=True)
     return 0
 
 

@@ -6,11 +6,12 @@ import dataclasses
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
 
 SPEC = RasterSpec()
+UNLIGHTENED = dataclasses.replace(SPEC, ink_weight=0.0)  # for checks of framing and reading, not of ink weight
 
 
 def ink_bbox(image):
@@ -62,7 +63,7 @@ def test_image_normalisation_matches_stroke_framing():
     small = Image.fromarray(reference).resize((128, 128))
     rgba = Image.new("RGBA", (400, 300), (0, 0, 0, 0))
     rgba.paste(Image.merge("RGBA", [small] * 3 + [Image.fromarray(255 - np.asarray(small))]), (20, 100))
-    out = normalise_image(rgba, SPEC)
+    out = normalise_image(rgba, UNLIGHTENED)
     assert np.abs(np.array(ink_bbox(out)) - np.array(ink_bbox(reference))).max() <= 3
 
 
@@ -71,7 +72,7 @@ def test_odd_image_modes(mode):
     base = Image.new("L", (300, 200), 255)
     base.paste(0, (50, 50, 250, 60))
     image = base.convert(mode) if mode != "I;16" else Image.fromarray((np.asarray(base).astype(np.uint16) * 257))
-    out = normalise_image(image, SPEC)
+    out = normalise_image(image, UNLIGHTENED)
     assert out.shape == (256, 256) and (out < 128).any()
 
 
@@ -90,3 +91,46 @@ def test_any_finite_strokes_rasterise_inside_frame(strokes):
     assert ink.any()
     m = SPEC.margin - 3
     assert not ink[:m].any() and not ink[-m:].any() and not ink[:, :m].any() and not ink[:, -m:].any()
+
+
+def _brute_run_weights(coverage):
+    """Reference for `ink_run_weights`: row and column runs walked pixel by pixel."""
+    h, w = coverage.shape
+    ink = coverage > 0.1
+
+    def run_sum(y, x, dy, dx):
+        total, yy, xx = 0.0, y, x
+        while 0 <= yy < h and 0 <= xx < w and ink[yy, xx]:
+            total, yy, xx = total + coverage[yy, xx], yy + dy, xx + dx
+        yy, xx = y - dy, x - dx
+        while 0 <= yy < h and 0 <= xx < w and ink[yy, xx]:
+            total, yy, xx = total + coverage[yy, xx], yy - dy, xx - dx
+        return total
+
+    return np.array([min(run_sum(y, x, 0, 1), run_sum(y, x, 1, 0))
+                     for y in range(h) for x in range(w) if coverage[y, x] > 0.5])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000))
+def test_ink_run_weights_match_brute_force(seed):
+    from fgsbir_core.raster import ink_run_weights
+
+    rng = np.random.default_rng(seed)
+    coverage = (rng.random((12, 9)) * (rng.random((12, 9)) < 0.5)).astype(np.float32)
+    np.testing.assert_allclose(ink_run_weights(coverage), _brute_run_weights(coverage), rtol=1e-5)
+
+
+def test_heavy_picture_is_lightened_and_light_one_kept():
+    from fgsbir_core.raster import ink_weight
+
+    picture = Image.new("L", (400, 400), 255)
+    ImageDraw.Draw(picture).ellipse((50, 80, 350, 320), outline=0, width=14)  # a thick marker line
+    heavy, off = normalise_image(picture, SPEC), normalise_image(picture, UNLIGHTENED)
+    weight = ink_weight((255 - off.astype(np.float32)) / 255)
+    assert weight > 3 * SPEC.ink_weight
+    ink = lambda image: (255 - image.astype(np.float64)).sum()
+    assert ink(heavy) == pytest.approx(ink(off) * SPEC.ink_weight / weight, rel=0.02)
+    np.testing.assert_array_equal(heavy < 255, off < 255)  # the same lines, only lighter
+    light = rasterise_strokes([[(0, 0), (100, 40), (200, 0)]], SPEC)
+    np.testing.assert_array_equal(normalise_image(light, SPEC), normalise_image(light, UNLIGHTENED))

@@ -107,6 +107,7 @@ def test_model_for_other_category(tmp_path):
     ({"raster_spec": {**RasterSpec().to_dict(), "margin": 200}}, "margin"),
     ({"raster_spec": {**RasterSpec().to_dict(), "line_width": -1}}, "line_width"),
     ({"raster_spec": {**RasterSpec().to_dict(), "ink": 255}}, "same grey"),
+    ({"raster_spec": {**RasterSpec().to_dict(), "ink_weight": -1}}, "ink_weight"),
     ({"raster_spec": {**RasterSpec().to_dict(), "curve_smoothing": 3}}, "Unknown rasteriser settings"),
     ({"raster_spec": "256px"}, "not a mapping"),
     ({"model_config": {**TINY.to_dict(), "width": "wide"}}, "model configuration"),
