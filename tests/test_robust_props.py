@@ -115,3 +115,22 @@ def test_arbitrary_bytes_never_crash_the_reader(tmp_path_factory, blob):
     for points, width in strokes:  # whatever parsed is well formed
         assert points.ndim == 2 and points.shape[1] == 4 and np.isfinite(points).all()
         assert width is None or 0 < width <= 200
+
+
+@FAST
+@given(st.integers(0, 2**32 - 1), st.integers(4, 90), st.integers(4, 90))
+def test_any_picture_with_ink_becomes_a_frame_no_darker_than_unlightened(seed, h, w):
+    """Random pictures (noise, blobs, lines): `normalise_image` frames them and lightening only
+    ever removes ink, never adds it or moves it."""
+    import dataclasses
+
+    from fgsbir_core.raster import normalise_image
+
+    rng = np.random.default_rng(seed)
+    picture = np.where(rng.random((h, w)) < rng.uniform(0.01, 0.9), rng.integers(0, 200, (h, w)), 255).astype(np.uint8)
+    assume((picture < SPEC.ink_threshold).any())
+    spec = dataclasses.replace(SPEC, ink_weight=1.4)
+    out = normalise_image(picture, spec)
+    plain = normalise_image(picture, dataclasses.replace(spec, ink_weight=0.0))
+    assert out.shape == (SPEC.size, SPEC.size) and out.dtype == np.uint8
+    assert (out >= plain).all() and ((out < 255) <= (plain < 255)).all()
