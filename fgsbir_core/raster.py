@@ -32,7 +32,7 @@ class RasterSpec:
     # 7-15 points acc@1 against the benchmark's own framing (scripts/query_framing.py).
     margin: int = 15
     # stroke width in output pixels at pressure 1: lines as heavy as the training sketches' (ink
-    # weight 0.99 px; 1.6 drew 3.1 px, and heavier validation sketches lose 4-11 points acc@1:
+    # weight 0.99 px; 1.6 drew 3.1 px, and heavier validation sketches lose 5-11 points acc@1:
     # scripts/line_weight.py)
     line_width: float = 0.5
     pressure_width: bool = False  # scale width by pen pressure (0.5x .. 1.5x)
