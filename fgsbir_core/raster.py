@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 # A stroke is an (n, 2) or (n, 3) array-like of x, y[, pressure] in any coordinate frame.
 Stroke = Sequence[Sequence[float]]
@@ -148,15 +148,16 @@ def _paint(coverage: np.ndarray, spec: RasterSpec) -> np.ndarray:
 def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSpec()) -> np.ndarray:
     """A sketch picture (dark strokes on light paper, any size/mode) -> model input image.
 
-    The ink is cropped to its bounding box, scaled to fit inside the margin and centred,
-    exactly as `rasterise_strokes` frames strokes; lines heavier than `spec.ink_weight` are
-    lightened to it.
+    Grey or unevenly lit paper (a photo of a drawing) is flattened to white first. The ink is
+    cropped to its bounding box, scaled to fit inside the margin and centred, exactly as
+    `rasterise_strokes` frames strokes; lines heavier than `spec.ink_weight` are lightened to it.
     """
     if isinstance(image, Image.Image):
         image = to_grey(image)
     grey = np.asarray(image, dtype=np.float32)
     if grey.ndim != 2 or min(grey.shape) < 2:
         raise SketchError("A sketch image must be a 2-D picture of at least 2 x 2 pixels.")
+    grey = flatten_paper(grey)
     coverage = np.clip((255.0 - grey) / 255.0, 0, 1)
     ys, xs = np.nonzero(grey < spec.ink_threshold)
     if len(xs) == 0:
@@ -175,6 +176,27 @@ def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSp
     if weight is not None and weight > spec.ink_weight:
         out *= spec.ink_weight / weight
     return _paint(out, spec)
+
+
+def flatten_paper(grey: np.ndarray, white: float = 245.0) -> np.ndarray:
+    """A photo of a paper sketch (grey, unevenly lit paper) -> the same ink on white paper.
+
+    The paper's brightness is read from a coarse copy (at most 64 px a side) with a 5 x 5 max
+    filter, so within about a twelfth of the picture the brightest pixel counts as paper (lines are
+    thin), then smoothed, and every pixel is divided by it. Where the paper is already white
+    everywhere (`white` or brighter: drawings, scans, the benchmark) the picture is returned as it is.
+    """
+    h, w = grey.shape
+    scale = min(1.0, 64 / max(h, w))
+    coarse = Image.fromarray(np.ascontiguousarray(grey, dtype=np.float32), mode="F")
+    coarse = coarse.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.BOX)
+    coarse = Image.fromarray(np.clip(np.asarray(coarse), 0, 255).astype(np.uint8))  # small: 8 bits are plenty
+    paper = coarse.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.GaussianBlur(1.5))
+    if np.asarray(paper).min() >= white:
+        return grey
+    gain = Image.fromarray(255.0 / np.maximum(np.asarray(paper, dtype=np.float32), 1.0), mode="F")
+    flat = grey * np.asarray(gain.resize((w, h), Image.BILINEAR), dtype=np.float32)  # a new array: the caller's is kept
+    return np.minimum(flat, 255.0, out=flat)
 
 
 def ink_run_weights(coverage: np.ndarray) -> np.ndarray:

@@ -107,3 +107,13 @@ def test_table1_with_bundled_models(data_root, tmp_path, capsys):
     assert table["chairs/hog"]["acc_at_1"]["mean"] == pytest.approx(63.92, abs=0.01)  # about 63 %
     assert (tmp_path / "table1.json").is_file()
     assert (tmp_path / "rank_distributions.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("category", ["shoes", "chairs"])
+def test_paper_flattening_leaves_every_benchmark_sketch_as_it_is(data_root, category):
+    from fgsbir_core.data import load_benchmark
+    from fgsbir_core.raster import flatten_paper
+
+    bench = load_benchmark(category, data_root)
+    for sketch in np.concatenate([bench.train.sketches, bench.test.sketches]).astype(np.float32):
+        assert flatten_paper(sketch) is sketch

@@ -134,3 +134,22 @@ def test_heavy_picture_is_lightened_and_light_one_kept():
     np.testing.assert_array_equal(heavy < 255, off < 255)  # the same lines, only lighter
     light = rasterise_strokes([[(0, 0), (100, 40), (200, 0)]], SPEC)
     np.testing.assert_array_equal(normalise_image(light, SPEC), normalise_image(light, UNLIGHTENED))
+
+
+def test_photo_of_a_paper_sketch_reads_like_the_sketch():
+    """Grey, unevenly lit paper with camera noise (a phone photo of a drawing): the paper is
+    flattened to white, so the model input is the drawing's, not a washed-out grey frame."""
+    from fgsbir_core.raster import flatten_paper
+
+    drawing = rasterise_strokes([[(0, 0), (120, 10), (150, 90), (30, 120), (0, 0)], [(40, 40), (90, 60)]],
+                                dataclasses.replace(SPEC, line_width=3.0))
+    drawing = np.asarray(Image.fromarray(drawing).resize((600, 600), Image.BILINEAR), np.float32)
+    yy, xx = np.mgrid[0:600, 0:600]
+    paper = 170 + 60 * xx / 600 + 10 * np.sin(yy / 80)  # 170-230 grey, brighter to the right
+    noise = np.random.default_rng(0).normal(0, 4, paper.shape)
+    photo = np.clip(paper * drawing / 255 + noise, 0, 255).astype(np.uint8)
+    clean = normalise_image(drawing.astype(np.uint8), SPEC)
+    out = normalise_image(photo, SPEC)
+    assert np.abs(out.astype(int) - clean).mean() < 3
+    assert np.abs(np.array(ink_bbox(out)) - np.array(ink_bbox(clean))).max() <= 3
+    np.testing.assert_array_equal(flatten_paper(drawing), drawing)  # white paper: untouched
