@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--toe", choices=("left", "right"), default="left",
                         help="which way the boot faces (the benchmark's shoes face left; see the README)")
+    parser.add_argument("--picture", default=None, help="open this sketch picture (PNG, JPEG, ...) instead of drawing the boot")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("SKETCHFIND_UNDER_XVFB"):
         return _relaunch_under_xvfb()
@@ -109,7 +110,10 @@ def main() -> int:
             print(f"Cannot take the screenshot: {window.last_error[1]}", file=sys.stderr)
             return 1
         strokes = BOOT_STROKES if args.toe == "right" else [[(1.0 - x, y) for x, y in s] for s in BOOT_STROKES]
-        draw(window.canvas, strokes, QTest, app)
+        if args.picture:
+            window.open_sketch(args.picture)
+        else:
+            draw(window.canvas, strokes, QTest, app)
         done = wait(lambda: window.last_outcome is not None and window.last_outcome.code is not None
                     and window.last_outcome.request_id == window._latest_request and window.results.ids(), 60)
         if not done:

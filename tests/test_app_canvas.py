@@ -236,3 +236,24 @@ def test_png_export_and_open_as_image_query(qtbot, canvas, tmp_path):
     np.testing.assert_array_equal(canvas.model_input(spec), normalise_image(picture, spec))
     canvas.undo_stack.undo()
     assert not canvas.has_image
+
+
+def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
+    """A grey, unevenly lit photo is flattened when opened: the canvas shows white paper, so the
+    picture's edge does not become ink where the canvas around it is white."""
+    from PIL import Image
+
+    draw_mouse(qtbot, canvas, BOOT)
+    clean = tmp_path / "boot.png"
+    canvas.export_png(clean)
+    drawing = np.asarray(Image.open(clean), np.float32)
+    h, w = drawing.shape
+    paper = 170 + 60 * np.mgrid[0:h, 0:w][1] / w  # 170-230 grey, brighter to the right
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.clip(paper * drawing / 255, 0, 255).astype(np.uint8)).save(photo)
+    canvas.clear()
+    canvas.load_image(photo)
+    _, picture = canvas.query_input()
+    assert np.median(picture) >= 250  # white paper, not grey
+    spec = RasterSpec()
+    assert np.abs(canvas.model_input(spec).astype(int) - normalise_image(drawing.astype(np.uint8), spec)).mean() < 3
