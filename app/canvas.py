@@ -33,7 +33,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from fgsbir_core.raster import RasterSpec, SketchError, flatten_paper, normalise_image, rasterise_strokes, to_grey
+from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, on_white_paper, rasterise_strokes, to_grey
 
 from fgsbir_core.checkpoint import atomic_write_bytes
 from fgsbir_core.sketch_file import MAX_SKETCH_BYTES, read_sketch, write_sketch
@@ -265,8 +265,9 @@ class SketchCanvas(QWidget):
                 if picture.width * picture.height > MAX_IMAGE_PIXELS:
                     raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch.")
                 grey = to_grey(picture)
-            # a photo of a paper drawing: white paper on screen too, and around it on the canvas
-            grey = np.rint(flatten_paper(grey.astype(np.float32))).astype(np.uint8)
+            # a photo of a paper drawing, light lines on dark: shown (and queried) as dark on white,
+            # so the picture's edge does not turn into ink against the white canvas around it
+            grey = np.rint(on_white_paper(grey)).astype(np.uint8)
         except Image.DecompressionBombError as exc:
             raise SketchError(f"{name} is too large for a sketch ({exc})") from exc
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:

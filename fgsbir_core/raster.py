@@ -148,16 +148,16 @@ def _paint(coverage: np.ndarray, spec: RasterSpec) -> np.ndarray:
 def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSpec()) -> np.ndarray:
     """A sketch picture (dark strokes on light paper, any size/mode) -> model input image.
 
-    Grey or unevenly lit paper (a photo of a drawing) is flattened to white first. The ink is
-    cropped to its bounding box, scaled to fit inside the margin and centred, exactly as
-    `rasterise_strokes` frames strokes; lines heavier than `spec.ink_weight` are lightened to it.
+    The picture is first put `on_white_paper`. The ink is cropped to its bounding box, scaled to
+    fit inside the margin and centred, exactly as `rasterise_strokes` frames strokes; lines heavier
+    than `spec.ink_weight` are lightened to it.
     """
     if isinstance(image, Image.Image):
         image = to_grey(image)
     grey = np.asarray(image, dtype=np.float32)
     if grey.ndim != 2 or min(grey.shape) < 2:
         raise SketchError("A sketch image must be a 2-D picture of at least 2 x 2 pixels.")
-    grey = flatten_paper(grey)
+    grey = on_white_paper(grey)
     coverage = np.clip((255.0 - grey) / 255.0, 0, 1)
     ys, xs = np.nonzero(grey < spec.ink_threshold)
     if len(xs) == 0:
@@ -176,6 +176,13 @@ def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSp
     if weight is not None and weight > spec.ink_weight:
         out *= spec.ink_weight / weight
     return _paint(out, spec)
+
+
+def on_white_paper(grey: np.ndarray) -> np.ndarray:
+    """Dark lines on white paper, from a picture with light lines on dark paper (a blackboard, a
+    dark-mode screenshot: inverted) or on grey, unevenly lit paper (a photo: `flatten_paper`)."""
+    grey = np.asarray(grey, dtype=np.float32)
+    return flatten_paper(255.0 - grey if np.median(grey) < 128 else grey)
 
 
 def flatten_paper(grey: np.ndarray, white: float = 245.0) -> np.ndarray:

@@ -153,3 +153,8 @@ def test_photo_of_a_paper_sketch_reads_like_the_sketch():
     assert np.abs(out.astype(int) - clean).mean() < 3
     assert np.abs(np.array(ink_bbox(out)) - np.array(ink_bbox(clean))).max() <= 3
     np.testing.assert_array_equal(flatten_paper(drawing), drawing)  # white paper: untouched
+
+
+def test_light_lines_on_dark_paper_read_as_dark_on_light():
+    drawing = rasterise_strokes([[(0, 0), (120, 10), (150, 90), (30, 120), (0, 0)]], dataclasses.replace(SPEC, line_width=3.0))
+    np.testing.assert_array_equal(normalise_image(255 - drawing, SPEC), normalise_image(drawing, SPEC))
