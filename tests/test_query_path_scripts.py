@@ -1,0 +1,43 @@
+"""The measuring scripts behind the query-path settings (framing margin, line weight)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fgsbir_core.raster import RasterSpec, ink_weight, normalise_image, rasterise_strokes
+
+
+def test_long_side_margin_of_a_known_box(load_script):
+    framing = load_script("query_framing")
+    image = np.full((256, 256), 255, np.uint8)
+    image[0, :] = image[-1, :] = image[:, 0] = image[:, -1] = 128  # an edge map's grey frame: skipped
+    image[40:200, 20:236] = 0  # 216 px wide, so (256 - 216) / 2 = 20 px
+    assert framing.long_side_margins(image[None], RasterSpec().ink_threshold)[0] == pytest.approx(20.0, abs=0.5)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_ink_weight_of_a_straight_line_is_its_width(load_script, width):
+    line_weight = load_script("line_weight")
+    image = np.full((64, 64), 255, np.uint8)
+    image[30: 30 + width, 8:56] = 0
+    assert np.median(line_weight.ink_weights(image)) == pytest.approx(width)
+
+
+def test_heavier_spreads_ink_and_keeps_the_drawing(load_script):
+    line_weight = load_script("line_weight")
+    drawing = rasterise_strokes([[(0, 0), (100, 30), (180, 0)]], RasterSpec(line_width=1.0))
+    spread = line_weight.heavier(drawing, 3)
+    coverage = lambda image: (255 - image.astype(np.float32)) / 255
+    assert ink_weight(coverage(spread)) > 1.5 * ink_weight(coverage(drawing))
+    assert ((spread < 255) | (drawing == 255)).all()  # ink only grows
+    assert line_weight.heavier(drawing, 0) is drawing
+
+
+def test_default_line_width_matches_the_training_sketches_weight(load_script):
+    """The rasteriser's lines on the script's smooth curves carry about the 0.99 px of ink the
+    training sketches do (the figure scripts/line_weight.py prints from the data)."""
+    line_weight = load_script("line_weight")
+    drawn = line_weight.median_weight([rasterise_strokes(d, RasterSpec()) for d in line_weight.smooth_drawings(n=5)])
+    assert 0.8 <= drawn <= 1.3, drawn
+    framed = normalise_image(rasterise_strokes(line_weight.smooth_drawings(n=1)[0], RasterSpec()))
+    assert ink_weight((255 - framed.astype(np.float32)) / 255) <= RasterSpec().ink_weight  # not lightened further
