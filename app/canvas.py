@@ -76,6 +76,9 @@ MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pres
 ERASER_RADIUS: Final = 8.0  # logical pixels
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
 MAX_IMAGE_PIXELS: Final = 40_000_000  # an opened sketch picture larger than this is refused
+# an opened picture is kept at most this many px a side: it is shown, and queried, at the canvas's
+# size anyway, and a 12-megapixel photo would make opening it (paper flattening) slow on the GUI thread
+MAX_PICTURE_SIDE: Final = 2048
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
@@ -265,6 +268,10 @@ class SketchCanvas(QWidget):
                 if picture.width * picture.height > MAX_IMAGE_PIXELS:
                     raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch.")
                 grey = to_grey(picture)
+            if max(grey.shape) > MAX_PICTURE_SIDE:
+                scale = MAX_PICTURE_SIDE / max(grey.shape)
+                size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+                grey = np.asarray(Image.fromarray(grey).resize(size, Image.BOX))
             # a photo of a paper drawing, light lines on dark: shown (and queried) as dark on white,
             # so the picture's edge does not turn into ink against the white canvas around it
             grey = np.rint(on_white_paper(grey)).astype(np.uint8)

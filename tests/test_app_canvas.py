@@ -257,3 +257,17 @@ def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
     assert np.median(picture) >= 250  # white paper, not grey
     spec = RasterSpec()
     assert np.abs(canvas.model_input(spec).astype(int) - normalise_image(drawing.astype(np.uint8), spec)).mean() < 3
+
+
+def test_large_picture_is_kept_at_a_bounded_size(canvas, tmp_path):
+    from PIL import Image, ImageDraw
+
+    from app.canvas import MAX_PICTURE_SIDE
+
+    picture = Image.new("L", (3000, 1500), 255)
+    ImageDraw.Draw(picture).ellipse((300, 200, 2700, 1300), outline=0, width=12)
+    path = tmp_path / "big.png"
+    picture.save(path)
+    canvas.load_image(path)
+    kept = canvas.image_array()
+    assert kept.shape == (MAX_PICTURE_SIDE // 2, MAX_PICTURE_SIDE) and kept.min() < 100
