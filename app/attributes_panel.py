@@ -31,6 +31,8 @@ SLIDER_DEFAULT: Final = 50  # the model's tuned fusion weight
 ATTRIBUTES_ONLY_WEIGHT: Final = 1e3  # the engine contract's "attributes only" weight
 DECADES_PER_HALF: Final = 2.0  # slider 1..99 spans default / 100 .. default * 100 (log scale)
 MODES: Final = ("Ignore", "Use", "Must have")
+FUSION_MIN_WIDTH: Final = 320  # px; room for the slider's three labels (the panel is as wide as its widest part)
+BAR_MIN_WIDTH: Final = 64  # px; room for the probability's text
 
 
 def slider_to_weight(position: int, default: float) -> float:
@@ -62,6 +64,7 @@ class AttributesPanel(QWidget):
         self.default_weight = 1.0
         self.names: list[str] = []
         self._bars: dict[str, QProgressBar] = {}
+        self._values: dict[str, QLabel] = {}
         self._modes: dict[str, QComboBox] = {}
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -78,6 +81,7 @@ class AttributesPanel(QWidget):
         ends.addStretch(1)
         ends.addWidget(QLabel("Attributes only"))
         fusion = QGroupBox("Ranking")
+        fusion.setMinimumWidth(FUSION_MIN_WIDTH)
         fusion_layout = QVBoxLayout(fusion)
         fusion_layout.addWidget(self.slider)
         fusion_layout.addLayout(ends)
@@ -85,12 +89,12 @@ class AttributesPanel(QWidget):
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
         self._grid.setColumnStretch(1, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(self._grid_host)
+        self._scroll = QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setWidget(self._grid_host)
         attributes = QGroupBox("Attributes predicted from the sketch")
-        QVBoxLayout(attributes).addWidget(scroll)
+        QVBoxLayout(attributes).addWidget(self._scroll)
 
         self.model_input = QLabel("Draw to see what the model sees")
         self.model_input.setObjectName("modelInput")
@@ -100,7 +104,6 @@ class AttributesPanel(QWidget):
         preview = QGroupBox("Model input")
         QVBoxLayout(preview).addWidget(self.model_input)
 
-        self.setMinimumWidth(340)
         layout = QVBoxLayout(self)
         layout.addWidget(fusion)
         layout.addWidget(attributes, 1)
@@ -108,7 +111,7 @@ class AttributesPanel(QWidget):
         self._slider_moved(self.slider.value(), emit=False)
 
     def set_attributes(self, names: list[str], definitions: dict[str, str], default_weight: float) -> None:
-        """A new model: one row per attribute (name, probability bar, ignore/use/must-have)."""
+        """A new model: one row per attribute (name, probability bar and value, ignore/use/must-have)."""
         self.default_weight = default_weight
         while self._grid.count():
             widget = self._grid.takeAt(0).widget()
@@ -116,6 +119,7 @@ class AttributesPanel(QWidget):
                 widget.deleteLater()
         self.names = list(names)
         self._bars.clear()
+        self._values.clear()
         self._modes.clear()
         for row, name in enumerate(self.names):
             label = QLabel(name.replace("_", " "))
@@ -123,8 +127,12 @@ class AttributesPanel(QWidget):
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(0)
-            bar.setFormat("–")
+            bar.setTextVisible(False)  # the value sits beside the bar, readable whatever its fill
             bar.setMaximumHeight(16)
+            bar.setMinimumWidth(BAR_MIN_WIDTH)
+            value = QLabel("–")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("0.00"))
             mode = QComboBox()
             mode.setObjectName(f"attr:{name}")
             mode.addItems(MODES)
@@ -132,20 +140,36 @@ class AttributesPanel(QWidget):
             mode.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
             self._grid.addWidget(label, row, 0)
             self._grid.addWidget(bar, row, 1)
-            self._grid.addWidget(mode, row, 2)
-            self._bars[name], self._modes[name] = bar, mode
+            self._grid.addWidget(value, row, 2)
+            self._grid.addWidget(mode, row, 3)
+            self._bars[name], self._values[name], self._modes[name] = bar, value, mode
+        self._fit_width_to_rows()
         self._slider_moved(self.slider.value(), emit=False)
+
+    def _fit_width_to_rows(self) -> None:
+        """No horizontal scrolling, so the panel must be as wide as its longest row (chairs'
+        names are long); otherwise the mode menus are cut off at the right edge. Computed from
+        the rows' size hints: the layout ignores new rows until they are shown."""
+        if not self.names:
+            return
+        rows = [[self._grid.itemAtPosition(row, col).widget() for col in range(4)] for row in range(len(self.names))]
+        widest = [max(max(w.sizeHint().width(), w.minimumWidth()) for w in column) for column in zip(*rows)]
+        widest[1] = BAR_MIN_WIDTH  # the bar takes what is left
+        margins = self._grid.contentsMargins()
+        row_width = (sum(widest) + (len(widest) - 1) * self._grid.horizontalSpacing()
+                     + margins.left() + margins.right())
+        self._scroll.setMinimumWidth(row_width + self._scroll.verticalScrollBar().sizeHint().width()
+                                     + 2 * self._scroll.frameWidth())
 
     def set_probabilities(self, probs) -> None:
         for i, name in enumerate(self.names):
-            bar = self._bars[name]
             if probs is None:
-                bar.setValue(0)
-                bar.setFormat("–")
+                self._bars[name].setValue(0)
+                self._values[name].setText("–")
             else:
                 value = float(probs[i])
-                bar.setValue(int(round(value * 100)))
-                bar.setFormat(f"{value:.2f}")
+                self._bars[name].setValue(int(round(value * 100)))
+                self._values[name].setText(f"{value:.2f}")
 
     def set_model_input(self, raster: np.ndarray | None) -> None:
         if raster is None:

@@ -200,7 +200,7 @@ def test_first_run_dialog_without_data_root(qtbot, make_window, fake_engines, mo
     assert window.catalogue is None
     assert "Choose photo folder" in window.statusBar().currentMessage()
     draw_and_wait(qtbot, window)  # attributes still predicted without photos
-    assert shown_ids(window) == [] and window.attributes._bars["boot"].format() != "–"
+    assert shown_ids(window) == [] and window.attributes._values["boot"].text() != "–"
     dialogs.data_root = "/picked/folder"
     window.folder_action.trigger()
     qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
@@ -270,3 +270,27 @@ def test_bad_preferences_file_falls_back_to_defaults(tmp_path):
     (tmp_path / settings.PREFERENCES_FILE).write_text('{"top_k": "many", "category": "boats", "attribute_slider": 500}')
     prefs = settings.load_preferences(tmp_path)
     assert prefs.top_k == 24 and prefs.category == "shoes" and prefs.attribute_slider == 100
+
+
+def test_attribute_rows_fit_the_panel_with_long_names(qtbot):
+    """Long attribute names (chairs) must not push the mode menus out of the visible panel."""
+    from PySide6.QtWidgets import QScrollArea
+
+    from app.attributes_panel import AttributesPanel
+
+    names = ["armrests", "base_sled_or_cantilever", "back_mesh_or_pattern", "base_star_casters",
+             "upholstered"] + [f"attribute_{i}" for i in range(11)]
+    panel = AttributesPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["heel", "toe"], {}, 1.0)
+    panel.show()  # the window is up before the model (and its names) arrive
+    qtbot.waitExposed(panel)
+    panel.set_attributes(names, {}, 2.0)
+    panel.resize(1, 600)  # as narrow as its layout lets it be (a dock can be dragged that narrow)
+    qtbot.wait(50)
+    viewport = panel.findChild(QScrollArea).viewport()
+    for name in names:
+        menu = panel._modes[name]
+        assert menu.width() >= menu.sizeHint().width(), name
+        right = menu.mapTo(viewport, QPoint(menu.width(), 0)).x()
+        assert right <= viewport.width(), (name, right, viewport.width())
