@@ -71,6 +71,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--toe", choices=("left", "right"), default="left",
                         help="which way the boot faces (the benchmark's shoes face left; see the README)")
+    parser.add_argument("--size", default="1280x760", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--picture", default=None, help="open this sketch picture (PNG, JPEG, ...) instead of drawing the boot")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("SKETCHFIND_UNDER_XVFB"):
@@ -90,7 +91,7 @@ def main() -> int:
     app = QApplication([sys.argv[0]])
     window = MainWindow(dialogs=NoDialogs(), weights=args.weights, category=args.category,
                         data_root=args.data_root or os.environ.get("FGSBIR_DATA"))
-    window.resize(1280, 760)
+    window.resize(*(int(v) for v in args.size.lower().split("x")))
     window.move(0, 0)
     window.show()
     window.start()
