@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .results import to_qimage
+from .results import AGREE_THRESHOLD, to_qimage
 from .worker import RankParams
 
 SLIDER_MAX: Final = 100
@@ -55,6 +55,12 @@ def weight_label(position: int, default: float) -> str:
     return f"w = {slider_to_weight(position, default):.3g}{suffix}"
 
 
+def _set_bold(widget: QWidget, bold: bool) -> None:
+    font = widget.font()
+    font.setBold(bold)
+    widget.setFont(font)
+
+
 class AttributesPanel(QWidget):
     paramsChanged = Signal()
 
@@ -65,6 +71,7 @@ class AttributesPanel(QWidget):
         self.names: list[str] = []
         self._bars: dict[str, QProgressBar] = {}
         self._values: dict[str, QLabel] = {}
+        self._labels: dict[str, QLabel] = {}
         self._modes: dict[str, QComboBox] = {}
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -93,8 +100,14 @@ class AttributesPanel(QWidget):
         self._scroll.setWidgetResizable(True)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._scroll.setWidget(self._grid_host)
+        # The lit attributes in one line, so they are seen without scrolling the list.
+        self.summary = QLabel()
+        self.summary.setObjectName("attributeSummary")
+        self.summary.setWordWrap(True)
         attributes = QGroupBox("Attributes predicted from the sketch")
-        QVBoxLayout(attributes).addWidget(self._scroll)
+        attributes_layout = QVBoxLayout(attributes)
+        attributes_layout.addWidget(self.summary)
+        attributes_layout.addWidget(self._scroll)
 
         self.model_input = QLabel("Draw to see what the model sees")
         self.model_input.setObjectName("modelInput")
@@ -120,6 +133,7 @@ class AttributesPanel(QWidget):
         self.names = list(names)
         self._bars.clear()
         self._values.clear()
+        self._labels.clear()
         self._modes.clear()
         for row, name in enumerate(self.names):
             label = QLabel(name.replace("_", " "))
@@ -130,9 +144,13 @@ class AttributesPanel(QWidget):
             bar.setTextVisible(False)  # the value sits beside the bar, readable whatever its fill
             bar.setMaximumHeight(16)
             bar.setMinimumWidth(BAR_MIN_WIDTH)
-            value = QLabel("–")
+            value = QLabel("0.00")
             value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            value.setMinimumWidth(value.fontMetrics().horizontalAdvance("0.00"))
+            for widget in (label, value):  # room for the lit (bold) text, so rows never jump
+                _set_bold(widget, True)
+                widget.setMinimumWidth(widget.sizeHint().width())
+                _set_bold(widget, False)
+            value.setText("–")
             mode = QComboBox()
             mode.setObjectName(f"attr:{name}")
             mode.addItems(MODES)
@@ -143,7 +161,9 @@ class AttributesPanel(QWidget):
             self._grid.addWidget(value, row, 2)
             self._grid.addWidget(mode, row, 3)
             self._bars[name], self._values[name], self._modes[name] = bar, value, mode
+            self._labels[name] = label
         self._fit_width_to_rows()
+        self._show_summary(False)
         self._slider_moved(self.slider.value(), emit=False)
 
     def _fit_width_to_rows(self) -> None:
@@ -163,13 +183,25 @@ class AttributesPanel(QWidget):
 
     def set_probabilities(self, probs) -> None:
         for i, name in enumerate(self.names):
-            if probs is None:
-                self._bars[name].setValue(0)
-                self._values[name].setText("–")
-            else:
-                value = float(probs[i])
-                self._bars[name].setValue(int(round(value * 100)))
-                self._values[name].setText(f"{value:.2f}")
+            value = None if probs is None else float(probs[i])
+            self._bars[name].setValue(0 if value is None else int(round(value * 100)))
+            self._values[name].setText("–" if value is None else f"{value:.2f}")
+            # What the sketch is read to have is lit (bold), at the threshold "must have" uses.
+            lit = value is not None and value >= AGREE_THRESHOLD
+            _set_bold(self._labels[name], lit)
+            _set_bold(self._values[name], lit)
+        self._show_summary(probs is not None)
+
+    def _show_summary(self, read: bool) -> None:
+        if not read:
+            self.summary.setText("Draw to see which attributes the sketch shows.")
+        else:
+            names = [name.replace("_", " ") for name in self.lit()]
+            self.summary.setText("Sketch shows: <b>" + (", ".join(names) if names else "none of these") + "</b>")
+
+    def lit(self) -> list[str]:
+        """The attributes shown as present in the sketch."""
+        return [name for name in self.names if self._labels[name].font().bold()]
 
     def set_model_input(self, raster: np.ndarray | None) -> None:
         if raster is None:

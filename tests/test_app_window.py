@@ -294,3 +294,23 @@ def test_attribute_rows_fit_the_panel_with_long_names(qtbot):
         assert menu.width() >= menu.sizeHint().width(), name
         right = menu.mapTo(viewport, QPoint(menu.width(), 0)).x()
         assert right <= viewport.width(), (name, right, viewport.width())
+
+
+def test_attributes_read_in_the_sketch_are_lit(qtbot):
+    """The panel lights (bolds) exactly the attributes predicted present, and unlights them on clear."""
+    from app.attributes_panel import AttributesPanel
+
+    panel = AttributesPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["shaft_knee", "zip", "heel_high", "laces"], {}, 0.5)
+    panel.set_probabilities(np.array([0.91, 0.5, 0.49, 0.02]))
+    assert panel.lit() == ["shaft_knee", "zip"]
+    assert "shaft knee, zip" in panel.summary.text() and "heel" not in panel.summary.text()
+    panel.set_probabilities(np.array([0.1, 0.2, 0.7, 0.9]))
+    assert panel.lit() == ["heel_high", "laces"]
+    for name in ("heel_high", "laces"):  # the row was laid out with room for its bold text
+        for widget in (panel._labels[name], panel._values[name]):
+            assert widget.minimumWidth() >= widget.sizeHint().width()
+    panel.set_probabilities(None)
+    assert panel.lit() == [] and panel._values["zip"].text() == "–"
+    assert "zip" not in panel.summary.text() and "laces" not in panel.summary.text()
