@@ -35,6 +35,7 @@ from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, de
 
 log = logging.getLogger("sketchfind.window")
 
+DETAIL_SIDE: Final = 512  # px, longer side of a folder photo in the large view (the grid's are 160)
 LIVE_QUERY_MS: Final = 150  # throttle for queries while a stroke is being drawn
 AUTOSAVE_DELAY_MS: Final = 250  # a change is on disk within this time; changes meanwhile are written together
 SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;"
@@ -676,7 +677,7 @@ class MainWindow(QMainWindow):
         if result is None or self.catalogue is None:
             return
         try:
-            image = self.catalogue.thumbnail(result.index)
+            image = self.catalogue.thumbnail(result.index, size=DETAIL_SIDE)
         except Exception:
             image = self.last_outcome.thumbnails.get(result.index) if self.last_outcome else None
         code = self.last_outcome.code if self.last_outcome else None

@@ -110,7 +110,7 @@ class ResultDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Attribute", "Photo", "Sketch", "Agrees"])
         self.table.verticalHeader().setVisible(False)
         for row, (name, prob) in enumerate(result.attributes.items()):
-            cells = [name, f"{prob:.2f}", f"{sketch_probs[name]:.2f}" if name in sketch_probs else "–"]
+            cells = [name.replace("_", " "), f"{prob:.2f}", f"{sketch_probs[name]:.2f}" if name in sketch_probs else "–"]
             cells.append(("✓" if agree[name] else "✗") if name in agree else "")
             for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
@@ -121,6 +121,9 @@ class ResultDialog(QDialog):
                     cell.setForeground(QColor(30, 130, 30) if agree[name] else QColor(190, 40, 40))
                 self.table.setItem(row, column, cell)
         self.table.resizeColumnsToContents()
+        # Exactly as wide as its columns: no horizontal scrolling to read a row.
+        self.table.setFixedWidth(self.table.horizontalHeader().length() + self.table.verticalScrollBar().sizeHint().width()
+                                 + 2 * self.table.frameWidth())
         self.agreement = agree
         summary = QLabel(
             f"Distance {result.score:.4f}. {sum(agree.values())} of {len(agree)} attributes agree with the sketch."
@@ -129,7 +132,7 @@ class ResultDialog(QDialog):
         buttons.rejected.connect(self.reject)
         body = QHBoxLayout()
         body.addWidget(picture, 1)
-        body.addWidget(self.table, 1)
+        body.addWidget(self.table)  # as wide as its columns; the photo takes the rest
         layout = QVBoxLayout(self)
         layout.addLayout(body)
         layout.addWidget(summary)

@@ -60,7 +60,7 @@ class Catalogue:
     codes: Codes
     edge_maps: np.ndarray | None = None  # (N, H, W) uint8, the network's view
     photos: np.ndarray | None = None  # (N, H, W, 3) uint8 colour photos when available
-    thumbnail_loader: Callable[[int], np.ndarray] | None = None
+    thumbnail_loader: Callable[..., np.ndarray] | None = None  # (i, longest side) -> RGB, a folder's photo files
     source: str = ""
     skipped: list = field(default_factory=list)  # a photo folder's unreadable files: (name, why)
 
@@ -84,11 +84,12 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def thumbnail(self, i: int) -> np.ndarray:
+    def thumbnail(self, i: int, size: int | None = None) -> np.ndarray:
+        """Photo i to show: `size` asks a folder's photo for that longer side (the large view)."""
         if self.photos is not None:
             return self.photos[i]
         if self.thumbnail_loader is not None:  # a user's folder: the photo file itself
-            return self.thumbnail_loader(i)
+            return self.thumbnail_loader(i) if size is None else self.thumbnail_loader(i, size)
         if self.edge_maps is not None:
             return self.edge_maps[i]
         raise IndexError("this catalogue has no pictures")

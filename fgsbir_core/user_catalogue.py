@@ -370,9 +370,9 @@ def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, ne
 
 
 def _catalogue(index: FolderIndex, root: Path) -> Catalogue:
-    def load_thumbnail(i: int) -> np.ndarray:
+    def load_thumbnail(i: int, size: int = PHOTO_THUMB) -> np.ndarray:
         try:
-            return thumbnail_rgb(open_photo(root / index.ids[i]), PHOTO_THUMB)
+            return thumbnail_rgb(open_photo(root / index.ids[i]), size)
         except (ImageError, OSError):  # moved or damaged since indexing: show the edge map
             return np.asarray(index.edge_thumbs[i])
 

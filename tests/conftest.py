@@ -114,11 +114,13 @@ class FakeCatalogue:
         self.ids = [str(i + 1) for i in range(n)]
         self.embeddings = rng.normal(size=(n, dim)).astype(np.float32)
         self.attribute_probs = rng.uniform(size=(n, n_attr)).astype(np.float32)
+        self.sizes_asked: list[int | None] = []
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def thumbnail(self, i: int) -> np.ndarray:
+    def thumbnail(self, i: int, size: int | None = None) -> np.ndarray:
+        self.sizes_asked.append(size)
         image = np.full((48, 40), 255, np.uint8)
         image[8:40, 8 + i % 8: 16 + i % 8] = 0
         return image

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QComboBox, QListView, QSlider
 
 from app import settings
 from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
+from app.main_window import DETAIL_SIDE
 from app.worker import QueryOutcome
 
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
@@ -223,8 +224,10 @@ def test_clicking_a_result_opens_detail_dialog(qtbot, make_window):
     view = window.findChild(QListView, "resultsView")
     index = view.model().index(0, 0)
     rect = view.visualRect(index)
+    window.catalogue.sizes_asked.clear()
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert len(window.dialogs.shown) == 1
+    assert window.catalogue.sizes_asked == [DETAIL_SIDE]  # the large view asks for a large picture
     dialog = window.dialogs.shown[0]
     assert dialog.windowTitle().startswith(f"Photo {index.data(Qt.ItemDataRole.UserRole)}")
     sketch = dict(zip(window.info["attribute_names"], window.last_outcome.code.attribute_probs))
@@ -232,6 +235,10 @@ def test_clicking_a_result_opens_detail_dialog(qtbot, make_window):
     for name, agrees in dialog.agreement.items():
         assert agrees == ((photo[name] >= 0.5) == (sketch[name] >= 0.5))
     assert dialog.table.rowCount() == len(photo)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    assert dialog.table.horizontalHeader().length() <= dialog.table.viewport().width()  # no sideways scrolling
 
 
 def test_open_and_save_through_window(qtbot, make_window, tmp_path):

@@ -254,6 +254,8 @@ def test_index_odd_folder(tmp_path):
     plain = catalogue.thumbnail_loader(good.index("plain.jpg"))
     assert np.abs(picture.astype(int) - plain.astype(int)).mean() < 8  # EXIF orientation applied
     assert catalogue.thumbnail_loader(good.index("sub/wide.JPG")).shape[:2] == (69, 160)
+    # the large view asks for more pixels of the same file (not the grid's thumbnail blown up)
+    assert catalogue.thumbnail(good.index("sub/wide.JPG"), size=256).shape[:2] == (110, 256)
     assert progress[-1] == (len(kinds), len(kinds))
     assert engine.encoded_images == len(good)
     # bad files are remembered: the next run neither re-encodes nor re-reads anything
