@@ -179,6 +179,7 @@ class SketchCanvas(QWidget):
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self.pen_width = 3.0
         self.tool = "pen"  # pen | eraser (a pen's eraser end erases whatever the tool)
+        self.placeholder = ""  # hint shown on the empty canvas (never part of the sketch)
         self._strokes: list[Stroke] = []
         self._image: QImage | None = None  # an opened sketch picture (grey)
         self._live: _Live | None = None
@@ -189,6 +190,10 @@ class SketchCanvas(QWidget):
         self._redraw()
 
     # ----------------------------------------------------------------- public API
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self.update()
+
     @property
     def strokes(self) -> list[Stroke]:
         return list(self._strokes)
@@ -399,6 +404,9 @@ class SketchCanvas(QWidget):
         ratio = self._backing.devicePixelRatioF()
         source = QRectF(rect.x() * ratio, rect.y() * ratio, rect.width() * ratio, rect.height() * ratio)
         painter.drawImage(QRectF(rect), self._backing, source)
+        if self.placeholder and self.is_empty(include_live=True):
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
         if self._live is not None and self._live.erasing and self._live.points:
             x, y = self._live.points[-1][:2]
             painter.setPen(QPen(QColor(200, 60, 60), 1))
@@ -417,6 +425,8 @@ class SketchCanvas(QWidget):
             self._end()
         if self._clock_origin is None or self.is_empty():
             self._clock_origin = time.monotonic()  # t counts from the sketch's first point
+        if self.placeholder and self.is_empty():
+            self.update()  # the hint goes at once, not only where the stroke repaints
         self._live = _Live(erasing=erasing or self.tool == "eraser", source=source, touch_id=touch_id)
         self._extend(pos, pressure)
 

@@ -40,6 +40,8 @@ LIVE_QUERY_MS: Final = 150  # throttle for queries while a stroke is being drawn
 AUTOSAVE_DELAY_MS: Final = 250  # a change is on disk within this time; changes meanwhile are written together
 SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;"
                         "SVG drawings (*.svg);;Images (*.png *.jpg *.jpeg *.bmp)")
+EMPTY_SKETCH: Final = "The closest photos appear here as you draw."
+NONE_MUST_HAVE: Final = "No photo has all the must-have attributes."
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -416,7 +418,9 @@ class MainWindow(QMainWindow):
 
     def _load_model(self) -> None:
         self.info = self.catalogue = None
+        self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
+        self.results.set_placeholder(EMPTY_SKETCH)
         self.statusBar().showMessage("Loading model…")
         self.worker.load_engine(self.prefs.category, self.prefs.device, self._weights)
         self._load_catalogue()
@@ -524,6 +528,12 @@ class MainWindow(QMainWindow):
         self.last_outcome = outcome
         self.results.set_results(outcome.results, outcome.thumbnails)
         code = outcome.code
+        if code is None:
+            self.results.set_placeholder(EMPTY_SKETCH)
+        elif self.catalogue is None:
+            self.results.set_placeholder("Loading the photos…" if self._catalogue_pending else NO_CATALOGUE)
+        else:
+            self.results.set_placeholder(NONE_MUST_HAVE)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs)
         self.attributes.set_model_input(None if code is None else code.raster)
         if code is None:
@@ -535,7 +545,7 @@ class MainWindow(QMainWindow):
         if self.catalogue is None:
             self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
         elif not outcome.results:
-            self.statusBar().showMessage("No photo has all the must-have attributes.", 4000)
+            self.statusBar().showMessage(NONE_MUST_HAVE, 4000)
 
     # ------------------------------------------------------------------ worker signals
     def _engine_loading(self, category: str) -> None:

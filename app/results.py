@@ -5,7 +5,7 @@ from typing import Final
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -59,6 +59,19 @@ class ResultsView(QListView):
         self.setModel(self.model_)
         self.clicked.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
+        self.placeholder = ""  # says why the grid is empty
+
+    def set_placeholder(self, text: str) -> None:
+        self.placeholder = text
+        self.viewport().update()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.placeholder and self.model_.rowCount() == 0:
+            painter = QPainter(self.viewport())
+            painter.setPen(QColor(120, 120, 120))
+            painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
 
     def set_results(self, results: list, thumbnails: dict[int, np.ndarray]) -> None:
         self.model_.clear()

@@ -271,3 +271,23 @@ def test_large_picture_is_kept_at_a_bounded_size(canvas, tmp_path):
     canvas.load_image(path)
     kept = canvas.image_array()
     assert kept.shape == (MAX_PICTURE_SIDE // 2, MAX_PICTURE_SIDE) and kept.min() < 100
+
+
+def test_empty_canvas_shows_a_hint_that_is_never_part_of_the_sketch(qtbot, canvas):
+    def grey_pixels() -> int:  # the hint is drawn in mid grey; ink is near black, paper white
+        shot = canvas.grab().toImage().convertToFormat(canvas.grab().toImage().Format.Format_Grayscale8)
+        pixels = np.frombuffer(shot.constBits(), np.uint8).reshape(shot.height(), shot.bytesPerLine())
+        return int(((pixels > 100) & (pixels < 200)).sum())
+
+    assert grey_pixels() == 0
+    canvas.set_placeholder("Draw a shoe here")
+    assert grey_pixels() > 50
+    spec = RasterSpec()
+    draw_mouse(qtbot, canvas, BOOT)
+    assert grey_pixels() < 50  # only the stroke's anti-aliased edge is grey now
+    drawn = canvas.model_input(spec)
+    canvas.set_placeholder("")
+    np.testing.assert_array_equal(canvas.model_input(spec), drawn)  # the hint never reaches the model
+    canvas.set_placeholder("Draw a shoe here")
+    canvas.clear()
+    assert canvas.is_empty() and grey_pixels() > 50

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QComboBox, QListView, QSlider
 
 from app import settings
 from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
-from app.main_window import DETAIL_SIDE
+from app.main_window import DETAIL_SIDE, EMPTY_SKETCH, NO_CATALOGUE, NONE_MUST_HAVE
 from app.worker import QueryOutcome
 
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
@@ -202,6 +202,7 @@ def test_first_run_dialog_without_data_root(qtbot, make_window, fake_engines, mo
     assert "Choose photo folder" in window.statusBar().currentMessage()
     draw_and_wait(qtbot, window)  # attributes still predicted without photos
     assert shown_ids(window) == [] and window.attributes._values["boot"].text() != "–"
+    assert window.results.placeholder == NO_CATALOGUE  # the empty grid says why
     dialogs.data_root = "/picked/folder"
     window.folder_action.trigger()
     qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
@@ -321,3 +322,21 @@ def test_attributes_read_in_the_sketch_are_lit(qtbot):
     panel.set_probabilities(None)
     assert panel.lit() == [] and panel._values["zip"].text() == "–"
     assert "zip" not in panel.summary.text() and "laces" not in panel.summary.text()
+
+
+def test_empty_result_grid_says_why(qtbot, make_window, fake_engines):
+    window = make_window()
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert shown_ids(window) == [] and window.results.placeholder == EMPTY_SKETCH
+    draw_and_wait(qtbot, window)
+    assert shown_ids(window)
+    laces = engine(window, fake_engines).ATTRIBUTES.index("laces")
+    window.catalogue.attribute_probs[:, laces] = 0.0  # no photo has laces
+    before = window.last_outcome
+    window.attributes.set_mode("laces", "Must have")
+    qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
+    assert shown_ids(window) == [] and window.results.placeholder == NONE_MUST_HAVE
+    before = window.last_outcome
+    window.clear_action.trigger()
+    qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
+    assert window.results.placeholder == EMPTY_SKETCH
