@@ -1,4 +1,4 @@
-"""The measuring scripts behind the query-path settings (framing margin, line weight)."""
+"""The measuring scripts behind the query-path settings (framing margin, line weight, hubness)."""
 from __future__ import annotations
 
 import numpy as np
@@ -41,3 +41,13 @@ def test_default_line_width_matches_the_training_sketches_weight(load_script):
     assert 0.8 <= drawn <= 1.3, drawn
     framed = normalise_image(rasterise_strokes(line_weight.smooth_drawings(n=1)[0], RasterSpec()))
     assert ink_weight((255 - framed.astype(np.float32)) / 255) <= RasterSpec().ink_weight  # not lightened further
+
+
+def test_hubness_correction_demotes_the_photo_every_training_sketch_finds_near(load_script):
+    hubness = load_script("hubness_check")
+    # photo 0 is near every training sketch (a hub), photo 1 near none
+    seen = np.array([[0.1, 2.0], [0.2, 2.2], [0.3, 1.8]])
+    assert hubness.hub_term(seen, 2) == pytest.approx([0.5 * 0.15, 0.5 * 1.9])
+    query = np.array([[1.0, 1.2]])  # the hub is nearer before the correction, not after
+    assert np.argmin(query[0]) == 0 and np.argmin(hubness.corrected(query, seen, 2)[0]) == 1
+    assert hubness.hub_term(seen, 10) == pytest.approx(0.5 * seen.mean(0))  # k beyond the sketches: all of them
