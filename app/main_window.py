@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Callable, Final
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -84,6 +84,10 @@ class QtDialogs:
 
     def show(self, dialog) -> None:
         dialog.exec()
+
+    def open_file(self, path) -> bool:
+        """Open a file in the desktop's own viewer; False if it cannot be."""
+        return Path(path).is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 class MainWindow(QMainWindow):
@@ -694,4 +698,8 @@ class MainWindow(QMainWindow):
         names = self.info["attribute_names"] if self.info else []
         sketch = {} if code is None else {n: float(p) for n, p in zip(names, code.attribute_probs)}
         definitions = self.info.get("attribute_definitions", {}) if self.info else {}
-        self.dialogs.show(ResultDialog(result, image, sketch, definitions, self))
+        try:
+            photo_file = self.catalogue.photo_file(result.index)
+        except Exception:
+            photo_file = None
+        self.dialogs.show(ResultDialog(result, image, sketch, definitions, self, photo_file, self.dialogs.open_file))

@@ -106,7 +106,8 @@ def attribute_agreement(photo: dict[str, float], sketch: dict[str, float]) -> di
 class ResultDialog(QDialog):
     """The large photo and its attributes, marking those that agree with the sketch."""
 
-    def __init__(self, result, image: np.ndarray | None, sketch_probs: dict[str, float], definitions: dict[str, str], parent=None):
+    def __init__(self, result, image: np.ndarray | None, sketch_probs: dict[str, float], definitions: dict[str, str],
+                 parent=None, photo_file=None, open_file=None):
         super().__init__(parent)
         self.setObjectName("resultDialog")
         self.setWindowTitle(f"Photo {result.id} — rank {result.rank}")
@@ -141,8 +142,19 @@ class ResultDialog(QDialog):
         summary = QLabel(
             f"Distance {result.score:.4f}. {sum(agree.values())} of {len(agree)} attributes agree with the sketch."
         )
+        summary.setObjectName("resultSummary")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        self.open_button = None
+        if photo_file is not None and open_file is not None:  # a photo of the user's own folder
+            self.open_button = buttons.addButton("Open photo file", QDialogButtonBox.ButtonRole.ActionRole)
+            self.open_button.setToolTip(str(photo_file))
+
+            def open_photo() -> None:
+                if not open_file(photo_file):
+                    summary.setText(f"Could not open {photo_file}: it may have been moved or deleted.")
+
+            self.open_button.clicked.connect(open_photo)
         body = QHBoxLayout()
         body.addWidget(picture, 1)
         body.addWidget(self.table)  # as wide as its columns; the photo takes the rest

@@ -84,6 +84,10 @@ class Catalogue:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def photo_file(self, i: int) -> Path | None:
+        """The file photo i was read from (a folder of the user's photos), or None (the benchmark)."""
+        return Path(self.source) / self.ids[i] if self.thumbnail_loader is not None and self.source else None
+
     def thumbnail(self, i: int, size: int | None = None) -> np.ndarray:
         """Photo i to show: `size` asks a folder's photo for that longer side (the large view)."""
         if self.photos is not None:

@@ -115,9 +115,13 @@ class FakeCatalogue:
         self.embeddings = rng.normal(size=(n, dim)).astype(np.float32)
         self.attribute_probs = rng.uniform(size=(n, n_attr)).astype(np.float32)
         self.sizes_asked: list[int | None] = []
+        self.folder = None  # set to a Path: a folder of the user's photos, not the benchmark
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def photo_file(self, i: int):
+        return None if self.folder is None else self.folder / f"{self.ids[i]}.jpg"
 
     def thumbnail(self, i: int, size: int | None = None) -> np.ndarray:
         self.sizes_asked.append(size)
@@ -223,6 +227,8 @@ class FakeDialogs:
         self.open_answer: str | None = None
         self.save_answer: str | None = None
         self.shown: list = []
+        self.opened: list = []
+        self.open_file_works = True
 
     def ask_data_root(self, parent):
         self.asked_data_root += 1
@@ -239,6 +245,10 @@ class FakeDialogs:
 
     def show(self, dialog):
         self.shown.append(dialog)
+
+    def open_file(self, path):
+        self.opened.append(path)
+        return self.open_file_works
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FakeDialogs, draw_mouse
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QComboBox, QListView, QSlider
+from PySide6.QtWidgets import QComboBox, QLabel, QListView, QSlider
 
 from app import settings
 from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
@@ -340,3 +340,20 @@ def test_empty_result_grid_says_why(qtbot, make_window, fake_engines):
     window.clear_action.trigger()
     qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
     assert window.results.placeholder == EMPTY_SKETCH
+
+
+def test_a_folder_photo_opens_from_its_large_view(qtbot, make_window, tmp_path):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    top = window.last_outcome.results[0]
+    window._open_result(top)
+    assert window.dialogs.shown[-1].open_button is None  # a benchmark photo has no file of its own
+    window.catalogue.folder = tmp_path
+    window._open_result(top)
+    dialog = window.dialogs.shown[-1]
+    qtbot.addWidget(dialog)
+    dialog.open_button.click()
+    assert window.dialogs.opened == [tmp_path / f"{top.id}.jpg"]
+    window.dialogs.open_file_works = False  # moved or deleted since indexing
+    dialog.open_button.click()
+    assert "Could not open" in dialog.findChild(QLabel, "resultSummary").text()

@@ -256,6 +256,7 @@ def test_index_odd_folder(tmp_path):
     assert catalogue.thumbnail_loader(good.index("sub/wide.JPG")).shape[:2] == (69, 160)
     # the large view asks for more pixels of the same file (not the grid's thumbnail blown up)
     assert catalogue.thumbnail(good.index("sub/wide.JPG"), size=256).shape[:2] == (110, 256)
+    assert catalogue.photo_file(good.index("sub/wide.JPG")) == folder.resolve() / "sub" / "wide.JPG"  # "Open photo file"
     assert progress[-1] == (len(kinds), len(kinds))
     assert engine.encoded_images == len(good)
     # bad files are remembered: the next run neither re-encodes nor re-reads anything

@@ -146,6 +146,7 @@ def test_catalogue_from_good_tiny_root(weights, tmp_path):
     eng = load(weights)
     catalogue = eng.load_catalogue(write_benchmark(tmp_path / "data"))
     assert len(catalogue) == 6 and catalogue.thumbnail(0).shape == (64, 64)
+    assert catalogue.photo_file(0) is None  # benchmark photos are no files of their own
 
 
 def test_data_root_missing_or_not_a_folder(weights, tmp_path):
