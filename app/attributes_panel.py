@@ -72,6 +72,7 @@ class AttributesPanel(QWidget):
         self._bars: dict[str, QProgressBar] = {}
         self._values: dict[str, QLabel] = {}
         self._labels: dict[str, QLabel] = {}
+        self._lit: list[str] = []
         self._modes: dict[str, QComboBox] = {}
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
@@ -131,6 +132,7 @@ class AttributesPanel(QWidget):
             if widget is not None:
                 widget.deleteLater()
         self.names = list(names)
+        self._lit = []
         self._bars.clear()
         self._values.clear()
         self._labels.clear()
@@ -186,10 +188,11 @@ class AttributesPanel(QWidget):
             value = None if probs is None else float(probs[i])
             self._bars[name].setValue(0 if value is None else int(round(value * 100)))
             self._values[name].setText("–" if value is None else f"{value:.2f}")
-            # What the sketch is read to have is lit (bold), at the threshold "must have" uses.
-            lit = value is not None and value >= AGREE_THRESHOLD
-            _set_bold(self._labels[name], lit)
-            _set_bold(self._values[name], lit)
+        # What the sketch is read to have is lit (bold), at the threshold "must have" uses.
+        self._lit = [] if probs is None else [n for n, p in zip(self.names, probs) if float(p) >= AGREE_THRESHOLD]
+        for name in self.names:
+            _set_bold(self._labels[name], name in self._lit)
+            _set_bold(self._values[name], name in self._lit)
         self._show_summary(probs is not None)
 
     def _show_summary(self, read: bool) -> None:
@@ -201,7 +204,7 @@ class AttributesPanel(QWidget):
 
     def lit(self) -> list[str]:
         """The attributes shown as present in the sketch."""
-        return [name for name in self.names if self._labels[name].font().bold()]
+        return list(self._lit)
 
     def set_model_input(self, raster: np.ndarray | None) -> None:
         if raster is None:

@@ -536,6 +536,8 @@ class MainWindow(QMainWindow):
             self.results.set_placeholder(EMPTY_SKETCH)
         elif self.catalogue is None:
             self.results.set_placeholder("Loading the photos…" if self._catalogue_pending else NO_CATALOGUE)
+        elif not len(self.catalogue):
+            self.results.set_placeholder("The photo catalogue is empty.")
         else:
             self.results.set_placeholder(NONE_MUST_HAVE)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs)

@@ -313,6 +313,7 @@ def test_attributes_read_in_the_sketch_are_lit(qtbot):
     panel.set_attributes(["shaft_knee", "zip", "heel_high", "laces"], {}, 0.5)
     panel.set_probabilities(np.array([0.91, 0.5, 0.49, 0.02]))
     assert panel.lit() == ["shaft_knee", "zip"]
+    assert [n for n in panel.names if panel._labels[n].font().bold()] == ["shaft_knee", "zip"]  # what the eye sees
     assert "shaft knee, zip" in panel.summary.text() and "heel" not in panel.summary.text()
     panel.set_probabilities(np.array([0.1, 0.2, 0.7, 0.9]))
     assert panel.lit() == ["heel_high", "laces"]
