@@ -23,15 +23,32 @@ def about_rows(version: str, info: dict | None, log_file: Path | None, error: tu
             ("Attributes", str(len(info.get("attribute_names", [])))),
         ]
         card = info.get("card") or {}
-        validation = card.get("validation") or {}
-        figures = [f"{k} {v:.3f}" for k, v in validation.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if figures:
-            rows.append(("Validation", ", ".join(figures)))
-        for key in ("mode", "chosen_step", "training_seconds", "machine"):
+        for label, key in (("Validation (cross-validation)", "validation"), ("Test (published split)", "test")):
+            if _figures(card.get(key)):
+                rows.append((label, _figures(card.get(key))))
+        if isinstance((card.get("validation") or {}).get("fusion_weight"), (int, float)):
+            rows.append(("Fusion weight (tuned)", f"{card['validation']['fusion_weight']:g}"))
+        for key in ("mode", "chosen_step", "machine"):
             if key in card:
                 rows.append((key.replace("_", " ").capitalize(), str(card[key])))
+        seconds = card.get("training_seconds_with_run", card.get("training_seconds"))
+        if isinstance(seconds, (int, float)):
+            rows.append(("Training time", f"{seconds / 60:.0f} min" + (" (with its cross-validation share)"
+                                                                      if "training_seconds_with_run" in card else "")))
     rows.append(("Log file", str(log_file) if log_file else "none (the data folder is not writable; logging to stderr)"))
     return rows
+
+
+FIGURE_NAMES = {"acc_at_1": "acc@1", "acc@1": "acc@1", "acc_at_10": "acc@10", "acc@10": "acc@10",
+                "triplet_acc": "triplet acc"}
+
+
+def _figures(metrics) -> str:
+    """{"acc_at_1": 0.785, ...} -> "acc@1 78.5 %, ..." (the retrieval figures only)."""
+    if not isinstance(metrics, dict):
+        return ""
+    return ", ".join(f"{FIGURE_NAMES[k]} {100 * v:.1f} %" for k, v in metrics.items()
+                     if k in FIGURE_NAMES and isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
 class AboutDialog(QDialog):

@@ -5,6 +5,7 @@ to run off the GUI thread. Ranking is numpy only, so re-weighting never re-runs 
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import dataclass, field
@@ -131,7 +132,7 @@ class Engine:
         self.attribute_reliability = reliability
         self.raster_spec = spec
         self.default_attribute_weight = fusion
-        self.card = dict(state.get("card") or {})
+        self.card = {**dict(state.get("card") or {}), **_test_figures(self.weights, state)}
         self.model_hash = file_hash(self.weights)
         torch.set_num_threads(1)  # one sketch at a time: a second thread costs more in hand-off than it saves
         self.model = model
@@ -370,3 +371,16 @@ def _load_colour_photos(root: Path, category: str, parts, gallery: str) -> np.nd
         arrays.append(data.astype(np.uint8))
     photos = np.concatenate(arrays)
     return photos if len(photos) == sum(len(p) for p in parts) else None
+
+
+def _test_figures(weights: Path, state: dict) -> dict:
+    """{"test": {...}} from the model card beside the weights (`fgsbir card` writes the test
+    figures there, after training), when it describes this model; else {}."""
+    try:
+        card = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    mode = state.get("mode") or (state.get("card") or {}).get("mode")
+    same = isinstance(card, dict) and card.get("category") == state.get("category") and \
+        card.get("mode") == mode and isinstance(card.get("test"), dict)
+    return {"test": card["test"]} if same else {}

@@ -517,14 +517,18 @@ def test_log_file_rotates(tmp_path):
 
 
 def test_about_dialog_shows_version_model_device_and_log(qtbot, make_window, fake_engines):
-    fake_engines.setup["card"] = {"validation": {"acc@1": 0.421, "acc@10": 0.9}, "mode": "mtl"}
+    fake_engines.setup["card"] = {"validation": {"acc_at_1": 0.421, "acc_at_10": 0.9, "fusion_weight": 0.5}, "mode": "mtl",
+                                  "test": {"acc_at_1": 0.4174, "acc_at_10": 0.8696, "triplet_acc": 0.7185},
+                                  "training_seconds": 100.0, "training_seconds_with_run": 1200.0}
     window = make_window()
     window.about_action.trigger()
     dialog = window.dialogs.shown[-1]
     assert dialog.objectName() == "aboutDialog"
     rows = dict(dialog.rows)
     assert rows["Version"] == window.version and rows["Model hash"] == "fake" and rows["Device"] == "CPU"
-    assert rows["Validation"] == "acc@1 0.421, acc@10 0.900"
+    assert rows["Validation (cross-validation)"] == "acc@1 42.1 %, acc@10 90.0 %"
+    assert rows["Test (published split)"] == "acc@1 41.7 %, acc@10 87.0 %, triplet acc 71.9 %"
+    assert rows["Fusion weight (tuned)"] == "0.5" and rows["Training time"] == "20 min (with its cross-validation share)"
     assert rows["Log file"] == str(window.log_file)
     help_menu = [m for m in window.menuBar().actions() if m.text() == "&Help"][0].menu()
     assert window.about_action in help_menu.actions()

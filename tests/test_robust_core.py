@@ -50,6 +50,18 @@ def load(path, category="shoes") -> Engine:
 
 
 # ------------------------------------------------------------------------------ model files
+def test_test_figures_come_from_the_model_card_beside_the_weights(weights):
+    import json
+
+    assert "test" not in load(weights).card  # no card beside it
+    card = {"category": "shoes", "mode": "mtl", "test": {"acc_at_1": 0.4}}
+    weights.with_suffix(".json").write_text(json.dumps(card))
+    assert load(weights).card["test"] == {"acc_at_1": 0.4}
+    for other in ({**card, "category": "chairs"}, {**card, "mode": "triplet"}, "not json {"):
+        weights.with_suffix(".json").write_text(other if isinstance(other, str) else json.dumps(other))
+        assert "test" not in load(weights).card  # another model's card, or a broken one, is not read
+
+
 def test_good_tiny_checkpoint_loads(weights):
     eng = load(weights)
     assert eng.attribute_names == NAMES and len(eng.model_hash) == 16 and eng.card["mode"] == "mtl"
