@@ -264,12 +264,13 @@ class SketchCanvas(QWidget):
             self.load_image(path)
         return kind
 
-    def load_image(self, path: str | Path) -> None:
+    def load_image(self, source, name: str | None = None) -> None:
+        """A sketch picture from a path or a binary file object (a pasted picture)."""
         from PIL import Image, UnidentifiedImageError
 
-        name = Path(path).name
+        name = name or Path(source).name
         try:
-            with Image.open(path) as picture:
+            with Image.open(source) as picture:
                 if picture.width * picture.height > MAX_IMAGE_PIXELS:
                     raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch.")
                 grey = to_grey(picture)

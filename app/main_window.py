@@ -1,6 +1,7 @@
 """The SketchFind main window: canvas, results grid, attribute panel, toolbar, status bar."""
 from __future__ import annotations
 
+import io
 import logging
 import os
 import platform
@@ -8,9 +9,10 @@ import time
 from pathlib import Path
 from typing import Callable, Final
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QDesktopServices, QImage, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QDockWidget,
     QFileDialog,
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         self.canvas = SketchCanvas()
         self.canvas.pen_width = self.prefs.pen_width
         self.setCentralWidget(self.canvas)
+        self.setAcceptDrops(True)  # a sketch file or picture dropped anywhere on the window opens
         self.results = ResultsView()
         self.attributes = AttributesPanel()
         self.attributes.slider.setValue(self.prefs.attribute_slider)
@@ -230,6 +233,7 @@ class MainWindow(QMainWindow):
         self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
         self.clear_action = self._action("Clear", self.canvas.clear, "Ctrl+Backspace", "clear")
         self.open_action = self._action("Open sketch…", self.open_sketch, QKeySequence.StandardKey.Open, "open")
+        self.paste_action = self._action("Paste picture", self.paste_sketch, QKeySequence.StandardKey.Paste, "paste")
         self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
         self.export_action = self._action("Export PNG…", self.export_png, "Ctrl+E", "export_png")
         self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
@@ -264,7 +268,8 @@ class MainWindow(QMainWindow):
                        self.download_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
-        for action in (self.undo_action, self.redo_action, self.clear_action, None, self.pen_action, self.eraser_action):
+        for action in (self.undo_action, self.redo_action, self.clear_action, self.paste_action, None,
+                       self.pen_action, self.eraser_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
         self.menuBar().addMenu("&Help").addAction(self.about_action)
 
@@ -667,6 +672,39 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # SketchError and file errors: say so, keep the sketch
             log.warning("could not open %s: %s", path, exc)
             self.notice(f"Could not open {Path(path).name}: {exc}")
+
+    def paste_sketch(self) -> None:
+        """Edit → Paste: a picture on the clipboard (a screenshot, an image copied from another
+        program) or a copied sketch file becomes the sketch, undoably."""
+        self._open_mime(QApplication.clipboard().mimeData(), "Nothing to paste: copy a picture or a sketch file first.")
+
+    def _open_mime(self, mime, nothing: str) -> bool:
+        files = [url.toLocalFile() for url in (mime.urls() if mime is not None and mime.hasUrls() else []) if url.isLocalFile()]
+        if files:
+            self.open_sketch(files[0])
+            return True
+        if mime is not None and mime.hasImage():
+            buffer = QBuffer()
+            buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+            QImage(mime.imageData()).save(buffer, "PNG")  # PNG keeps every pixel; PIL reads it as any picture
+            try:
+                self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture")
+            except Exception as exc:
+                log.warning("could not paste a picture: %s", exc)
+                self.notice(f"Could not use the pasted picture: {exc}")
+            return True
+        self.statusBar().showMessage(nothing, 4000)
+        return False
+
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if mime.hasImage() or any(url.isLocalFile() for url in mime.urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        """A sketch file or picture dropped anywhere on the window opens as the sketch."""
+        if self._open_mime(event.mimeData(), "Drop a sketch file or a picture."):
+            event.acceptProposedAction()
 
     def save_sketch(self, path: str | None = None) -> None:
         path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", "sketch.json")

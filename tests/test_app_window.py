@@ -358,3 +358,70 @@ def test_a_folder_photo_opens_from_its_large_view(qtbot, make_window, tmp_path):
     window.dialogs.open_file_works = False  # moved or deleted since indexing
     dialog.open_button.click()
     assert "Could not open" in dialog.findChild(QLabel, "resultSummary").text()
+
+
+def _boot_picture() -> "QImage":
+    from PySide6.QtGui import QImage, QPainter, QPen
+
+    image = QImage(300, 300, QImage.Format.Format_RGB32)
+    image.fill(0xFFFFFF)
+    painter = QPainter(image)
+    painter.setPen(QPen(Qt.GlobalColor.black, 3))
+    for (x0, y0), (x1, y1) in zip(BOOT[:-1], BOOT[1:]):
+        painter.drawLine(x0, y0, x1, y1)
+    painter.end()
+    return image
+
+
+def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window()
+    clipboard = QApplication.clipboard()
+    clipboard.clear()
+    window.paste_action.trigger()
+    assert window.canvas.is_empty() and "Nothing to paste" in window.statusBar().currentMessage()
+    clipboard.setImage(_boot_picture())
+    window.paste_action.trigger()
+    assert window.canvas.has_image and not window.canvas.is_empty()
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None)
+    window.canvas.undo_stack.undo()  # one undoable step
+    assert window.canvas.is_empty()
+    path = tmp_path / "boot.png"
+    _boot_picture().save(str(path))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    clipboard.setMimeData(mime)  # a file copied in the file manager
+    window.paste_action.trigger()
+    assert window.canvas.has_image
+
+
+def test_drop_a_sketch_file_on_the_window(qtbot, make_window, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window()
+    path = tmp_path / "boot.png"
+    _boot_picture().save(str(path))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QDragEnterEvent
+
+    enter = QDragEnterEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted()  # the window takes it (the cursor says so)
+    event = QDropEvent(QPointF(window.canvas.rect().center()), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.canvas.has_image and event.isAccepted()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a picture")
+    mime.setUrls([QUrl.fromLocalFile(str(broken))])
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                                Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    assert window.canvas.has_image  # the sketch is kept; the window says why the file did not open
+    assert "Could not open broken.png" in window.notices[-1]
