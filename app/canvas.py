@@ -264,7 +264,7 @@ class SketchCanvas(QWidget):
             self.load_image(path)
         return kind
 
-    def load_image(self, source, name: str | None = None) -> None:
+    def load_image(self, source, name: str | None = None, text: str = "Open image") -> None:
         """A sketch picture from a path or a binary file object (a pasted picture)."""
         from PIL import Image, UnidentifiedImageError
 
@@ -287,7 +287,7 @@ class SketchCanvas(QWidget):
             if isinstance(exc, SketchError):
                 raise
             raise SketchError(f"Cannot read image {name}: {exc}") from exc
-        self.set_image(grey, "Open image")
+        self.set_image(grey, text)
 
     def set_image(self, grey: np.ndarray | None, text: str = "Open image", strokes: list | None = None) -> None:
         """Replace the sketch by a grey picture (uint8 (H, W), or None for none) and strokes

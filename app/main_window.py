@@ -688,7 +688,7 @@ class MainWindow(QMainWindow):
             buffer.open(QIODevice.OpenModeFlag.WriteOnly)
             QImage(mime.imageData()).save(buffer, "PNG")  # PNG keeps every pixel; PIL reads it as any picture
             try:
-                self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture")
+                self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture", "Paste picture")
             except Exception as exc:
                 log.warning("could not paste a picture: %s", exc)
                 self.notice(f"Could not use the pasted picture: {exc}")

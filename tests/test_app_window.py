@@ -385,6 +385,7 @@ def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
     clipboard.setImage(_boot_picture())
     window.paste_action.trigger()
     assert window.canvas.has_image and not window.canvas.is_empty()
+    assert window.canvas.undo_stack.undoText() == "Paste picture"
     qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None)
     window.canvas.undo_stack.undo()  # one undoable step
     assert window.canvas.is_empty()
