@@ -31,7 +31,7 @@ from . import logs, settings
 from .about import AboutDialog, about_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
-from .canvas import SketchCanvas
+from .canvas import MAX_PICTURE_SIDE, SketchCanvas
 from .results import ResultDialog, ResultsView
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
@@ -684,9 +684,13 @@ class MainWindow(QMainWindow):
             self.open_sketch(files[0])
             return True
         if mime is not None and mime.hasImage():
+            image = QImage(mime.imageData())
+            if max(image.width(), image.height()) > MAX_PICTURE_SIDE:  # the canvas keeps no more anyway
+                image = image.scaled(MAX_PICTURE_SIDE, MAX_PICTURE_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)
             buffer = QBuffer()
             buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-            QImage(mime.imageData()).save(buffer, "PNG")  # PNG keeps every pixel; PIL reads it as any picture
+            image.save(buffer, "PNG", 100)  # lossless, alpha kept, uncompressed (fast); PIL reads it as any picture
             try:
                 self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture", "Paste picture")
             except Exception as exc:
