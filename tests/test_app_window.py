@@ -380,22 +380,25 @@ def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
     window = make_window()
     clipboard = QApplication.clipboard()
     clipboard.clear()
-    window.paste_action.trigger()
-    assert window.canvas.is_empty() and "Nothing to paste" in window.statusBar().currentMessage()
-    clipboard.setImage(_boot_picture())
-    window.paste_action.trigger()
-    assert window.canvas.has_image and not window.canvas.is_empty()
-    assert window.canvas.undo_stack.undoText() == "Paste picture"
-    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None)
-    window.canvas.undo_stack.undo()  # one undoable step
-    assert window.canvas.is_empty()
-    path = tmp_path / "boot.png"
-    _boot_picture().save(str(path))
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    clipboard.setMimeData(mime)  # a file copied in the file manager
-    window.paste_action.trigger()
-    assert window.canvas.has_image
+    try:
+        window.paste_action.trigger()
+        assert window.canvas.is_empty() and "Nothing to paste" in window.statusBar().currentMessage()
+        clipboard.setImage(_boot_picture())
+        window.paste_action.trigger()
+        assert window.canvas.has_image and not window.canvas.is_empty()
+        assert window.canvas.undo_stack.undoText() == "Paste picture"
+        qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None)
+        window.canvas.undo_stack.undo()  # one undoable step
+        assert window.canvas.is_empty()
+        path = tmp_path / "boot.png"
+        _boot_picture().save(str(path))
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        clipboard.setMimeData(mime)  # a file copied in the file manager (the clipboard owns it now)
+        window.paste_action.trigger()
+        assert window.canvas.has_image
+    finally:
+        clipboard.clear()  # left on the clipboard, it crashed the application's teardown (exit 139)
 
 
 def test_drop_a_sketch_file_on_the_window(qtbot, make_window, tmp_path):
