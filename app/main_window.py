@@ -84,6 +84,15 @@ class QtDialogs:
         )
         return answer == QMessageBox.StandardButton.Yes
 
+    def ask_save_changes(self, parent: QWidget) -> str:
+        """Closing with a sketch that was never saved: "save", "discard" or "cancel"."""
+        answer = QMessageBox.question(
+            parent, "Unsaved sketch", "Save the sketch before closing? It has changes that are in no file.",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
     def show(self, dialog) -> None:
         dialog.exec()
 
@@ -107,7 +116,6 @@ class MainWindow(QMainWindow):
     ):
         super().__init__()
         self.setObjectName("mainWindow")
-        self.setWindowTitle("SketchFind")
         self.dialogs = dialogs or QtDialogs()
         self._config_dir = config_dir
         self._weights = weights
@@ -138,6 +146,9 @@ class MainWindow(QMainWindow):
         self.canvas = SketchCanvas()
         self.canvas.pen_width = self.prefs.pen_width
         self.setCentralWidget(self.canvas)
+        self.sketch_file: Path | None = None  # the file the sketch was last opened from or saved to
+        self.canvas.undo_stack.cleanChanged.connect(self._show_sketch_file)  # a bound slot: gone with the window
+        self._show_sketch_file()
         self.setAcceptDrops(True)  # a sketch file or picture dropped anywhere on the window opens
         self.results = ResultsView()
         self.attributes = AttributesPanel()
@@ -462,6 +473,16 @@ class MainWindow(QMainWindow):
             self.worker.load_catalogue(root)
 
     def closeEvent(self, event) -> None:
+        if self.has_unsaved_sketch():  # a clean exit removes the autosave: ask before the sketch goes
+            answer = self.dialogs.ask_save_changes(self)
+            if answer == "save":
+                self.save_sketch()
+                kept = not self.has_unsaved_sketch()  # the save dialog cancelled, or the save failed: stay open
+            else:
+                kept = answer == "discard"
+            if not kept:
+                event.ignore()
+                return
         self._live_timer.stop()
         self._autosave_timer.stop()
         if self.downloader is not None:
@@ -672,6 +693,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # SketchError and file errors: say so, keep the sketch
             log.warning("could not open %s: %s", path, exc)
             self.notice(f"Could not open {Path(path).name}: {exc}")
+        else:
+            self._sketch_saved_as(Path(path))
 
     def paste_sketch(self) -> None:
         """Edit → Paste: a picture on the clipboard (a screenshot, an image copied from another
@@ -711,7 +734,8 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def save_sketch(self, path: str | None = None) -> None:
-        path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", "sketch.json")
+        suggested = str(self.sketch_file.with_suffix(".json")) if self.sketch_file else "sketch.json"
+        path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", suggested)
         if not path:
             return
         try:
@@ -724,7 +748,22 @@ class MainWindow(QMainWindow):
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             self.notice(f"Could not save {Path(path).name}: {reason}. Nothing was overwritten.")
         else:
+            self._sketch_saved_as(Path(path))
             self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def _sketch_saved_as(self, path: Path) -> None:
+        """The sketch as it is now is in `path`: nothing to lose on closing."""
+        self.sketch_file = path
+        self.canvas.undo_stack.setClean()
+        self._show_sketch_file()
+
+    def _show_sketch_file(self, *_) -> None:
+        name = f"{self.sketch_file.name}[*] — " if self.sketch_file else "[*]"
+        self.setWindowTitle(f"{name}SketchFind")
+        self.setWindowModified(not self.canvas.undo_stack.isClean())
+
+    def has_unsaved_sketch(self) -> bool:
+        return not self.canvas.undo_stack.isClean() and not self.canvas.is_empty()
 
     def export_png(self, path: str | None = None) -> None:
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")

@@ -228,6 +228,8 @@ class FakeDialogs:
         self.save_answer: str | None = None
         self.shown: list = []
         self.opened: list = []
+        self.asked_save = 0
+        self.save_changes_answer = "discard"  # tests that close a drawn window do not keep it open
         self.open_file_works = True
 
     def ask_data_root(self, parent):
@@ -245,6 +247,10 @@ class FakeDialogs:
 
     def show(self, dialog):
         self.shown.append(dialog)
+
+    def ask_save_changes(self, parent):
+        self.asked_save += 1
+        return self.save_changes_answer
 
     def open_file(self, path):
         self.opened.append(path)
@@ -293,6 +299,8 @@ def make_window(qtbot, fake_engines):
 
     yield make
     for window in windows:
+        if isinstance(window.dialogs, FakeDialogs):
+            window.dialogs.save_changes_answer = "discard"  # whatever the test left, the window closes
         window.close()
         window.worker.wait(5000)
 

@@ -540,3 +540,25 @@ def test_window_still_processes_events_after_all_that(qtbot, make_window):
     QTimer.singleShot(0, lambda: fired.append(True))
     qtbot.waitUntil(lambda: fired == [True], timeout=2000)
     assert isinstance(window.canvas, SketchCanvas)
+
+
+def test_closing_with_an_unsaved_sketch_asks_first(qtbot, make_window, tmp_path):
+    window = make_window()
+    assert not window.isWindowModified() and window.close() and window.dialogs.asked_save == 0  # nothing drawn
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    assert window.has_unsaved_sketch() and window.isWindowModified()
+    window.dialogs.save_changes_answer = "cancel"
+    assert not window.close() and window.isVisible() and window.dialogs.asked_save == 1
+    window.dialogs.save_changes_answer = "save"
+    window.dialogs.save_answer = None  # ... then the save dialog is cancelled: still open
+    assert not window.close() and window.isVisible() and not window.canvas.is_empty()
+    window.dialogs.save_answer = str(tmp_path / "boot.json")
+    assert window.close() and (tmp_path / "boot.json").is_file()
+    assert window.autosave.leftover() is None  # a clean exit; the sketch is in boot.json
+
+    window = make_window()
+    window.open_sketch(str(tmp_path / "boot.json"))
+    assert not window.isWindowModified() and window.windowTitle().startswith("boot.json")
+    asked = window.dialogs.asked_save
+    assert window.close() and window.dialogs.asked_save == asked  # opened and unchanged: nothing to ask
