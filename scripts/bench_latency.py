@@ -132,6 +132,9 @@ def main() -> int:
         def __getattr__(self, name):
             return lambda *a, **k: None
 
+        def ask_save_changes(self, parent):  # closing after drawing: no file wanted
+            return "discard"
+
     from PySide6.QtCore import QEventLoop, QTimer
 
     ticker = QTimer()  # wakes the blocking wait below now and then, so timeouts are noticed

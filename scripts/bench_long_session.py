@@ -99,6 +99,9 @@ class NumpyEngine:
     def load_catalogue(self, data_root=None, progress=None, cancel=None) -> NumpyCatalogue:
         return NumpyCatalogue(self._n, 64, len(self.NAMES))
 
+    def orient(self, code, cat) -> SketchCode:
+        return code  # the stand-in encodes no mirror
+
     def rank(self, code, cat, attribute_weight=None, attribute_weights=None, must_have=(), top_k=24):
         w = self.default_attribute_weight if attribute_weight is None else attribute_weight
         dist = ((cat.embeddings - code.embedding) ** 2).sum(1) + w * ((cat.attribute_probs - code.attribute_probs) ** 2).mean(1)
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         def open_path(self, *a): return None
         def save_path(self, *a): return None
         def show(self, dialog): pass
+        def ask_save_changes(self, parent): return "discard"
 
     qapp = QApplication.instance() or QApplication([])
     window = MainWindow(engine_factory=factory, dialogs=Dialogs(), data_root=data_root, devices=lambda: ["cpu"])

@@ -88,6 +88,9 @@ def main() -> int:
         def __getattr__(self, name):
             return lambda *a, **k: None
 
+        def ask_save_changes(self, parent):  # closing after drawing: no file wanted
+            return "discard"
+
     app = QApplication([sys.argv[0]])
     window = MainWindow(dialogs=NoDialogs(), weights=args.weights, category=args.category,
                         data_root=args.data_root or os.environ.get("FGSBIR_DATA"))
