@@ -758,8 +758,8 @@ class MainWindow(QMainWindow):
         self._show_sketch_file()
 
     def _show_sketch_file(self, *_) -> None:
-        name = f"{self.sketch_file.name}[*] — " if self.sketch_file else "[*]"
-        self.setWindowTitle(f"{name}SketchFind")
+        name = self.sketch_file.name if self.sketch_file else "Untitled sketch"
+        self.setWindowTitle(f"{name}[*] — SketchFind")  # [*]: Qt shows "*" while there are unsaved changes
         self.setWindowModified(not self.canvas.undo_stack.isClean())
 
     def has_unsaved_sketch(self) -> bool:
