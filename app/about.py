@@ -24,8 +24,9 @@ def about_rows(version: str, info: dict | None, log_file: Path | None, error: tu
         ]
         card = info.get("card") or {}
         for label, key in (("Validation (cross-validation)", "validation"), ("Test (published split)", "test")):
-            if _figures(card.get(key)):
-                rows.append((label, _figures(card.get(key))))
+            figures = _figures(card.get(key))
+            if figures:
+                rows.append((label, figures))
         if isinstance((card.get("validation") or {}).get("fusion_weight"), (int, float)):
             rows.append(("Fusion weight (tuned)", f"{card['validation']['fusion_weight']:g}"))
         for key in ("mode", "chosen_step", "machine"):
