@@ -32,12 +32,13 @@ from .about import AboutDialog, about_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import MAX_PICTURE_SIDE, SketchCanvas
-from .results import ResultDialog, ResultsView
+from .results import ResultDialog, ResultsView, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
 log = logging.getLogger("sketchfind.window")
 
 DETAIL_SIDE: Final = 512  # px, longer side of a folder photo in the large view (the grid's are 160)
+MAX_RESULTS: Final = 200  # photos in the grid at most, scrolling down adds a page at a time
 LIVE_QUERY_MS: Final = 150  # throttle for queries while a stroke is being drawn
 AUTOSAVE_DELAY_MS: Final = 250  # a change is on disk within this time; changes meanwhile are written together
 SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;"
@@ -136,6 +137,8 @@ class MainWindow(QMainWindow):
         self.last_error: tuple[str, str] | None = None
         self.dropped_results = 0  # stale results thrown away (for tests and the curious)
         self._latest_request = 0
+        self._more_request: int | None = None  # the request for the next page of results, while on its way
+        self.shown_k = self.prefs.top_k  # photos asked for: grows by a page as the grid is scrolled
         self._submitted: dict[int, float] = {}
         self._catalogue_pending = False
         self._started = False
@@ -153,7 +156,7 @@ class MainWindow(QMainWindow):
         self.results = ResultsView()
         self.attributes = AttributesPanel()
         self.attributes.slider.setValue(self.prefs.attribute_slider)
-        self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.results_dock = self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Attributes", "attributesDock", self.attributes, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.worker = Worker(engine_factory, devices, self)
@@ -174,6 +177,7 @@ class MainWindow(QMainWindow):
         self.canvas.strokeMoved.connect(self._stroke_moved)
         self.attributes.paramsChanged.connect(self.rerank)
         self.results.photoActivated.connect(self._open_result)
+        self.results.moreWanted.connect(self.more_results)
 
         self._build_actions()
         self.query_time = QLabel("")
@@ -212,12 +216,13 @@ class MainWindow(QMainWindow):
             self.notice(prefs_notice, lasting=True)
 
     # ------------------------------------------------------------------ layout
-    def _dock(self, title: str, name: str, widget: QWidget, area) -> None:
+    def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
+        return dock
 
     def _action(self, text: str, slot, shortcut=None, name: str = "", checkable: bool = False) -> QAction:
         action = QAction(text, self)
@@ -247,6 +252,7 @@ class MainWindow(QMainWindow):
         self.paste_action = self._action("Paste picture", self.paste_sketch, QKeySequence.StandardKey.Paste, "paste")
         self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
         self.export_action = self._action("Export PNG…", self.export_png, "Ctrl+E", "export_png")
+        self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
         self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
         self.about_action = self._action("About SketchFind", self.show_about, None, "about")
@@ -275,7 +281,12 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
-        for action in (self.open_action, self.save_action, self.export_action, None, self.folder_action,
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open recent")
+        self.recent_menu.setObjectName("recentMenu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        for action in (self.save_action, self.export_action, self.export_results_action, None, self.folder_action,
                        self.download_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
@@ -526,6 +537,7 @@ class MainWindow(QMainWindow):
             self._live_timer.stop()
         if self.info is None:
             return None  # queued implicitly: submitted again when the model is ready
+        self.shown_k = self.prefs.top_k  # a changed sketch starts again from its first page
         sketch = self.canvas.query_input(include_live) or ("empty",)
         return self._post(sketch)
 
@@ -535,8 +547,17 @@ class MainWindow(QMainWindow):
             return None
         return self._post(None)
 
+    def more_results(self) -> None:
+        """The grid was scrolled to its end: rank again for one more page (no forward pass)."""
+        shown = self.last_outcome.results if self.last_outcome is not None else []
+        if self._more_request is not None or len(shown) < self.shown_k or self.shown_k >= MAX_RESULTS:
+            return  # already asked, or every photo that qualifies is shown
+        self.shown_k = min(self.shown_k + self.prefs.top_k, MAX_RESULTS)
+        self._more_request = self.rerank()
+
     def _post(self, sketch) -> int:
-        request = self.worker.query(sketch, self.attributes.rank_params(self.prefs.top_k))
+        self._more_request = None  # any newer request supersedes a page on its way
+        request = self.worker.query(sketch, self.attributes.rank_params(self.shown_k))
         self._latest_request = request
         self._submitted[request] = time.perf_counter()
         return request
@@ -556,7 +577,12 @@ class MainWindow(QMainWindow):
             return
         self._submitted = {k: v for k, v in self._submitted.items() if k > outcome.request_id}
         self.last_outcome = outcome
-        self.results.set_results(outcome.results, outcome.thumbnails)
+        more = outcome.request_id == self._more_request
+        self._more_request = None
+        self.results.set_results(outcome.results, outcome.thumbnails, keep_scroll=more)
+        total = outcome.catalogue_size
+        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}"
+                                         if outcome.results and total else "Results")
         code = outcome.code
         if code is None:
             self.results.set_placeholder(EMPTY_SKETCH)
@@ -756,6 +782,34 @@ class MainWindow(QMainWindow):
         self.sketch_file = path
         self.canvas.undo_stack.setClean()
         self._show_sketch_file()
+        self.prefs.recent_sketches = settings.remember_recent(self.prefs.recent_sketches, str(path.absolute()))
+        self._save_preferences()
+
+    def _fill_recent_menu(self) -> None:
+        """File → Open recent, rebuilt each time it opens (another window may have saved meanwhile)."""
+        self.recent_menu.clear()
+        for number, path in enumerate(self.prefs.recent_sketches, 1):
+            action = self.recent_menu.addAction(f"&{number} {Path(path).name}")
+            action.setToolTip(path)
+            action.setStatusTip(path)
+            action.triggered.connect(lambda _=False, path=path: self.open_recent(path))
+        if self.prefs.recent_sketches:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.clear_recent)
+        else:
+            self.recent_menu.addAction("No recent sketches").setEnabled(False)
+
+    def open_recent(self, path: str) -> None:
+        if not Path(path).is_file():  # moved or deleted since: say so and forget it
+            self.prefs.recent_sketches = [p for p in self.prefs.recent_sketches if p != path]
+            self._save_preferences()
+            self.notice(f"{Path(path).name} is no longer there ({path}); it was removed from the recent sketches.")
+            return
+        self.open_sketch(path)
+
+    def clear_recent(self) -> None:
+        self.prefs.recent_sketches = []
+        self._save_preferences()
 
     def _show_sketch_file(self, *_) -> None:
         name = self.sketch_file.name if self.sketch_file else "Untitled sketch"
@@ -769,6 +823,30 @@ class MainWindow(QMainWindow):
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
         if path:
             self.save_sketch(path if path.lower().endswith(".png") else path + ".png")
+
+    def export_results(self, path: str | None = None) -> None:
+        """File → Export results: the photos now in the grid, with distances and attributes, as CSV."""
+        results = self.last_outcome.results if self.last_outcome is not None else []
+        if not results:
+            self.statusBar().showMessage("No results to export: draw a sketch first.", 4000)
+            return
+        path = path or self.dialogs.save_path(self, "Export results", "CSV table (*.csv)", "results.csv")
+        if not path:
+            return
+        path = path if path.lower().endswith(".csv") else path + ".csv"
+        files = []
+        for result in results:
+            try:
+                files.append(self.catalogue.photo_file(result.index))
+            except Exception:
+                files.append(None)
+        try:
+            settings.atomic_write_bytes(Path(path), results_csv(results, files).encode("utf-8"))
+        except OSError as exc:
+            log.warning("could not export results to %s: %s", path, exc)
+            self.notice(f"Could not export the results to {Path(path).name}: {exc.strerror or exc}.")
+        else:
+            self.statusBar().showMessage(f"Exported {len(results)} results to {path}", 4000)
 
     def _open_result(self, result) -> None:
         if result is None or self.catalogue is None:

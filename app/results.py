@@ -1,6 +1,8 @@
 """Ranked results grid and the detail dialog of one photo."""
 from __future__ import annotations
 
+import csv
+import io
 from typing import Final
 
 import numpy as np
@@ -41,6 +43,7 @@ class ResultsView(QListView):
     """Top-K photos as a grid; UserRole of each item is the photo id string."""
 
     photoActivated = Signal(object)  # the RankedResult clicked
+    moreWanted = Signal()  # scrolled to the end of the grid: show more photos
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -60,6 +63,12 @@ class ResultsView(QListView):
         self.clicked.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
         self.placeholder = ""  # says why the grid is empty
+        self._restoring = False
+        self.verticalScrollBar().valueChanged.connect(self._scrolled)
+
+    def _scrolled(self, value: int) -> None:
+        if value > 0 and value == self.verticalScrollBar().maximum() and not self._restoring:
+            self.moreWanted.emit()
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
@@ -73,7 +82,13 @@ class ResultsView(QListView):
             painter.drawText(self.viewport().rect().adjusted(12, 12, -12, -12),
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
 
-    def set_results(self, results: list, thumbnails: dict[int, np.ndarray]) -> None:
+    def set_results(self, results: list, thumbnails: dict[int, np.ndarray], keep_scroll: bool = False) -> None:
+        """Show `results`; `keep_scroll` (more of the same ranking) stays where the user was."""
+        scroll = self.verticalScrollBar().value()
+        if not keep_scroll:
+            # Back to the top first: left at the old end, the position would be clamped to the new
+            # end when the rows are laid out, which reads as a request for more.
+            self.verticalScrollBar().setValue(0)
         self.model_.clear()
         for result in results:
             item = QStandardItem(f"#{result.rank}  {result.id}\n{result.score:.3f}")
@@ -89,9 +104,27 @@ class ResultsView(QListView):
                 item.setIcon(QIcon(pixmap))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.model_.appendRow(item)
+        if keep_scroll:
+            self.doItemsLayout()  # lay the new rows out now, so that the old position exists
+            self._restoring = True  # going back to where the user was is not a request for more
+            self.verticalScrollBar().setValue(scroll)
+            self._restoring = False
 
     def ids(self) -> list[str]:
         return [self.model_.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.model_.rowCount())]
+
+
+def results_csv(results: list, photo_files: list) -> str:
+    """The ranked photos as CSV: rank, id, distance, the photo's file (empty for the benchmark),
+    then the photo's predicted probability of each attribute."""
+    names = list(results[0].attributes) if results else []
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["rank", "id", "distance", "photo_file"] + names)
+    for result, photo_file in zip(results, photo_files):
+        writer.writerow([result.rank, result.id, f"{result.score:.6g}", "" if photo_file is None else str(photo_file)]
+                        + [f"{result.attributes.get(name, float('nan')):.4f}" for name in names])
+    return out.getvalue()
 
 
 def attribute_agreement(photo: dict[str, float], sketch: dict[str, float]) -> dict[str, bool]:

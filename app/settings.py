@@ -12,7 +12,7 @@ from fgsbir_core.checkpoint import atomic_write_bytes  # noqa: F401  (re-exporte
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Final
 
@@ -22,6 +22,7 @@ PREFERENCES_FILE: Final = "preferences.json"
 WINDOW_STATE_FILE: Final = "window.ini"
 LAYOUT_VERSION: Final = 1
 CATEGORIES: Final = ("shoes", "chairs")
+MAX_RECENT: Final = 8  # sketch files in File → Open recent
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Preferences:
     attribute_slider: int = 50  # AttributesPanel slider position, 50 = the model's tuned weight
     pen_width: float = 3.0  # on-screen width in logical pixels at pressure 1
     first_run_done: bool = False
+    recent_sketches: list = field(default_factory=list)  # newest first, absolute paths
 
     @classmethod
     def from_dict(cls, values: dict) -> "Preferences":
@@ -50,10 +52,17 @@ class Preferences:
         if prefs.device not in ("cpu", "cuda"):
             prefs.device = "cpu"
         prefs.top_k = min(max(prefs.top_k, 1), 200)
+        recent = values.get("recent_sketches")  # list(str) would split a hand-edited string into letters
+        prefs.recent_sketches = [p for p in recent if isinstance(p, str) and p][:MAX_RECENT] if isinstance(recent, list) else []
         prefs.attribute_slider = min(max(prefs.attribute_slider, 0), 100)
         if not math.isfinite(prefs.pen_width) or not 0.5 <= prefs.pen_width <= 50:
             prefs.pen_width = Preferences.pen_width
         return prefs
+
+
+def remember_recent(recent: list, path: str) -> list:
+    """`recent` with `path` moved to the front, duplicates dropped, at most MAX_RECENT long."""
+    return [path] + [p for p in recent if p != path][: MAX_RECENT - 1]
 
 
 def config_dir() -> Path:

@@ -73,6 +73,8 @@ def main() -> int:
                         help="which way the boot faces (the benchmark's shoes face left; see the README)")
     parser.add_argument("--size", default="1280x760", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--picture", default=None, help="open this sketch picture (PNG, JPEG, ...) instead of drawing the boot")
+    parser.add_argument("--more", type=int, default=0,
+                        help="scroll the result grid to its end this many times (each shows one page more)")
     args = parser.parse_args()
     if not os.environ.get("DISPLAY") and not os.environ.get("SKETCHFIND_UNDER_XVFB"):
         return _relaunch_under_xvfb()
@@ -123,6 +125,13 @@ def main() -> int:
         if not done:
             print(f"No results: {window.last_error}", file=sys.stderr)
             return 1
+        for _ in range(args.more):
+            shown = len(window.results.ids())
+            bar = window.results.verticalScrollBar()
+            bar.setValue(bar.maximum())
+            if not wait(lambda: len(window.results.ids()) > shown, 30):
+                print(f"No more results after {shown}", file=sys.stderr)
+                break
         wait(lambda: False, 0.5)  # let the thumbnails paint
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)

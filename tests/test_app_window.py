@@ -429,3 +429,93 @@ def test_drop_a_sketch_file_on_the_window(qtbot, make_window, tmp_path):
                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
     assert window.canvas.has_image  # the sketch is kept; the window says why the file did not open
     assert "Could not open broken.png" in window.notices[-1]
+
+
+def test_scrolling_to_the_end_of_the_grid_shows_more(qtbot, make_window, fake_engines):
+    fake_engines.setup["catalogue_size"] = 60
+    window = make_window()
+    window.resize(1280, 500)  # a short grid: 24 photos need a scroll bar
+    draw_and_wait(qtbot, window)
+    eng = engine(window, fake_engines)
+    encodes = eng.encode_calls
+    view = window.findChild(QListView, "resultsView")
+    assert len(shown_ids(window)) == 24 and window.results_dock.windowTitle() == "Results: top 24 of 60"
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+    end = bar.maximum()
+    bar.setValue(end)  # the user scrolls to the end
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 48, timeout=5000)
+    assert bar.value() == end  # still where the user was, with the next page below
+    assert eng.encode_calls == encodes and eng.rank_calls[-1]["top_k"] == 48  # re-ranked, no forward pass
+    expected = eng.rank(window.last_outcome.code, window.catalogue, attribute_weight=window.attributes.attribute_weight(),
+                        top_k=48)
+    assert shown_ids(window) == [r.id for r in expected]  # the first 24 unchanged, 24 more after them
+    bar.setValue(bar.maximum())
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 60, timeout=5000)
+    assert window.results_dock.windowTitle() == "Results: top 60 of 60"
+    calls = len(eng.rank_calls)
+    bar.setValue(bar.maximum())  # every photo is shown: nothing more to ask
+    qtbot.wait(200)
+    assert len(eng.rank_calls) == calls
+    draw_and_wait(qtbot, window, [(p[0] + 20, p[1]) for p in BOOT])  # a changed sketch starts from its first page
+    assert len(shown_ids(window)) == 24 and bar.value() == 0
+
+
+def test_recent_sketches_menu(qtbot, make_window, tmp_path):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    for name in ("a.json", "b.json", "a.json"):
+        window.save_sketch(str(tmp_path / name))
+    assert window.prefs.recent_sketches == [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
+    window._fill_recent_menu()
+    labels = [a.text() for a in window.recent_menu.actions() if not a.isSeparator()]
+    assert labels == ["&1 a.json", "&2 b.json", "Clear list"]
+    window.canvas.clear()
+    window.recent_menu.actions()[1].trigger()  # b.json
+    assert not window.canvas.is_empty() and window.sketch_file == tmp_path / "b.json"
+    assert window.prefs.recent_sketches[0] == str(tmp_path / "b.json")
+    (tmp_path / "a.json").unlink()
+    window.open_recent(str(tmp_path / "a.json"))
+    assert "no longer there" in window.notices[-1]
+    assert window.prefs.recent_sketches == [str(tmp_path / "b.json")]
+    window.close()
+    saved = json.loads((settings.config_dir() / settings.PREFERENCES_FILE).read_text())
+    assert saved["recent_sketches"] == [str(tmp_path / "b.json")]
+    again = make_window()
+    again.clear_recent()
+    again._fill_recent_menu()
+    assert [a.text() for a in again.recent_menu.actions()] == ["No recent sketches"]
+    assert not again.recent_menu.actions()[0].isEnabled()
+
+
+def test_recent_list_is_bounded_and_survives_hand_edits(tmp_path):
+    paths = [f"/s/{i}.json" for i in range(12)]
+    recent: list = []
+    for path in paths:
+        recent = settings.remember_recent(recent, path)
+    assert recent == paths[::-1][: settings.MAX_RECENT]
+    assert settings.Preferences.from_dict({"recent_sketches": "/s/x.json"}).recent_sketches == []
+    assert settings.Preferences.from_dict({"recent_sketches": ["/s/x.json", 3, None, ""]}).recent_sketches == ["/s/x.json"]
+
+
+def test_export_results_as_csv(qtbot, make_window, tmp_path):
+    import csv
+
+    window = make_window()
+    window.export_results(str(tmp_path / "none.csv"))  # nothing drawn: nothing to export, no file
+    assert not (tmp_path / "none.csv").exists() and "No results" in window.statusBar().currentMessage()
+    draw_and_wait(qtbot, window)
+    window.catalogue.folder = tmp_path / "photos"
+    window.dialogs.save_answer = str(tmp_path / "ranked")  # the suffix is added
+    window.export_results_action.trigger()
+    rows = list(csv.reader((tmp_path / "ranked.csv").open()))
+    names = window.info["attribute_names"]
+    assert rows[0] == ["rank", "id", "distance", "photo_file"] + names
+    results = window.last_outcome.results
+    assert [r[1] for r in rows[1:]] == [r.id for r in results] == shown_ids(window)
+    first = results[0]
+    assert rows[1][0] == "1" and float(rows[1][2]) == pytest.approx(first.score, rel=1e-5)
+    assert rows[1][3] == str(tmp_path / "photos" / f"{first.id}.jpg")
+    assert [float(v) for v in rows[1][4:]] == pytest.approx([first.attributes[n] for n in names], abs=1e-4)
+    window.export_results(str(tmp_path / "ranked.csv" / "r.csv"))  # under a file: cannot be written
+    assert "Could not export" in window.notices[-1]
