@@ -849,18 +849,22 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Exported {len(results)} results to {path}", 4000)
 
     def _open_result(self, result) -> None:
-        if result is None or self.catalogue is None:
+        outcome, catalogue = self.last_outcome, self.catalogue  # kept: a new catalogue may arrive meanwhile
+        if result is None or catalogue is None or outcome is None:
             return
-        try:
-            image = self.catalogue.thumbnail(result.index, size=DETAIL_SIDE)
-        except Exception:
-            image = self.last_outcome.thumbnails.get(result.index) if self.last_outcome else None
-        code = self.last_outcome.code if self.last_outcome else None
+
+        def picture(r):
+            try:
+                return catalogue.thumbnail(r.index, size=DETAIL_SIDE)
+            except Exception:  # the photo cannot be read again: the grid's thumbnail, if any
+                return outcome.thumbnails.get(r.index)
+
+        code = outcome.code
         names = self.info["attribute_names"] if self.info else []
         sketch = {} if code is None else {n: float(p) for n, p in zip(names, code.attribute_probs)}
         definitions = self.info.get("attribute_definitions", {}) if self.info else {}
-        try:
-            photo_file = self.catalogue.photo_file(result.index)
-        except Exception:
-            photo_file = None
-        self.dialogs.show(ResultDialog(result, image, sketch, definitions, self, photo_file, self.dialogs.open_file))
+        results = outcome.results
+        position = next((i for i, r in enumerate(results) if r.index == result.index), 0)
+        self.dialogs.show(ResultDialog(results, position, picture, sketch, definitions, self,
+                                       lambda r: catalogue.photo_file(r.index), self.dialogs.open_file,
+                                       None if code is None else code.raster))

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Final
+from typing import Callable, Final
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -24,6 +24,7 @@ THUMB: Final = 112
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
 RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
 AGREE_THRESHOLD: Final = 0.5
+DETAIL_MIN: Final = 384  # px, smallest side the large view shows the photo and the sketch at
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -137,33 +138,96 @@ def attribute_agreement(photo: dict[str, float], sketch: dict[str, float]) -> di
 
 
 class ResultDialog(QDialog):
-    """The large photo and its attributes, marking those that agree with the sketch."""
+    """One result large, beside the sketch as the model saw it, with the photo's attributes marked
+    where they agree with the sketch. Previous / Next (or the arrow keys) step through the
+    ranking without closing.
 
-    def __init__(self, result, image: np.ndarray | None, sketch_probs: dict[str, float], definitions: dict[str, str],
-                 parent=None, photo_file=None, open_file=None):
+    `picture(result)` gives the photo to show (or None), `photo_file(result)` the file of a photo
+    from the user's own folder (None for the benchmark), `open_file(path)` opens it (False if it
+    cannot)."""
+
+    def __init__(self, results: list, position: int, picture: Callable, sketch_probs: dict[str, float],
+                 definitions: dict[str, str], parent=None, photo_file: Callable | None = None,
+                 open_file: Callable | None = None, sketch_image: np.ndarray | None = None):
         super().__init__(parent)
         self.setObjectName("resultDialog")
-        self.setWindowTitle(f"Photo {result.id} — rank {result.rank}")
-        picture = QLabel()
-        picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        if image is not None:
-            pixmap = QPixmap.fromImage(to_qimage(image))
-            if max(pixmap.width(), pixmap.height()) < 384:
-                pixmap = pixmap.scaled(384, 384, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            picture.setPixmap(pixmap)
-        agree = attribute_agreement(result.attributes, sketch_probs)
-        self.table = QTableWidget(len(result.attributes), 4)
+        self.results, self._picture, self._photo_file, self._open_file = results, picture, photo_file, open_file
+        self.sketch_probs, self.definitions = sketch_probs, definitions
+        self.sketch = QLabel()
+        self.sketch.setObjectName("resultSketch")
+        self.sketch.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        if sketch_image is not None:
+            self.sketch.setPixmap(QPixmap.fromImage(to_qimage(sketch_image)).scaled(
+                DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            self.sketch.setToolTip("Your sketch as the model reads it")
+        self.picture = QLabel()
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture.setMinimumSize(DETAIL_MIN, DETAIL_MIN)
+        self.table = QTableWidget(0, 4)
         self.table.setObjectName("attributeTable")
         self.table.setHorizontalHeaderLabels(["Attribute", "Photo", "Sketch", "Agrees"])
         self.table.verticalHeader().setVisible(False)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the arrow keys step through the results
+        self.summary = QLabel()
+        self.summary.setObjectName("resultSummary")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        self.previous_button = buttons.addButton("◀ Previous", QDialogButtonBox.ButtonRole.ActionRole)
+        self.next_button = buttons.addButton("Next ▶", QDialogButtonBox.ButtonRole.ActionRole)
+        self.previous_button.clicked.connect(lambda: self.show_result(self.position - 1))
+        self.next_button.clicked.connect(lambda: self.show_result(self.position + 1))
+        for key, step in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, 1), (Qt.Key.Key_PageUp, -1), (Qt.Key.Key_PageDown, 1)):
+            QShortcut(QKeySequence(key), self, lambda step=step: self.show_result(self.position + step))
+        self.open_button = buttons.addButton("Open photo file", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button.clicked.connect(self._open_photo)
+        self.caption = QLabel()
+        body = QHBoxLayout()
+        for widget, caption, stretch in ((self.sketch, QLabel("Your sketch, as the model reads it"), 0),
+                                         (self.picture, self.caption, 1)):
+            column = QVBoxLayout()
+            column.addWidget(widget, 1)
+            caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            column.addWidget(caption)
+            body.addLayout(column, stretch)
+        body.addWidget(self.table)  # as wide as its columns; the photo takes the rest
+        layout = QVBoxLayout(self)
+        layout.addLayout(body)
+        layout.addWidget(self.summary)
+        layout.addWidget(buttons)
+        self.position = -1
+        self.show_result(position)
+
+    def show_result(self, position: int) -> None:
+        if not 0 <= position < len(self.results) or position == self.position:
+            return
+        self.position = position
+        result = self.result = self.results[position]
+        self.setWindowTitle(f"Photo {result.id} — rank {result.rank}")
+        self.caption.setText(f"Photo {result.id}, rank {result.rank}")
+        try:
+            image = self._picture(result)
+        except Exception:  # an unreadable photo costs its picture, not the dialog
+            image = None
+        if image is not None:
+            pixmap = QPixmap.fromImage(to_qimage(image))
+            if max(pixmap.width(), pixmap.height()) < DETAIL_MIN:
+                pixmap = pixmap.scaled(DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation)
+            self.picture.setPixmap(pixmap)
+        else:
+            self.picture.clear()
+            self.picture.setText("(no picture)")
+        agree = attribute_agreement(result.attributes, self.sketch_probs)
+        self.table.setRowCount(len(result.attributes))
         for row, (name, prob) in enumerate(result.attributes.items()):
-            cells = [name.replace("_", " "), f"{prob:.2f}", f"{sketch_probs[name]:.2f}" if name in sketch_probs else "–"]
+            cells = [name.replace("_", " "), f"{prob:.2f}",
+                     f"{self.sketch_probs[name]:.2f}" if name in self.sketch_probs else "–"]
             cells.append(("✓" if agree[name] else "✗") if name in agree else "")
             for column, text in enumerate(cells):
                 cell = QTableWidgetItem(text)
                 cell.setFlags(Qt.ItemFlag.ItemIsEnabled)
-                if column == 0 and name in definitions:
-                    cell.setToolTip(definitions[name])
+                if column == 0 and name in self.definitions:
+                    cell.setToolTip(self.definitions[name])
                 if column == 3 and name in agree:
                     cell.setForeground(QColor(30, 130, 30) if agree[name] else QColor(190, 40, 40))
                 self.table.setItem(row, column, cell)
@@ -172,26 +236,18 @@ class ResultDialog(QDialog):
         self.table.setFixedWidth(self.table.horizontalHeader().length() + self.table.verticalScrollBar().sizeHint().width()
                                  + 2 * self.table.frameWidth())
         self.agreement = agree
-        summary = QLabel(
-            f"Distance {result.score:.4f}. {sum(agree.values())} of {len(agree)} attributes agree with the sketch."
-        )
-        summary.setObjectName("resultSummary")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        buttons.rejected.connect(self.reject)
-        self.open_button = None
-        if photo_file is not None and open_file is not None:  # a photo of the user's own folder
-            self.open_button = buttons.addButton("Open photo file", QDialogButtonBox.ButtonRole.ActionRole)
-            self.open_button.setToolTip(str(photo_file))
+        self.summary.setText(f"Distance {result.score:.4f}. {sum(agree.values())} of {len(agree)} attributes agree "
+                             f"with the sketch. ({position + 1} of {len(self.results)}: ← → for the others)")
+        self.previous_button.setEnabled(position > 0)
+        self.next_button.setEnabled(position + 1 < len(self.results))
+        try:
+            self.photo_file = self._photo_file(result) if self._photo_file is not None else None
+        except Exception:
+            self.photo_file = None
+        # Only a photo of the user's own folder has a file to open.
+        self.open_button.setVisible(self.photo_file is not None and self._open_file is not None)
+        self.open_button.setToolTip(str(self.photo_file or ""))
 
-            def open_photo() -> None:
-                if not open_file(photo_file):
-                    summary.setText(f"Could not open {photo_file}: it may have been moved or deleted.")
-
-            self.open_button.clicked.connect(open_photo)
-        body = QHBoxLayout()
-        body.addWidget(picture, 1)
-        body.addWidget(self.table)  # as wide as its columns; the photo takes the rest
-        layout = QVBoxLayout(self)
-        layout.addLayout(body)
-        layout.addWidget(summary)
-        layout.addWidget(buttons)
+    def _open_photo(self) -> None:
+        if not self._open_file(self.photo_file):
+            self.summary.setText(f"Could not open {self.photo_file}: it may have been moved or deleted.")

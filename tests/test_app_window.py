@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import FakeDialogs, draw_mouse
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QComboBox, QLabel, QListView, QSlider
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QListView, QSlider
 
 from app import settings
 from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
@@ -348,7 +348,7 @@ def test_a_folder_photo_opens_from_its_large_view(qtbot, make_window, tmp_path):
     draw_and_wait(qtbot, window)
     top = window.last_outcome.results[0]
     window._open_result(top)
-    assert window.dialogs.shown[-1].open_button is None  # a benchmark photo has no file of its own
+    assert window.dialogs.shown[-1].open_button.isHidden()  # a benchmark photo has no file of its own
     window.catalogue.folder = tmp_path
     window._open_result(top)
     dialog = window.dialogs.shown[-1]
@@ -519,3 +519,36 @@ def test_export_results_as_csv(qtbot, make_window, tmp_path):
     assert [float(v) for v in rows[1][4:]] == pytest.approx([first.attributes[n] for n in names], abs=1e-4)
     window.export_results(str(tmp_path / "ranked.csv" / "r.csv"))  # under a file: cannot be written
     assert "Could not export" in window.notices[-1]
+
+
+def test_large_view_steps_through_the_ranking(qtbot, make_window):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    results = window.last_outcome.results
+    window._open_result(results[1])
+    dialog = window.dialogs.shown[-1]
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()  # as exec() makes it: the arrow keys are shortcuts of the dialog's window
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    assert dialog.result is results[1] and dialog.previous_button.isEnabled()
+    assert dialog.findChild(QLabel, "resultSketch").pixmap().width() > 0  # the sketch beside the photo
+    qtbot.keyClick(dialog, Qt.Key.Key_Right)
+    assert dialog.result is results[2] and dialog.windowTitle().startswith(f"Photo {results[2].id} — rank 3")
+    photo, sketch = results[2].attributes, window.last_outcome.code.attribute_probs
+    names = window.info["attribute_names"]
+    assert dialog.agreement == {n: (photo[n] >= 0.5) == (sketch[i] >= 0.5) for i, n in enumerate(names)}
+    assert f"3 of {len(results)}" in dialog.summary.text()
+    qtbot.keyClick(dialog, Qt.Key.Key_Left)
+    qtbot.keyClick(dialog, Qt.Key.Key_Left)
+    assert dialog.result is results[0] and not dialog.previous_button.isEnabled()
+    qtbot.keyClick(dialog, Qt.Key.Key_Left)  # nothing before the first
+    assert dialog.result is results[0]
+    dialog.show_result(len(results) - 1)
+    assert not dialog.next_button.isEnabled()
+    dialog.next_button.click()
+    assert dialog.result is results[-1]
+    window.catalogue.folder = None
+    window.catalogue.thumbnail = lambda i, size=None: (_ for _ in ()).throw(OSError("gone"))
+    dialog.show_result(0)  # a photo that cannot be read again: the grid's thumbnail instead
+    assert dialog.picture.pixmap().width() > 0
