@@ -154,6 +154,8 @@ class MainWindow(QMainWindow):
         self._show_sketch_file()
         self.setAcceptDrops(True)  # a sketch file or picture dropped anywhere on the window opens
         self.results = ResultsView()
+        self.results.set_thumb_size(self.prefs.thumb_size)
+        self.prefs.thumb_size = self.results.thumb_size  # a hand-edited size, clamped
         self.attributes = AttributesPanel()
         self.attributes.slider.setValue(self.prefs.attribute_slider)
         self.results_dock = self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -178,6 +180,7 @@ class MainWindow(QMainWindow):
         self.attributes.paramsChanged.connect(self.rerank)
         self.results.photoActivated.connect(self._open_result)
         self.results.moreWanted.connect(self.more_results)
+        self.results.thumbSizeChanged.connect(self._thumb_size_changed)
 
         self._build_actions()
         self.query_time = QLabel("")
@@ -255,6 +258,9 @@ class MainWindow(QMainWindow):
         self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
         self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
+        self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), QKeySequence.StandardKey.ZoomIn, "larger_photos")
+        self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
+        self.larger_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.ZoomIn) + [QKeySequence("Ctrl+=")])
         self.about_action = self._action("About SketchFind", self.show_about, None, "about")
         quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
 
@@ -293,6 +299,9 @@ class MainWindow(QMainWindow):
         for action in (self.undo_action, self.redo_action, self.clear_action, self.paste_action, None,
                        self.pen_action, self.eraser_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(self.larger_action)
+        view_menu.addAction(self.smaller_action)
         self.menuBar().addMenu("&Help").addAction(self.about_action)
 
     # ------------------------------------------------------------------ start / stop
@@ -546,6 +555,9 @@ class MainWindow(QMainWindow):
         if self.info is None or self.canvas.is_empty():
             return None
         return self._post(None)
+
+    def _thumb_size_changed(self, size: int) -> None:
+        self.prefs.thumb_size = size  # saved with the other preferences on closing
 
     def more_results(self) -> None:
         """The grid was scrolled to its end: rank again for one more page (no forward pass)."""

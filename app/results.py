@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-THUMB: Final = 112
+THUMB: Final = 112  # px, the grid's default photo size
+THUMB_SIZES: Final = range(80, 193, 16)  # what zooming the grid steps through
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
 RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
 AGREE_THRESHOLD: Final = 0.5
@@ -45,6 +46,7 @@ class ResultsView(QListView):
 
     photoActivated = Signal(object)  # the RankedResult clicked
     moreWanted = Signal()  # scrolled to the end of the grid: show more photos
+    thumbSizeChanged = Signal(int)  # zoomed (Ctrl + wheel, View menu): the new photo size in px
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -53,9 +55,9 @@ class ResultsView(QListView):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
-        self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 16, THUMB + 44))
         self.setSpacing(4)
+        self.thumb_size = 0
+        self.set_thumb_size(THUMB)
         self.setWordWrap(True)
         self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         self.setMinimumWidth(2 * (THUMB + 16) + 24)
@@ -66,6 +68,27 @@ class ResultsView(QListView):
         self.placeholder = ""  # says why the grid is empty
         self._restoring = False
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
+
+    def set_thumb_size(self, size: int) -> None:
+        """Photos `size` px a side (clamped to THUMB_SIZES); the icons hold larger pixmaps, so no re-read."""
+        size = min(max(int(size), THUMB_SIZES[0]), THUMB_SIZES[-1])
+        if size == self.thumb_size:
+            return
+        self.thumb_size = size
+        self.setIconSize(QSize(size, size))
+        self.setGridSize(QSize(size + 16, size + 44))
+        self.thumbSizeChanged.emit(size)
+
+    def zoom(self, steps: int) -> None:
+        self.set_thumb_size(self.thumb_size + steps * THUMB_SIZES.step)
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:  # Ctrl + wheel zooms, as in file managers
+            if event.angleDelta().y():
+                self.zoom(1 if event.angleDelta().y() > 0 else -1)
+            event.accept()
+            return
+        super().wheelEvent(event)
 
     def _scrolled(self, value: int) -> None:
         if value > 0 and value == self.verticalScrollBar().maximum() and not self._restoring:
@@ -99,9 +122,10 @@ class ResultsView(QListView):
             item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")
             thumb = thumbnails.get(result.index)
             if thumb is not None:
-                pixmap = QPixmap.fromImage(to_qimage(thumb)).scaled(
-                    THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
-                )
+                pixmap = QPixmap.fromImage(to_qimage(thumb))
+                if max(pixmap.width(), pixmap.height()) > THUMB_SIZES[-1]:  # kept at the largest zoom: QIcon scales down
+                    pixmap = pixmap.scaled(THUMB_SIZES[-1], THUMB_SIZES[-1], Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation)
                 item.setIcon(QIcon(pixmap))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.model_.appendRow(item)

@@ -32,6 +32,7 @@ class Preferences:
     data_root: str = ""  # empty: use $FGSBIR_DATA
     top_k: int = 24
     attribute_slider: int = 50  # AttributesPanel slider position, 50 = the model's tuned weight
+    thumb_size: int = 112  # px, the result grid's photos (Ctrl + wheel, View menu)
     pen_width: float = 3.0  # on-screen width in logical pixels at pressure 1
     first_run_done: bool = False
     recent_sketches: list = field(default_factory=list)  # newest first, absolute paths

@@ -552,3 +552,44 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     window.catalogue.thumbnail = lambda i, size=None: (_ for _ in ()).throw(OSError("gone"))
     dialog.show_result(0)  # a photo that cannot be read again: the grid's thumbnail instead
     assert dialog.picture.pixmap().width() > 0
+
+
+def test_result_photos_zoom_and_the_size_is_kept(qtbot, make_window):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    from app.results import THUMB, THUMB_SIZES
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    view = window.results
+    assert view.iconSize().width() == THUMB
+    window.larger_action.trigger()
+    assert view.iconSize().width() == THUMB + THUMB_SIZES.step and view.gridSize().width() == THUMB + THUMB_SIZES.step + 16
+
+    def wheel(dy, modifiers):
+        pos = QPointF(view.viewport().rect().center())
+        event = QWheelEvent(pos, view.viewport().mapToGlobal(pos), QPoint(0, 0), QPoint(0, dy), Qt.MouseButton.NoButton,
+                            modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(view.viewport(), event)
+
+    wheel(-120, Qt.KeyboardModifier.ControlModifier)
+    wheel(-120, Qt.KeyboardModifier.ControlModifier)
+    assert view.iconSize().width() == THUMB - THUMB_SIZES.step
+    wheel(-120, Qt.KeyboardModifier.NoModifier)  # a plain wheel scrolls, it does not zoom
+    assert view.iconSize().width() == THUMB - THUMB_SIZES.step
+    for _ in range(20):
+        window.smaller_action.trigger()
+    assert view.iconSize().width() == THUMB_SIZES[0]  # bounded
+    for _ in range(20):
+        window.larger_action.trigger()
+    assert view.iconSize().width() == THUMB_SIZES[-1]
+    # The icons hold the photo at the largest size: zooming in shows it sharp, not an enlarged small one.
+    icon = view.model().item(0).icon()
+    assert max(icon.availableSizes()[0].width(), icon.availableSizes()[0].height()) >= 48  # the fake photo's own size
+    window.close()
+    assert json.loads((settings.config_dir() / settings.PREFERENCES_FILE).read_text())["thumb_size"] == THUMB_SIZES[-1]
+    assert make_window().results.iconSize().width() == THUMB_SIZES[-1]
+    prefs_file = settings.config_dir() / settings.PREFERENCES_FILE
+    prefs_file.write_text(json.dumps({"thumb_size": 5000}))  # hand-edited: the grid clamps it
+    assert make_window().results.iconSize().width() == THUMB_SIZES[-1]
