@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -32,7 +33,7 @@ from .about import AboutDialog, about_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import MAX_PICTURE_SIDE, SketchCanvas
-from .results import ResultDialog, ResultsView, results_csv
+from .results import RESULT_ROLE, ResultDialog, ResultsView, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
 log = logging.getLogger("sketchfind.window")
@@ -181,6 +182,8 @@ class MainWindow(QMainWindow):
         self.results.photoActivated.connect(self._open_result)
         self.results.moreWanted.connect(self.more_results)
         self.results.thumbSizeChanged.connect(self._thumb_size_changed)
+        self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.results.customContextMenuRequested.connect(self._result_menu)
 
         self._build_actions()
         self.query_time = QLabel("")
@@ -859,6 +862,30 @@ class MainWindow(QMainWindow):
             self.notice(f"Could not export the results to {Path(path).name}: {exc.strerror or exc}.")
         else:
             self.statusBar().showMessage(f"Exported {len(results)} results to {path}", 4000)
+
+    def result_menu(self, result) -> QMenu:
+        """The right-click menu of one result: large view, copy its id or file, open its file."""
+        menu = QMenu(self)
+        menu.addAction("Large view", lambda: self._open_result(result))
+        menu.addAction(f"Copy id ({result.id})", lambda: QApplication.clipboard().setText(str(result.id)))
+        try:
+            photo_file = self.catalogue.photo_file(result.index) if self.catalogue is not None else None
+        except Exception:
+            photo_file = None
+        if photo_file is not None:  # a photo of the user's own folder
+            menu.addAction("Copy file path", lambda: QApplication.clipboard().setText(str(photo_file)))
+
+            def open_photo() -> None:
+                if not self.dialogs.open_file(photo_file):
+                    self.notice(f"Could not open {photo_file}: it may have been moved or deleted.")
+
+            menu.addAction("Open photo file", open_photo)
+        return menu
+
+    def _result_menu(self, pos) -> None:
+        result = self.results.indexAt(pos).data(RESULT_ROLE)
+        if result is not None:
+            self.result_menu(result).exec(self.results.viewport().mapToGlobal(pos))
 
     def _open_result(self, result) -> None:
         outcome, catalogue = self.last_outcome, self.catalogue  # kept: a new catalogue may arrive meanwhile

@@ -593,3 +593,28 @@ def test_result_photos_zoom_and_the_size_is_kept(qtbot, make_window):
     prefs_file = settings.config_dir() / settings.PREFERENCES_FILE
     prefs_file.write_text(json.dumps({"thumb_size": 5000}))  # hand-edited: the grid clamps it
     assert make_window().results.iconSize().width() == THUMB_SIZES[-1]
+
+
+def test_result_context_menu(qtbot, make_window, tmp_path):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    try:  # a test that leaves text on the clipboard can crash the interpreter's exit
+        top = window.last_outcome.results[0]
+        menu = window.result_menu(top)
+        actions = {a.text(): a for a in menu.actions()}
+        assert list(actions) == ["Large view", f"Copy id ({top.id})"]  # a benchmark photo has no file
+        actions[f"Copy id ({top.id})"].trigger()
+        assert QApplication.clipboard().text() == top.id
+        actions["Large view"].trigger()
+        assert window.dialogs.shown[-1].result is top
+        window.catalogue.folder = tmp_path
+        actions = {a.text(): a for a in window.result_menu(top).actions()}
+        actions["Copy file path"].trigger()
+        assert QApplication.clipboard().text() == str(tmp_path / f"{top.id}.jpg")
+        actions["Open photo file"].trigger()
+        assert window.dialogs.opened == [tmp_path / f"{top.id}.jpg"]
+        window.dialogs.open_file_works = False
+        actions["Open photo file"].trigger()
+        assert "Could not open" in window.notices[-1]
+    finally:
+        QApplication.clipboard().clear()
