@@ -259,7 +259,7 @@ class MainWindow(QMainWindow):
         self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
         self.export_action = self._action("Export PNG…", self.export_png, "Ctrl+E", "export_png")
         self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
-        self.folder_action = self._action("Choose photo folder…", self.choose_data_root, None, "choose_data_root")
+        self.folder_action = self._action("Choose photo folder…", lambda: self.choose_data_root(), None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
         self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), QKeySequence.StandardKey.ZoomIn, "larger_photos")
         self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
@@ -294,9 +294,13 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open recent")
         self.recent_menu.setObjectName("recentMenu")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        for action in (self.save_action, self.export_action, self.export_results_action, None, self.folder_action):
+            file_menu.addSeparator() if action is None else file_menu.addAction(action)
+        self.recent_folders_menu = file_menu.addMenu("Recent photo folders")
+        self.recent_folders_menu.setObjectName("recentFoldersMenu")
+        self.recent_folders_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        for action in (self.save_action, self.export_action, self.export_results_action, None, self.folder_action,
-                       self.download_action, None, quit_action):
+        for action in (self.download_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
         for action in (self.undo_action, self.redo_action, self.clear_action, self.paste_action, None,
@@ -452,6 +456,7 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         log.info("benchmark downloaded to %s", root)
         self.prefs.data_root = root
+        self._remember_folder(root)
         self._save_preferences()
         self.notice(f"Benchmark data ready in {root}.", 6000)
         if self.info is not None:
@@ -475,6 +480,7 @@ class MainWindow(QMainWindow):
             root = self.dialogs.ask_data_root(self)
             if root:
                 self.prefs.data_root = root
+                self._remember_folder(root)
             self._save_preferences()
         return root or None
 
@@ -486,10 +492,14 @@ class MainWindow(QMainWindow):
             return
         self.worker.load_catalogue(root)
 
-    def choose_data_root(self) -> None:
-        root = self.dialogs.pick_folder(self)
+    def _remember_folder(self, root: str) -> None:
+        self.prefs.recent_folders = settings.remember_recent(self.prefs.recent_folders, str(Path(root).absolute()))
+
+    def choose_data_root(self, root: str | None = None) -> None:
+        root = root or self.dialogs.pick_folder(self)
         if root:
             self.prefs.data_root = root
+            self._remember_folder(root)
             self._save_preferences()
             self.catalogue = None
             self._catalogue_pending = True
@@ -801,29 +811,35 @@ class MainWindow(QMainWindow):
         self._save_preferences()
 
     def _fill_recent_menu(self) -> None:
-        """File → Open recent, rebuilt each time it opens (another window may have saved meanwhile)."""
-        self.recent_menu.clear()
-        for number, path in enumerate(self.prefs.recent_sketches, 1):
-            action = self.recent_menu.addAction(f"&{number} {Path(path).name}")
-            action.setToolTip(path)
-            action.setStatusTip(path)
-            action.triggered.connect(lambda _=False, path=path: self.open_recent(path))
-        if self.prefs.recent_sketches:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", self.clear_recent)
-        else:
-            self.recent_menu.addAction("No recent sketches").setEnabled(False)
+        """File → Open recent and Recent photo folders, rebuilt as they open."""
+        for menu, key, empty in ((self.recent_menu, "recent_sketches", "No recent sketches"),
+                                 (self.recent_folders_menu, "recent_folders", "No recent photo folders")):
+            menu.clear()
+            paths = getattr(self.prefs, key)
+            for number, path in enumerate(paths, 1):
+                action = menu.addAction(f"&{number} {Path(path).name or path}")
+                action.setToolTip(path)
+                action.setStatusTip(path)
+                action.triggered.connect(lambda _=False, key=key, path=path: self.open_recent(path, key))
+            if paths:
+                menu.addSeparator()
+                menu.addAction("Clear list", lambda key=key: self.clear_recent(key))
+            else:
+                menu.addAction(empty).setEnabled(False)
 
-    def open_recent(self, path: str) -> None:
-        if not Path(path).is_file():  # moved or deleted since: say so and forget it
-            self.prefs.recent_sketches = [p for p in self.prefs.recent_sketches if p != path]
+    def open_recent(self, path: str, key: str = "recent_sketches") -> None:
+        """Open a recent sketch file or photo folder; one moved or deleted since is said so and forgotten."""
+        folder = key == "recent_folders"
+        if not (Path(path).is_dir() if folder else Path(path).is_file()):
+            setattr(self.prefs, key, [p for p in getattr(self.prefs, key) if p != path])
             self._save_preferences()
-            self.notice(f"{Path(path).name} is no longer there ({path}); it was removed from the recent sketches.")
+            what = "photo folders" if folder else "sketches"
+            self.notice(f"{Path(path).name or path} is no longer there ({path}); it was removed from the recent {what}.")
             return
-        self.open_sketch(path)
+        self.choose_data_root(path) if folder else self.open_sketch(path)
 
-    def clear_recent(self) -> None:
-        self.prefs.recent_sketches = []
+    def clear_recent(self, key: str = "recent_sketches") -> None:
+        setattr(self.prefs, key, [])
         self._save_preferences()
 
     def _show_sketch_file(self, *_) -> None:

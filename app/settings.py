@@ -22,7 +22,7 @@ PREFERENCES_FILE: Final = "preferences.json"
 WINDOW_STATE_FILE: Final = "window.ini"
 LAYOUT_VERSION: Final = 1
 CATEGORIES: Final = ("shoes", "chairs")
-MAX_RECENT: Final = 8  # sketch files in File → Open recent
+MAX_RECENT: Final = 8  # sketch files in File → Open recent, photo folders in File → Recent photo folders
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Preferences:
     pen_width: float = 3.0  # on-screen width in logical pixels at pressure 1
     first_run_done: bool = False
     recent_sketches: list = field(default_factory=list)  # newest first, absolute paths
+    recent_folders: list = field(default_factory=list)  # photo folders (catalogues), newest first
 
     @classmethod
     def from_dict(cls, values: dict) -> "Preferences":
@@ -53,8 +54,9 @@ class Preferences:
         if prefs.device not in ("cpu", "cuda"):
             prefs.device = "cpu"
         prefs.top_k = min(max(prefs.top_k, 1), 200)
-        recent = values.get("recent_sketches")  # list(str) would split a hand-edited string into letters
-        prefs.recent_sketches = [p for p in recent if isinstance(p, str) and p][:MAX_RECENT] if isinstance(recent, list) else []
+        for name in ("recent_sketches", "recent_folders"):  # list(str) would split a hand-edited string into letters
+            recent = values.get(name)
+            setattr(prefs, name, [p for p in recent if isinstance(p, str) and p][:MAX_RECENT] if isinstance(recent, list) else [])
         prefs.attribute_slider = min(max(prefs.attribute_slider, 0), 100)
         if not math.isfinite(prefs.pen_width) or not 0.5 <= prefs.pen_width <= 50:
             prefs.pen_width = Preferences.pen_width

@@ -496,6 +496,7 @@ def test_recent_list_is_bounded_and_survives_hand_edits(tmp_path):
     assert recent == paths[::-1][: settings.MAX_RECENT]
     assert settings.Preferences.from_dict({"recent_sketches": "/s/x.json"}).recent_sketches == []
     assert settings.Preferences.from_dict({"recent_sketches": ["/s/x.json", 3, None, ""]}).recent_sketches == ["/s/x.json"]
+    assert settings.Preferences.from_dict({"recent_folders": {"a": 1}}).recent_folders == []
 
 
 def test_export_results_as_csv(qtbot, make_window, tmp_path):
@@ -618,3 +619,27 @@ def test_result_context_menu(qtbot, make_window, tmp_path):
         assert "Could not open" in window.notices[-1]
     finally:
         QApplication.clipboard().clear()
+
+
+def test_recent_photo_folders(qtbot, make_window, tmp_path):
+    shoes, bags = tmp_path / "shoes", tmp_path / "bags"
+    shoes.mkdir(), bags.mkdir()
+    window = make_window()
+    for folder in (shoes, bags):
+        window.dialogs.data_root = str(folder)
+        window.folder_action.trigger()
+        qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert window.prefs.recent_folders == [str(bags), str(shoes)]
+    window._fill_recent_menu()
+    actions = [a for a in window.recent_folders_menu.actions() if not a.isSeparator()]
+    assert [a.text() for a in actions] == ["&1 bags", "&2 shoes", "Clear list"]
+    actions[1].trigger()  # back to shoes: the catalogue loads again from there
+    assert window.prefs.data_root == str(shoes) and window.prefs.recent_folders[0] == str(shoes)
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    bags.rmdir()
+    window.open_recent(str(bags), "recent_folders")
+    assert "no longer there" in window.notices[-1] and window.prefs.data_root == str(shoes)
+    assert window.prefs.recent_folders == [str(shoes)]
+    window.clear_recent("recent_folders")
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_folders_menu.actions()] == ["No recent photo folders"]
