@@ -605,8 +605,9 @@ class MainWindow(QMainWindow):
         more = outcome.request_id == self._more_request
         self._more_request = None
         self.results.set_results(outcome.results, outcome.thumbnails, keep_scroll=more)
-        total = outcome.catalogue_size
-        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}"
+        total, source = outcome.catalogue_size, getattr(self.catalogue, "source", "")
+        where = f" in {Path(source).name}" if source else ""  # which catalogue, after switching folders
+        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}"
                                          if outcome.results and total else "Results")
         code = outcome.code
         if code is None:

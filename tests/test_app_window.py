@@ -453,6 +453,9 @@ def test_scrolling_to_the_end_of_the_grid_shows_more(qtbot, make_window, fake_en
     bar.setValue(bar.maximum())
     qtbot.waitUntil(lambda: len(shown_ids(window)) == 60, timeout=5000)
     assert window.results_dock.windowTitle() == "Results: top 60 of 60"
+    window.catalogue.source = "/photos/summer boots"
+    window.rerank()
+    qtbot.waitUntil(lambda: window.results_dock.windowTitle() == "Results: top 60 of 60 in summer boots", timeout=5000)
     calls = len(eng.rank_calls)
     bar.setValue(bar.maximum())  # every photo is shown: nothing more to ask
     qtbot.wait(200)
