@@ -1,4 +1,5 @@
-"""Help → About: what is running (version, model, device) and where the log file is."""
+"""Help → About (what is running: version, model, device, where the log file is) and Help →
+Keyboard shortcuts."""
 from __future__ import annotations
 
 import platform
@@ -52,13 +53,36 @@ def _figures(metrics) -> str:
                      if k in FIGURE_NAMES and isinstance(v, (int, float)) and not isinstance(v, bool))
 
 
+EXTRA_SHORTCUTS = [  # keys that belong to no menu action
+    ("Large view: previous / next result", "← / →"),
+    ("Result photos larger / smaller", "Ctrl + mouse wheel"),
+    ("Erase with a pen", "the pen's eraser end"),
+]
+
+
+def shortcut_rows(actions) -> list[tuple[str, str]]:
+    """(what, keys) for every action that has a shortcut, then the keys of no action: read from
+    the actions themselves, so the list never goes stale."""
+    from PySide6.QtGui import QKeySequence
+
+    rows = []
+    for action in actions:
+        keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
+        if keys:
+            rows.append((action.text().replace("&", "").rstrip("…").strip(), ", ".join(keys)))
+    return rows + EXTRA_SHORTCUTS
+
+
 class AboutDialog(QDialog):
-    def __init__(self, rows: list[tuple[str, str]], parent=None):
+    """A title, a line and a two-column table: Help → About, and Help → Keyboard shortcuts."""
+
+    def __init__(self, rows: list[tuple[str, str]], parent=None, title: str = "About SketchFind",
+                 intro: str = "<h3>SketchFind</h3><p>Find product photos by sketching them.</p>", name: str = "aboutDialog"):
         super().__init__(parent)
-        self.setObjectName("aboutDialog")
-        self.setWindowTitle("About SketchFind")
+        self.setObjectName(name)
+        self.setWindowTitle(title)
         self.rows = rows
-        html = "<h3>SketchFind</h3><p>Find product photos by sketching them.</p><table>" + "".join(
+        html = intro + "<table>" + "".join(
             f"<tr><td><b>{_escape(k)}</b>&nbsp;&nbsp;</td><td>{_escape(v)}</td></tr>" for k, v in rows
         ) + "</table>"
         text = QLabel(html)

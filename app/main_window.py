@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from fgsbir_core.data import DATA_ENV
 
 from . import logs, settings
-from .about import AboutDialog, about_rows
+from .about import AboutDialog, about_rows, shortcut_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import MAX_PICTURE_SIDE, SketchCanvas
@@ -99,8 +99,8 @@ class QtDialogs:
         dialog.exec()
 
     def open_file(self, path) -> bool:
-        """Open a file in the desktop's own viewer; False if it cannot be."""
-        return Path(path).is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        """Open a file (or a folder) in the desktop's own viewer; False if it cannot be."""
+        return Path(path).exists() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
 class MainWindow(QMainWindow):
@@ -261,9 +261,11 @@ class MainWindow(QMainWindow):
         self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
         self.folder_action = self._action("Choose photo folder…", lambda: self.choose_data_root(), None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
-        self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), QKeySequence.StandardKey.ZoomIn, "larger_photos")
+        self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), None, "larger_photos")
         self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
-        self.larger_action.setShortcuts(QKeySequence.keyBindings(QKeySequence.StandardKey.ZoomIn) + [QKeySequence("Ctrl+=")])
+        self.larger_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])  # "+" is shifted "=" on many keyboards
+        self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, None, "shortcuts")
+        self.log_folder_action = self._action("Open log folder", self.open_log_folder, None, "log_folder")
         self.about_action = self._action("About SketchFind", self.show_about, None, "about")
         quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "quit")
 
@@ -309,7 +311,9 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(self.larger_action)
         view_menu.addAction(self.smaller_action)
-        self.menuBar().addMenu("&Help").addAction(self.about_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        for action in (self.shortcuts_action, self.log_folder_action, None, self.about_action):
+            help_menu.addSeparator() if action is None else help_menu.addAction(action)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -427,6 +431,17 @@ class MainWindow(QMainWindow):
             self.warning.show()
 
     # ------------------------------------------------------------------ help
+    def show_shortcuts(self) -> None:
+        self.dialogs.show(AboutDialog(shortcut_rows(a for m in self.menuBar().actions() for a in m.menu().actions()), self, "Keyboard shortcuts",
+                                      "<h3>Keyboard shortcuts</h3>", "shortcutsDialog"))
+
+    def open_log_folder(self) -> None:
+        """For a bug report: the folder with the log file (and the autosave)."""
+        folder = self.log_file.parent if self.log_file else None
+        if folder is None or not self.dialogs.open_file(folder):
+            self.notice("There is no log folder to open: the data folder is not writable, so the log goes to stderr."
+                        if folder is None else f"Could not open {folder}.")
+
     def show_about(self) -> None:
         rows = about_rows(self.version, self.info, self.log_file, self.last_error)
         self.dialogs.show(AboutDialog(rows, self))

@@ -562,3 +562,25 @@ def test_closing_with_an_unsaved_sketch_asks_first(qtbot, make_window, tmp_path)
     assert not window.isWindowModified() and window.windowTitle().startswith("boot.json")
     asked = window.dialogs.asked_save
     assert window.close() and window.dialogs.asked_save == asked  # opened and unchanged: nothing to ask
+
+
+def test_keyboard_shortcuts_are_listed_from_the_actions(qtbot, make_window):
+    window = make_window()
+    window.shortcuts_action.trigger()
+    dialog = window.dialogs.shown[-1]
+    rows = dict(dialog.rows)
+    assert rows["Undo"] == "Ctrl+Z" and rows["Paste picture"] == "Ctrl+V" and rows["Export results"] == "Ctrl+Shift+E"
+    assert "Ctrl+=" in rows["Larger photos"] and rows["Pen"] == "P"
+    assert "Large view: previous / next result" in rows
+    window.pen_action.setShortcut("Ctrl+Alt+P")  # read from the actions: never stale
+    window.shortcuts_action.trigger()
+    assert dict(window.dialogs.shown[-1].rows)["Pen"] == "Ctrl+Alt+P"
+
+
+def test_open_log_folder(qtbot, make_window):
+    window = make_window()
+    window.log_folder_action.trigger()
+    assert window.dialogs.opened == [window.log_file.parent]
+    window.dialogs.open_file_works = False
+    window.log_folder_action.trigger()
+    assert "Could not open" in window.notices[-1]
