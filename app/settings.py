@@ -41,12 +41,12 @@ class Preferences:
     @classmethod
     def from_dict(cls, values: dict) -> "Preferences":
         prefs = cls()
-        for field in fields(cls):
-            if field.name in values:
-                value = values[field.name]
-                default = getattr(prefs, field.name)
+        for spec in fields(cls):
+            if spec.name in values:
+                value = values[spec.name]
+                default = getattr(prefs, spec.name)
                 try:
-                    setattr(prefs, field.name, type(default)(value))
+                    setattr(prefs, spec.name, type(default)(value))
                 except (TypeError, ValueError):
                     pass  # a hand-edited bad value falls back to the default
         if prefs.category not in CATEGORIES:

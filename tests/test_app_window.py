@@ -404,7 +404,6 @@ def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
 def test_drop_a_sketch_file_on_the_window(qtbot, make_window, tmp_path):
     from PySide6.QtCore import QMimeData, QPointF, QUrl
     from PySide6.QtGui import QDropEvent
-    from PySide6.QtWidgets import QApplication
 
     window = make_window()
     path = tmp_path / "boot.png"

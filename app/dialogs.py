@@ -1,0 +1,65 @@
+"""The window's modal dialogs (questions, file pickers, the desktop's viewer), in one object so
+that tests can replace them with scripted answers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from fgsbir_core.data import DATA_ENV
+
+
+class QtDialogs:
+    """The window's modal dialogs, in one object so that tests can replace them."""
+
+    def ask_data_root(self, parent: QWidget) -> str | None:
+        box = QMessageBox(parent)
+        box.setWindowTitle("Photo catalogue")
+        box.setIcon(QMessageBox.Icon.Information)
+        box.setText("SketchFind searches a catalogue of product photos: the QMUL fine-grained SBIR "
+                    "benchmark, or a folder of your own photos.")
+        box.setInformativeText(
+            f"No photo folder is set. Pick the benchmark folder (it holds shoes/, chairs/ and attributes/; "
+            f"or set {DATA_ENV} before starting; File → Download benchmark data… fetches it), or any "
+            "folder of JPEG, PNG or WebP product photos, which is indexed once and kept up to date.\n\n"
+            "You can draw without it: the attribute panel still works."
+        )
+        choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        return self.pick_folder(parent) if box.clickedButton() is choose else None
+
+    def pick_folder(self, parent: QWidget) -> str | None:
+        return QFileDialog.getExistingDirectory(parent, "Photo folder: the benchmark data folder or your own product photos") or None
+
+    def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
+        return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None
+
+    def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
+        return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
+
+    def ask_restore(self, parent: QWidget, summary: str) -> bool:
+        answer = QMessageBox.question(
+            parent, "Restore sketch",
+            f"SketchFind did not close properly last time. Restore the sketch it was showing?\n\n{summary}",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_save_changes(self, parent: QWidget) -> str:
+        """Closing with a sketch that was never saved: "save", "discard" or "cancel"."""
+        answer = QMessageBox.question(
+            parent, "Unsaved sketch", "Save the sketch before closing? It has changes that are in no file.",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def show(self, dialog) -> None:
+        dialog.exec()
+
+    def open_file(self, path) -> bool:
+        """Open a file (or a folder) in the desktop's own viewer; False if it cannot be."""
+        return Path(path).exists() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
