@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
+    QPushButton,
     QScrollArea,
     QSlider,
     QVBoxLayout,
@@ -93,6 +94,15 @@ class AttributesPanel(QWidget):
         fusion_layout = QVBoxLayout(fusion)
         fusion_layout.addWidget(self.slider)
         fusion_layout.addLayout(ends)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setObjectName("resetRanking")
+        self.reset_button.setToolTip("Back to the tuned weight, with every attribute used")
+        self.reset_button.clicked.connect(self.reset)
+        reset_row = QHBoxLayout()
+        reset_row.addStretch(1)
+        reset_row.addWidget(self.reset_button)
+        fusion_layout.addLayout(reset_row)
+        self.paramsChanged.connect(self._show_reset)
 
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
@@ -123,6 +133,7 @@ class AttributesPanel(QWidget):
         layout.addWidget(attributes, 1)
         layout.addWidget(preview)
         self._slider_moved(self.slider.value(), emit=False)
+        self._show_reset()
 
     def set_attributes(self, names: list[str], definitions: dict[str, str], default_weight: float) -> None:
         """A new model: one row per attribute (name, probability bar and value, ignore/use/must-have)."""
@@ -167,6 +178,7 @@ class AttributesPanel(QWidget):
         self._fit_width_to_rows()
         self._show_summary(False)
         self._slider_moved(self.slider.value(), emit=False)
+        self._show_reset()
 
     def _fit_width_to_rows(self) -> None:
         """No horizontal scrolling, so the panel must be as wide as its longest row (chairs'
@@ -213,6 +225,23 @@ class AttributesPanel(QWidget):
             return
         pixmap = QPixmap.fromImage(to_qimage(raster))
         self.model_input.setPixmap(pixmap.scaled(128, 128, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+    def is_default(self) -> bool:
+        return self.slider.value() == SLIDER_DEFAULT and all(self.mode(n) == "Use" for n in self.names)
+
+    def _show_reset(self) -> None:
+        self.reset_button.setEnabled(not self.is_default())
+
+    def reset(self) -> None:
+        """The tuned weight and every attribute used: one re-rank, not one per control."""
+        for widget in [self.slider, *self._modes.values()]:
+            widget.blockSignals(True)
+        self.slider.setValue(SLIDER_DEFAULT)
+        for box in self._modes.values():
+            box.setCurrentIndex(MODES.index("Use"))
+        for widget in [self.slider, *self._modes.values()]:
+            widget.blockSignals(False)
+        self._slider_moved(self.slider.value())
 
     def mode(self, name: str) -> str:
         return MODES[self._modes[name].currentIndex()]

@@ -645,3 +645,25 @@ def test_recent_photo_folders(qtbot, make_window, tmp_path):
     window.clear_recent("recent_folders")
     window._fill_recent_menu()
     assert [a.text() for a in window.recent_folders_menu.actions()] == ["No recent photo folders"]
+
+
+def test_reset_ranking_controls_in_one_rerank(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    panel, eng = window.attributes, engine(window, fake_engines)
+    assert not panel.reset_button.isEnabled()  # nothing to reset
+    panel.slider.setValue(80)
+    panel.set_mode("boot", "Must have")
+    panel.set_mode("laces", "Ignore")
+    assert panel.reset_button.isEnabled()
+    qtbot.waitUntil(lambda: eng.rank_calls and eng.rank_calls[-1]["must_have"] == ("boot",), timeout=5000)
+    qtbot.wait(100)
+    calls = len(eng.rank_calls)
+    panel.reset_button.click()
+    qtbot.waitUntil(lambda: len(eng.rank_calls) > calls, timeout=5000)
+    qtbot.wait(100)
+    assert len(eng.rank_calls) == calls + 1  # one re-rank for the whole reset
+    last = eng.rank_calls[-1]
+    assert last["must_have"] == () and last["attribute_weights"] is None
+    assert last["attribute_weight"] == pytest.approx(eng.default_attribute_weight)
+    assert panel.slider.value() == 50 and not panel.reset_button.isEnabled()
