@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         self.redo_action.setObjectName("redo")
         self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
         self.clear_action = self._action("Clear", self.canvas.clear, "Ctrl+Backspace", "clear")
+        self.new_action = self._action("New sketch", self.new_sketch, QKeySequence.StandardKey.New, "new")
         self.open_action = self._action("Open sketch…", self.open_sketch, QKeySequence.StandardKey.Open, "open")
         self.paste_action = self._action("Paste picture", self.paste_sketch, QKeySequence.StandardKey.Paste, "paste")
         self.save_action = self._action("Save sketch…", self.save_sketch, QKeySequence.StandardKey.Save, "save")
@@ -237,6 +238,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(self.new_action)
         file_menu.addAction(self.open_action)
         self.recent_menu = file_menu.addMenu("Open recent")
         self.recent_menu.setObjectName("recentMenu")
@@ -695,6 +697,14 @@ class MainWindow(QMainWindow):
         if device:
             self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
             self.worker.set_device(device)
+
+    def new_sketch(self) -> None:
+        """An empty, untitled sketch. The old one goes by an undoable Clear, so nothing is lost,
+        and a later Save asks for a new file instead of offering the old one's name."""
+        self.canvas.clear()
+        self.sketch_file = None
+        self.canvas.undo_stack.setClean()
+        self._show_sketch_file()
 
     def open_sketch(self, path: str | None = None) -> None:
         path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)

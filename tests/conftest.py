@@ -231,6 +231,7 @@ class FakeDialogs:
         self.asked_save = 0
         self.save_changes_answer = "discard"  # tests that close a drawn window do not keep it open
         self.open_file_works = True
+        self.suggested: list[str] = []  # the file names the save dialog offered
 
     def ask_data_root(self, parent):
         self.asked_data_root += 1
@@ -243,6 +244,7 @@ class FakeDialogs:
         return self.open_answer
 
     def save_path(self, parent, title, filters, suggested):
+        self.suggested.append(suggested)
         return self.save_answer
 
     def show(self, dialog):

@@ -667,3 +667,22 @@ def test_reset_ranking_controls_in_one_rerank(qtbot, make_window, fake_engines):
     assert last["must_have"] == () and last["attribute_weights"] is None
     assert last["attribute_weight"] == pytest.approx(eng.default_attribute_weight)
     assert panel.slider.value() == 50 and not panel.reset_button.isEnabled()
+
+
+def test_new_sketch_is_untitled_and_undoable(qtbot, make_window, tmp_path):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window.save_sketch(str(tmp_path / "boot.json"))
+    assert window.windowTitle().startswith("boot.json")
+    strokes = window.canvas.stroke_arrays()
+    window.new_action.trigger()
+    assert window.canvas.is_empty() and window.sketch_file is None
+    assert window.windowTitle().startswith("Untitled sketch") and not window.isWindowModified()
+    assert not window.has_unsaved_sketch()
+    window.undo_action.trigger()  # the old sketch comes back, as an unsaved one
+    assert [s.tolist() for s in window.canvas.stroke_arrays()] == [s.tolist() for s in strokes]
+    assert window.has_unsaved_sketch() and window.isWindowModified()
+    window.dialogs.save_answer = None
+    window.save_action.trigger()
+    assert window.dialogs.suggested[-1] == "sketch.json"  # not boot.json: nothing overwritten by mistake
+    assert window.sketch_file is None
