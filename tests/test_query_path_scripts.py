@@ -51,3 +51,36 @@ def test_hubness_correction_demotes_the_photo_every_training_sketch_finds_near(l
     query = np.array([[1.0, 1.2]])  # the hub is nearer before the correction, not after
     assert np.argmin(query[0]) == 0 and np.argmin(hubness.corrected(query, seen, 2)[0]) == 1
     assert hubness.hub_term(seen, 10) == pytest.approx(0.5 * seen.mean(0))  # k beyond the sketches: all of them
+
+
+def test_thinning_keeps_one_pixel_wide_connected_lines(load_script):
+    from fgsbir_core.imageops import label
+
+    partial = load_script("partial_sketch")
+    mask = np.zeros((40, 60), bool)
+    mask[18:21, 5:55] = True  # a 3-px horizontal bar
+    mask[5:35, 28:31] = True  # crossed by a 3-px vertical one
+    thin = partial.thin(mask)
+    assert label(thin)[1] == 1 and (thin <= mask).all()
+    assert thin[:, 10].sum() == 1 and thin[10, :].sum() == 1  # one pixel across each arm
+
+
+def test_a_sketch_in_progress_is_its_outline_first(load_script):
+    partial = load_script("partial_sketch")
+    image = np.full((120, 120), 255, np.uint8)
+    image[20, 20:100] = image[99, 20:100] = 0  # a closed box: the outline
+    image[20:100, 20] = image[20:100, 99] = 0
+    image[60, 35:85] = 0  # a long inner line
+    image[40:50, 50] = 0  # a short one
+    versions = partial.partial_sketches(image, RasterSpec().ink_threshold)
+    assert list(versions) == ["outline", "+ 1 inner", "+ 3 inner", "+ 10 inner", "whole sketch"]
+    outline, share = versions["outline"]
+    assert (outline[20, 20:100] == 0).all() and (outline[60, 35:85] == 255).all() and (outline[40:50, 50] == 255).all()
+    assert 0.8 < share < 0.9  # 320 of the 380 px of line
+    one = versions["+ 1 inner"][0]
+    assert (one[60, 35:85] == 0).all() and (one[40:50, 50] == 255).all()  # the longest inner line comes next
+    assert (versions["+ 3 inner"][0] == image).all() and (versions["whole sketch"][0] == image).all()
+    assert versions["whole sketch"][1] == 1.0
+    gapped = image.copy()
+    gapped[20, 50:54] = 255  # a small gap in the outline: still the outline, the inside does not leak
+    assert (partial.partial_sketches(gapped, RasterSpec().ink_threshold)["outline"][0][60, 35:85] == 255).all()
