@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fgsbir_core.engine import FACINGS
+
 from .results import AGREE_THRESHOLD, to_qimage
 from .worker import RankParams
 
@@ -125,8 +127,19 @@ class AttributesPanel(QWidget):
         self.model_input.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.model_input.setMinimumHeight(132)
         self.model_input.setToolTip("The exact picture given to the model (made by fgsbir_core.raster)")
+        self.facing = QComboBox()
+        self.facing.setObjectName("facing")
+        self.facing.addItems([f.capitalize() for f in FACINGS])
+        self.facing.setToolTip("Which way the sketch is matched. Auto: as drawn or mirrored, whichever finds a closer "
+                               "photo (the benchmark's shoes and chairs all face left); or force it.")
+        self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
+        facing_row = QHBoxLayout()
+        facing_row.addWidget(QLabel("Facing"))
+        facing_row.addWidget(self.facing, 1)
         preview = QGroupBox("Model input")
-        QVBoxLayout(preview).addWidget(self.model_input)
+        preview_layout = QVBoxLayout(preview)
+        preview_layout.addWidget(self.model_input)
+        preview_layout.addLayout(facing_row)
 
         layout = QVBoxLayout(self)
         layout.addWidget(fusion)
@@ -260,6 +273,7 @@ class AttributesPanel(QWidget):
             attribute_weights=None if weights.all() else weights,
             must_have=tuple(n for n, m in zip(self.names, modes) if m == "Must have"),
             top_k=top_k,
+            facing=FACINGS[self.facing.currentIndex()],
         )
 
     def _slider_moved(self, position: int, emit: bool = True) -> None:

@@ -36,6 +36,7 @@ class RankParams:
     attribute_weights: np.ndarray | None = None  # (A,) 0 = ignore, 1 = use
     must_have: tuple[str, ...] = ()
     top_k: int = 24
+    facing: str = "auto"  # Engine.orient: "auto", "as drawn" or "mirrored"
 
 
 @dataclass
@@ -278,7 +279,7 @@ class Worker(QThread):
         catalogue = self._catalogue
         # as drawn or mirrored (the panel then shows what was matched); the mirror stays in
         # self._code, so a new catalogue decides again
-        code = engine.orient(self._code, catalogue) if catalogue is not None else self._code
+        code = engine.orient(self._code, catalogue, params.facing)
         outcome = QueryOutcome(request_id, code, encode_ms=encode_ms)
         if catalogue is not None:
             start = time.perf_counter()

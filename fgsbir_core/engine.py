@@ -20,6 +20,7 @@ from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
 from .retrieval import Codes, attribute_distances, encode_images, must_have_mask
 from .retrieval import top_k as top_k_indices
 
+FACINGS: Final = ("auto", "as drawn", "mirrored")  # Engine.orient
 MODELS_DIR: Final = Path(__file__).resolve().parent.parent / "resources" / "models"
 CACHE_ENV: Final = "FGSBIR_CACHE"
 
@@ -180,8 +181,9 @@ class Engine:
         mirror = SketchCode(codes.embeddings[1], codes.attribute_probs[1], mirrored)
         return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster, mirror)
 
-    def orient(self, code: SketchCode, catalogue: Catalogue) -> SketchCode:
-        """The sketch as drawn or mirrored, whichever has the nearer photo in the catalogue.
+    def orient(self, code: SketchCode, catalogue: Catalogue | None, facing: str = "auto") -> SketchCode:
+        """The sketch as drawn or mirrored, whichever has the nearer photo in the catalogue
+        (`facing` "as drawn" or "mirrored" forces the choice: the user knows best).
 
         The benchmark's shoes and chairs all face left, and so does what the model learned: a
         boot drawn facing right is otherwise matched almost at random (test sketches mirrored:
@@ -190,8 +192,13 @@ class Engine:
         sketches as drawn are kept 99 % (shoes) / 97 % (chairs) of the time and mirrored ones
         turned back 99 % / 97 % (bundled three-branch models); a
         margin in favour of the sketch as drawn trades one for the other at a worse sum."""
-        if code.mirror is None or catalogue is None or not len(catalogue.ids):
+        if facing not in FACINGS:
+            raise ValueError(f"facing must be one of {', '.join(FACINGS)}, not {facing!r}")
+        if code.mirror is None:
             return code
+        if facing != "auto" or catalogue is None or not len(catalogue.ids):
+            chosen = code.mirror if facing == "mirrored" else code
+            return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)
         # a big catalogue is sampled (every k-th photo, 20,000 at most): the choice costs two
         # matrix-vector products over the sample, not over 100,000 photos
         step = -(-len(catalogue.ids) // ORIENT_SAMPLE)

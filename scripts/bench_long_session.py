@@ -99,7 +99,7 @@ class NumpyEngine:
     def load_catalogue(self, data_root=None, progress=None, cancel=None) -> NumpyCatalogue:
         return NumpyCatalogue(self._n, 64, len(self.NAMES))
 
-    def orient(self, code, cat) -> SketchCode:
+    def orient(self, code, cat, facing="auto") -> SketchCode:
         return code  # the stand-in encodes no mirror
 
     def rank(self, code, cat, attribute_weight=None, attribute_weights=None, must_have=(), top_k=24):

@@ -73,6 +73,7 @@ def main() -> int:
                         help="which way the boot faces (the benchmark's shoes face left; see the README)")
     parser.add_argument("--size", default="1280x760", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--picture", default=None, help="open this sketch picture (PNG, JPEG, ...) instead of drawing the boot")
+    parser.add_argument("--facing", default=None, help="force the facing (Auto, As drawn, Mirrored) after drawing")
     parser.add_argument("--more", type=int, default=0,
                         help="scroll the result grid to its end this many times (each shows one page more)")
     args = parser.parse_args()
@@ -125,6 +126,10 @@ def main() -> int:
         if not done:
             print(f"No results: {window.last_error}", file=sys.stderr)
             return 1
+        if args.facing:
+            before = window.last_outcome
+            window.attributes.facing.setCurrentText(args.facing)
+            wait(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request, 30)
         for _ in range(args.more):
             shown = len(window.results.ids())
             bar = window.results.verticalScrollBar()

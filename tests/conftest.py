@@ -154,6 +154,7 @@ class FakeEngine:
         self.catalogue_size = catalogue_size
         self.encode_calls = 0
         self.rank_calls: list[dict] = []
+        self.facings: list[str] = []  # what each query asked orient() for
         self.fail_load: str | None = None
         self.fail_next_encode: Exception | None = None
         self.encode_gate: threading.Event | None = None  # encode waits on it when set
@@ -199,7 +200,8 @@ class FakeEngine:
                 progress(min(done, self.catalogue_size), self.catalogue_size)
         return FakeCatalogue(self.catalogue_size, self.DIM, len(self.ATTRIBUTES))
 
-    def orient(self, code, cat):
+    def orient(self, code, cat, facing="auto"):
+        self.facings.append(facing)
         return code  # the real engine may return the mirrored sketch's code instead
 
     def rank(self, code, cat, attribute_weight=None, attribute_weights=None, must_have=(), top_k=24):

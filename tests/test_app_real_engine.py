@@ -171,3 +171,4 @@ def test_a_folder_without_readable_photos_is_an_empty_catalogue_not_an_error(tmp
     sketch[50:150, 100] = 0
     assert eng.rank(eng.encode_image(sketch), catalogue) == []
 
+

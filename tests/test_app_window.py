@@ -686,3 +686,16 @@ def test_new_sketch_is_untitled_and_undoable(qtbot, make_window, tmp_path):
     window.save_action.trigger()
     assert window.dialogs.suggested[-1] == "sketch.json"  # not boot.json: nothing overwritten by mistake
     assert window.sketch_file is None
+
+
+def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_engines):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    eng = engine(window, fake_engines)
+    assert eng.facings[-1] == "auto"
+    encodes = eng.encode_calls
+    window.attributes.facing.setCurrentText("Mirrored")
+    qtbot.waitUntil(lambda: eng.facings[-1] == "mirrored", timeout=5000)
+    window.attributes.facing.setCurrentText("As drawn")
+    qtbot.waitUntil(lambda: eng.facings[-1] == "as drawn", timeout=5000)
+    assert eng.encode_calls == encodes  # re-ranked from the cached code and its mirror

@@ -321,3 +321,14 @@ def test_write_into_unwritable_place_is_an_oserror(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(OSError):
         atomic_write_bytes(tmp_path / "file" / "sketch.json", b"data")
+
+
+def test_forced_facing_overrides_the_catalogue_check(tmp_path):
+    eng = Engine("shoes")
+    eng.load()
+    drawn = eng.encode_strokes([np.array([[10, 10], [200, 40], [220, 200], [30, 180]], float)])
+    assert np.array_equal(eng.orient(drawn, None, "mirrored").raster, drawn.mirror.raster)
+    assert np.array_equal(eng.orient(drawn, None, "as drawn").embedding, drawn.embedding)
+    assert eng.orient(drawn, None).mirror is None  # auto without a catalogue: as drawn
+    with pytest.raises(ValueError, match="facing must be one of"):
+        eng.orient(drawn, None, "sideways")
