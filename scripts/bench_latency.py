@@ -169,8 +169,8 @@ def main() -> int:
         grid_updated: list[float] = []
         fill_grid = window.results.set_results
 
-        def timed_fill(results, thumbnails, fill_grid=fill_grid, grid_updated=grid_updated):
-            fill_grid(results, thumbnails)
+        def timed_fill(*args, fill_grid=fill_grid, grid_updated=grid_updated, **kwargs):
+            fill_grid(*args, **kwargs)
             grid_updated.append(time.perf_counter())
 
         window.results.set_results = timed_fill  # the moment the grid holds the new results

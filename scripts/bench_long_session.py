@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     query_every = max(1, args.strokes // max(args.queries, 1))
     latencies: list[float] = []
     rss_start = None
+    warm_up = min(200, args.strokes // 2)  # strokes before the first memory reading
 
     def stroke():
         x, y = rng.integers(40, canvas.width() - 40), rng.integers(40, canvas.height() - 40)
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             latencies.append((time.perf_counter() - t0) * 1000)
         else:
             qapp.processEvents()
-        if k == 200:
+        if k == warm_up:
             rss_start = rss_mib()  # after warm-up: caches, first allocations
     for _ in range(50):
         qapp.processEvents()
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{elapsed:.0f} s")
     print(f"undo stack: {canvas.undo_stack.count()} commands (limit {canvas.undo_stack.undoLimit()}); "
           f"autosaves written: {window.autosave.saves}")
-    print(f"RSS after warm-up (stroke 200): {rss_start:.1f} MiB; at the end: {rss_end:.1f} MiB; "
+    print(f"RSS after warm-up (stroke {warm_up}): {rss_start:.1f} MiB; at the end: {rss_end:.1f} MiB; "
           f"growth {rss_end - rss_start:+.1f} MiB")
     print(f"latency first {n} queries: median {np.median(first):.1f} ms, p95 {np.percentile(first, 95):.1f} ms")
     print(f"latency last  {n} queries: median {np.median(last):.1f} ms, p95 {np.percentile(last, 95):.1f} ms")

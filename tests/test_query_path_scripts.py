@@ -84,3 +84,22 @@ def test_a_sketch_in_progress_is_its_outline_first(load_script):
     gapped = image.copy()
     gapped[20, 50:54] = 255  # a small gap in the outline: still the outline, the inside does not leak
     assert (partial.partial_sketches(gapped, RasterSpec().ink_threshold)["outline"][0][60, 35:85] == 255).all()
+
+
+@pytest.mark.parametrize("script, args", [
+    ("bench_latency", ["--sizes", "200", "--repeats", "3"]),
+    ("bench_long_session", ["--strokes", "60", "--queries", "20", "--window", "5"]),
+])
+def test_app_benchmarks_still_run(script, args, tmp_path):
+    """The README's latency and long-session figures come from these; they drive the real window."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SKETCHFIND_CONFIG_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, str(root / "scripts" / f"{script}.py"), *args], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "p50" in done.stdout or "median" in done.stdout
