@@ -110,7 +110,7 @@ def add_commands(subparsers) -> None:
 
 
 def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=None,
-                         attribute_weight: float | None = None, progress=None) -> list[dict]:
+                         attribute_weight: float | None = None, progress=None, facing: str = "auto") -> list[dict]:
     """Rank the photos of `folder` (indexed on the way, incrementally) for each sketch file."""
     from .cli import rank_sketch_files
     from .engine import Engine
@@ -119,4 +119,4 @@ def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=No
     engine = Engine(category, weights)
     engine.load()
     catalogue, _ = build_folder_catalogue(engine, folder, progress=progress)
-    return rank_sketch_files(engine, catalogue, paths, top, attribute_weight)
+    return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)

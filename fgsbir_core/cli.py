@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .checkpoint import ModelError
 from .data import DataError, RETRIEVAL_CATEGORIES
+from .engine import FACINGS
 from .raster import SketchError
 
 PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
@@ -16,11 +17,13 @@ PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
 }
 
 
-def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None) -> list[dict]:
+def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None,
+                      facing: str = "auto") -> list[dict]:
     """The `query --json` answer: for each sketch file, the top photos with score and attributes."""
     output = []
     for path in paths:
-        results = engine.rank(engine.encode_file(path), catalogue, attribute_weight=attribute_weight, top_k=top)
+        code = engine.orient(engine.encode_file(path), catalogue, facing)
+        results = engine.rank(code, catalogue, attribute_weight=attribute_weight, top_k=top)
         output.append({"sketch": str(path), "results": [
             {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
             for r in results]})
@@ -28,14 +31,14 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
 
 
 def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,
-               attribute_weight: float | None = None) -> list[dict]:
+               attribute_weight: float | None = None, facing: str = "auto") -> list[dict]:
     """Rank the benchmark photos for each sketch file (stroke JSON or image)."""
     from .engine import Engine
 
     engine = Engine(category, weights)
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery=gallery)
-    return rank_sketch_files(engine, catalogue, paths, top, attribute_weight)
+    return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
 
 
 def _parse_like(current, text: str):
@@ -117,9 +120,10 @@ def _cmd_query(args) -> int:
         from .catalogue_cli import query_catalogue_json
 
         output = query_catalogue_json(args.sketches, args.catalogue, args.category, args.top, args.weights,
-                                      attribute_weight=args.attribute_weight)
+                                      attribute_weight=args.attribute_weight, facing=args.facing)
     else:
-        output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights, args.attribute_weight)
+        output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights,
+                            args.attribute_weight, args.facing)
     if args.json:
         print(json.dumps(output, indent=1))
     else:
@@ -231,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--weights")
     p.add_argument("--attribute-weight", type=float)
+    p.add_argument("--facing", choices=FACINGS, default="auto",
+                   help="match each sketch as drawn, mirrored, or (auto) whichever finds a closer photo")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_query)
 

@@ -73,6 +73,13 @@ def test_cli_query_ranks_the_test_gallery(data_root, tmp_path):
     scores = [r["score"] for r in results]
     assert scores == sorted(scores)
     assert set(results[0]["attributes"]) == set(bench.attribute_names)
+    mirrored = io.StringIO()  # --facing forces the way the sketch is matched
+    with contextlib.redirect_stdout(mirrored):
+        assert main(["query", "--category", "shoes", "--data-root", str(data_root), "--top", "10", "--json",
+                     "--facing", "mirrored", str(sketch)]) == 0
+    flipped = json.loads(mirrored.getvalue())[0]["results"]
+    assert [r["id"] for r in flipped] != [r["id"] for r in results]
+    assert flipped[0]["score"] > results[0]["score"]  # a left-facing benchmark sketch matches better as drawn
 
 
 @pytest.mark.parametrize("category", ["shoes", "chairs"])
