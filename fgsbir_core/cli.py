@@ -120,10 +120,10 @@ def _cmd_query(args) -> int:
         from .catalogue_cli import query_catalogue_json
 
         output = query_catalogue_json(args.sketches, args.catalogue, args.category, args.top, args.weights,
-                                      attribute_weight=args.attribute_weight, facing=args.facing)
+                                      attribute_weight=args.attribute_weight, facing=args.facing.replace("-", " "))
     else:
         output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights,
-                            args.attribute_weight, args.facing)
+                            args.attribute_weight, args.facing.replace("-", " "))
     if args.json:
         print(json.dumps(output, indent=1))
     else:
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10)
     p.add_argument("--weights")
     p.add_argument("--attribute-weight", type=float)
-    p.add_argument("--facing", choices=FACINGS, default="auto",
+    p.add_argument("--facing", choices=[f.replace(" ", "-") for f in FACINGS], default="auto",
                    help="match each sketch as drawn, mirrored, or (auto) whichever finds a closer photo")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_query)
