@@ -424,13 +424,13 @@ class MainWindow(QMainWindow):
         if self.info is not None:
             self.catalogue = None
             self._catalogue_pending = True
+            self._show_placeholder()
             self.worker.load_catalogue(root)
 
     def _load_model(self) -> None:
         self.info = self.catalogue = None
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
-        self.results.set_placeholder(EMPTY_SKETCH)
         self.statusBar().showMessage("Loading model…")
         self.worker.load_engine(self.prefs.category, self.prefs.device, self._weights)
         self._load_catalogue()
@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
     def _load_catalogue(self) -> None:
         root = self._data_root()
         self._catalogue_pending = root is not None
+        self._show_placeholder()
         if root is None:
             self.statusBar().showMessage(NO_CATALOGUE)
             return
@@ -465,6 +466,7 @@ class MainWindow(QMainWindow):
             self._save_preferences()
             self.catalogue = None
             self._catalogue_pending = True
+            self._show_placeholder()
             self.worker.load_catalogue(root)
 
     def closeEvent(self, event) -> None:
@@ -572,14 +574,7 @@ class MainWindow(QMainWindow):
         self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}"
                                          if outcome.results and total else "Results")
         code = outcome.code
-        if code is None:
-            self.results.set_placeholder(EMPTY_SKETCH)
-        elif self.catalogue is None:
-            self.results.set_placeholder("Loading the photos…" if self._catalogue_pending else NO_CATALOGUE)
-        elif not len(self.catalogue):
-            self.results.set_placeholder("The photo catalogue is empty.")
-        else:
-            self.results.set_placeholder(NONE_MUST_HAVE)
+        self._show_placeholder(code is not None)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs)
         self.attributes.set_model_input(None if code is None else code.raster)
         if code is None:
@@ -592,6 +587,16 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
         elif not outcome.results:
             self.statusBar().showMessage(NONE_MUST_HAVE, 4000)
+
+    def _show_placeholder(self, sketched: bool = False) -> None:
+        """What the result grid says while it is empty: the first thing that stands in the way."""
+        if self.catalogue is None:
+            text = "Loading the photos…" if self._catalogue_pending else NO_CATALOGUE
+        elif not len(self.catalogue):
+            text = "The photo catalogue is empty."
+        else:
+            text = NONE_MUST_HAVE if sketched else EMPTY_SKETCH
+        self.results.set_placeholder(text)
 
     # ------------------------------------------------------------------ worker signals
     def _engine_loading(self, category: str) -> None:
@@ -625,6 +630,7 @@ class MainWindow(QMainWindow):
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
         self._catalogue_pending = False
+        self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
         self.statusBar().showMessage("Indexing cancelled: the photos done so far are kept, and choosing the "
@@ -633,6 +639,7 @@ class MainWindow(QMainWindow):
     def _catalogue_ready(self, catalogue) -> None:
         self.catalogue = catalogue
         self._catalogue_pending = False
+        self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
         skipped = list(getattr(catalogue, "skipped", []) or [])
@@ -674,6 +681,7 @@ class MainWindow(QMainWindow):
         self.last_error = (stage, message)
         if stage in ("load", "catalogue"):
             self._catalogue_pending = False
+            self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",

@@ -343,6 +343,17 @@ def test_empty_result_grid_says_why(qtbot, make_window, fake_engines):
     assert window.results.placeholder == EMPTY_SKETCH
 
 
+def test_empty_grid_without_a_catalogue_says_so_before_drawing(qtbot, make_window, monkeypatch):
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    window = make_window(data_root=None)  # the first-run dialog answered "Later"
+    assert window.catalogue is None and window.results.placeholder == NO_CATALOGUE
+    window.dialogs.data_root = "fake-root"
+    window.folder_action.trigger()
+    assert window.results.placeholder == "Loading the photos…"
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert window.results.placeholder == EMPTY_SKETCH
+
+
 def test_a_folder_photo_opens_from_its_large_view(qtbot, make_window, tmp_path):
     window = make_window()
     draw_and_wait(qtbot, window)
