@@ -133,13 +133,15 @@ class AttributesPanel(QWidget):
         self.facing.setToolTip("Which way the sketch is matched. Auto: as drawn or mirrored, whichever finds a closer "
                                "photo (the benchmark's shoes and chairs all face left); or force it.")
         self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
-        facing_row = QHBoxLayout()
-        facing_row.addWidget(QLabel("Facing"))
-        facing_row.addWidget(self.facing, 1)
+        facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
+        facing_column.addStretch(1)
+        facing_column.addWidget(QLabel("Facing"))
+        facing_column.addWidget(self.facing)
+        facing_column.addStretch(1)
         preview = QGroupBox("Model input")
-        preview_layout = QVBoxLayout(preview)
-        preview_layout.addWidget(self.model_input)
-        preview_layout.addLayout(facing_row)
+        preview_layout = QHBoxLayout(preview)
+        preview_layout.addWidget(self.model_input, 1)
+        preview_layout.addLayout(facing_column)
 
         layout = QVBoxLayout(self)
         layout.addWidget(fusion)

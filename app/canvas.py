@@ -173,7 +173,7 @@ class SketchCanvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents, True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 320)
+        self.setMinimumSize(280, 280)  # with both docks the window still fits a 1024-px-wide screen
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)

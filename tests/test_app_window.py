@@ -710,3 +710,13 @@ def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_en
     window.attributes.facing.setCurrentText("As drawn")
     qtbot.waitUntil(lambda: eng.facings[-1] == "as drawn", timeout=5000)
     assert eng.encode_calls == encodes  # re-ranked from the cached code and its mirror
+
+
+def test_window_fits_a_1024_pixel_wide_screen_with_long_attribute_names(qtbot, make_window, fake_engines):
+    fake_engines.setup["ATTRIBUTES"] = ["armrests", "base_four_legs", "base_star_casters", "base_sled_or_cantilever",
+                                        "base_pedestal", "no_backrest", "high_back", "back_open_frame",
+                                        "back_mesh_or_pattern", "upholstered", "bar_height", "footrest"]  # the chairs'
+    window = make_window()
+    window.resize(1000, 600)  # the layout's minimum wins where the window cannot be that small
+    qtbot.wait(50)
+    assert window.width() <= 1024, window.width()
