@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import PurePath
 from typing import Callable, Final
 
 import numpy as np
@@ -77,7 +78,17 @@ class ResultsView(QListView):
         self.thumb_size = size
         self.setIconSize(QSize(size, size))
         self.setGridSize(QSize(size + 16, size + 44))
+        for row in range(self.model_.rowCount() if hasattr(self, "model_") else 0):  # names elided to the new width
+            item = self.model_.item(row)
+            item.setText(self._label(item.data(RESULT_ROLE)))
         self.thumbSizeChanged.emit(size)
+
+    def _label(self, result) -> str:
+        """Rank, the photo's file name (not its folders), elided in the middle to the cell's width;
+        the distance on a line of its own, so that it is always seen."""
+        name = f"#{result.rank}  {PurePath(str(result.id)).name}"
+        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, self.thumb_size + 12)
+        return f"{name}\n{result.score:.3f}"
 
     def zoom(self, steps: int) -> None:
         self.set_thumb_size(self.thumb_size + steps * THUMB_SIZES.step)
@@ -115,11 +126,11 @@ class ResultsView(QListView):
             self.verticalScrollBar().setValue(0)
         self.model_.clear()
         for result in results:
-            item = QStandardItem(f"#{result.rank}  {result.id}\n{result.score:.3f}")
+            item = QStandardItem(self._label(result))
             item.setData(str(result.id), Qt.ItemDataRole.UserRole)
             item.setData(int(result.index), ROW_ROLE)
             item.setData(result, RESULT_ROLE)
-            item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")
+            item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")  # the whole path
             thumb = thumbnails.get(result.index)
             if thumb is not None:
                 pixmap = QPixmap.fromImage(to_qimage(thumb))

@@ -720,3 +720,22 @@ def test_window_fits_a_1024_pixel_wide_screen_with_long_attribute_names(qtbot, m
     window.resize(1000, 600)  # the layout's minimum wins where the window cannot be that small
     qtbot.wait(50)
     assert window.width() <= 1024, window.width()
+
+
+def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
+    from fgsbir_core.engine import RankedResult
+
+    from app.results import ResultsView
+
+    view = ResultsView()
+    qtbot.addWidget(view)
+    long_id = "autumn collection 2026/ankle_boot_with_side_zip_and_block_heel_000.jpg"
+    view.set_results([RankedResult(1, 0, long_id, 1.2345, {}), RankedResult(2, 1, "305", 1.5, {})], {})
+    first, second = view.model_.item(0), view.model_.item(1)
+    name, distance = first.text().split("\n")
+    assert distance == "1.234" and name.startswith("#1  ankl") and name.endswith("000.jpg") and "/" not in name
+    assert view.fontMetrics().horizontalAdvance(name) <= view.thumb_size + 12  # fits its cell: nothing wraps away
+    assert long_id in first.toolTip() and first.data(Qt.ItemDataRole.UserRole) == long_id  # the whole path kept
+    assert second.text() == "#2  305\n1.500"
+    view.set_thumb_size(192)  # wider cells: more of the name
+    assert len(first.text().split("\n")[0]) > len(name)
