@@ -713,6 +713,7 @@ class MainWindow(QMainWindow):
         self.sketch_file = None
         self.canvas.undo_stack.setClean()
         self._show_sketch_file()
+        self.attributes.facing.setCurrentIndex(0)  # a forced facing was for the old sketch: auto again
 
     def open_sketch(self, path: str | None = None) -> None:
         path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)
@@ -725,6 +726,7 @@ class MainWindow(QMainWindow):
             self.notice(f"Could not open {Path(path).name}: {exc}")
         else:
             self._sketch_saved_as(Path(path))
+            self.attributes.facing.setCurrentIndex(0)  # auto for the opened sketch
 
     def paste_sketch(self) -> None:
         """Edit → Paste: a picture on the clipboard (a screenshot, an image copied from another

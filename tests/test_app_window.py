@@ -710,6 +710,8 @@ def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_en
     window.attributes.facing.setCurrentText("As drawn")
     qtbot.waitUntil(lambda: eng.facings[-1] == "as drawn", timeout=5000)
     assert eng.encode_calls == encodes  # re-ranked from the cached code and its mirror
+    window.new_action.trigger()  # a new sketch: auto again
+    assert window.attributes.facing.currentText() == "Auto"
 
 
 def test_window_fits_a_1024_pixel_wide_screen_with_long_attribute_names(qtbot, make_window, fake_engines):
