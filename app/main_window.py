@@ -379,8 +379,9 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ help
     def show_shortcuts(self) -> None:
-        self.dialogs.show(AboutDialog(shortcut_rows(a for m in self.menuBar().actions() for a in m.menu().actions()), self, "Keyboard shortcuts",
-                                      "<h3>Keyboard shortcuts</h3>", "shortcutsDialog"))
+        actions = [a for menu in self.menuBar().actions() for a in menu.menu().actions()]  # in menu order
+        self.dialogs.show(AboutDialog(shortcut_rows(actions), self, "Keyboard shortcuts", "<h3>Keyboard shortcuts</h3>",
+                                      "shortcutsDialog"))
 
     def open_log_folder(self) -> None:
         """For a bug report: the folder with the log file (and the autosave)."""
