@@ -230,6 +230,10 @@ class MainWindow(QMainWindow):
         for action in (self.pen_action, self.eraser_action, None, self.undo_action, self.redo_action,
                        self.clear_action, None, self.open_action, self.save_action):
             toolbar.addSeparator() if action is None else toolbar.addAction(action)
+        for action in toolbar.actions():  # the key in the tooltip, where people look for it
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys and not action.isSeparator():
+                action.setToolTip(f"{action.text().rstrip('…')} ({keys})")
         toolbar.addSeparator()
         toolbar.addWidget(QLabel(" Category "))
         toolbar.addWidget(self.category_box)

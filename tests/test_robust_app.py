@@ -572,6 +572,7 @@ def test_keyboard_shortcuts_are_listed_from_the_actions(qtbot, make_window):
     assert rows["Undo"] == "Ctrl+Z" and rows["Paste picture"] == "Ctrl+V" and rows["Export results"] == "Ctrl+Shift+E"
     assert "Ctrl+=" in rows["Larger photos"] and rows["Pen"] == "P"
     assert "Large view: previous / next result" in rows
+    assert window.pen_action.toolTip() == "Pen (P)" and window.save_action.toolTip() == "Save sketch (Ctrl+S)"
     window.pen_action.setShortcut("Ctrl+Alt+P")  # read from the actions: never stale
     window.shortcuts_action.trigger()
     assert dict(window.dialogs.shown[-1].rows)["Pen"] == "Ctrl+Alt+P"
