@@ -13,7 +13,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +63,7 @@ class TrainConfig:
     ema_decay: float = 0.0  # > 0: validate and ship an exponential moving average of the weights
     select: str = "best"  # "best": the validated checkpoint with the best acc@1; "final": the last
     threads: int = 2
-    init_from: str = ""  # staged training: start the learned branches from this checkpoint (another category's run)
+    init_from: str = ""  # staged training: start the learned branches from this checkpoint ("{fold}": fold k's own)
     # ModelConfig overrides. Three narrow learned branches on one front end, each with its own
     # loss: an ensemble in one model (README: what moved the numbers)
     model: dict = field(default_factory=lambda: {"members": 3, "width": 32, "embedding_dim": 128})
@@ -291,6 +291,8 @@ def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Pat
     """Fold k of `cross_validate` (out_dir/<category>_<mode>_fold<k>.pt), reused when that file was
     trained with this config; returns its card with the validation ranks of every step and weight."""
     n = len(load_benchmark(config.category, root).train)
+    if "{fold}" in config.init_from:  # staged training whose first stage saw only this fold's training part
+        config = replace(config, init_from=config.init_from.format(fold=k))
     fold_file = Path(out_dir) / f"{config.category}_{config.mode}_fold{k}.pt"
     card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
     if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card:

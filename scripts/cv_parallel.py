@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import re
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -27,7 +28,7 @@ FOLDS = 4
 
 
 def recipe_config(category: str, mode: str, text: str, seed: int = 0):
-    sets = [s for s in text.split(",") if s]
+    sets = [s for s in re.split(r",(?=[\w.]+=)", text) if s]  # "extra_categories=shoes,handbags" stays one
     return _recipe(argparse.Namespace(category=category, mode=mode, seed=seed, threads=1, set=sets))
 
 

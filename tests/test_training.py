@@ -259,6 +259,19 @@ def test_training_can_start_from_another_categorys_model(data_root, tmp_path):
     assert card["train_config"]["init_from"] == str(first)
 
 
+def test_a_fold_starts_from_its_own_first_stage(data_root, tmp_path, monkeypatch):
+    """init_from with "{fold}": each cross-validation fold starts from a first stage that saw only
+    its own training part (staged training whose first stage includes this category)."""
+    from fgsbir_core import train as train_module
+
+    seen = []
+    monkeypatch.setattr(train_module, "train", lambda config, out, root, **kw: seen.append(config.init_from) or {})
+    config = TrainConfig(category="chairs", mode="mtl", init_from=str(tmp_path / "s1" / "chairs_mtl_fold{fold}.pt"))
+    for k in range(2):
+        train_module.train_fold(config, tmp_path, k, 4, data_root, quiet=True)
+    assert seen == [str(tmp_path / "s1" / "chairs_mtl_fold0.pt"), str(tmp_path / "s1" / "chairs_mtl_fold1.pt")]
+
+
 def test_runs_saved_before_a_new_option_still_count_as_the_same_recipe():
     config = TrainConfig(category="chairs")
     saved = config.to_dict()
