@@ -84,10 +84,27 @@ def _cmd_train(args) -> int:
     if args.steps:
         config.steps = args.steps
     refit_from = None
+    if args.refit_from and args.refit_at:
+        raise ValueError("give --refit-from or --refit-at, not both")
+    if args.fusion_weight and not args.refit_at:
+        raise ValueError("--fusion-weight goes with --refit-at (a run's own weight is chosen on validation)")
     if args.refit_from:
         from .train import refit_plan
 
-        config, refit_from = refit_plan(args.refit_from, args.threads, args.seed)
+        # a staged recipe's refit starts from its own first stage: init_from is the one field that may change
+        starts = [item.partition("=")[2] for item in args.set or [] if item.startswith("init_from=")]
+        if len(starts) != len(args.set or []):
+            raise ValueError("with --refit-from, --set may only give init_from (the rest is the run's recipe)")
+        config, refit_from = refit_plan(args.refit_from, args.threads, args.seed, init_from=starts[-1] if starts else None)
+    elif args.refit_at:
+        # a step (and weight) chosen elsewhere, e.g. a cross-validation on record: train on all pairs, stop there
+        if not 0 < args.refit_at <= config.steps:
+            raise ValueError(f"--refit-at must be a step from 1 to the recipe's {config.steps}")
+        if args.fusion_weight and config.mode != "mtl":
+            raise ValueError("--fusion-weight: only the multi-task model fuses attribute distances")
+        refit_from = {"train_config": config.to_dict(), "chosen_step": args.refit_at,
+                      "validation": {"fusion_weight": args.fusion_weight},
+                      "chosen_by": f"given on the command line (--refit-at {args.refit_at}, --fusion-weight {args.fusion_weight:g})"}
     card = train(config, args.out, args.data_root, resume=not args.no_resume, refit_from=refit_from)
     print(json.dumps(card, indent=2))
     return 0
@@ -190,7 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
     recipe(p)
     p.add_argument("--refit-from", metavar="RUN.pt", help="train again on all training pairs (validation carve included) "
                    "with RUN's configuration, stopping at RUN's chosen step and keeping its fusion weight; RUN may "
-                   "also be the JSON of `fgsbir cv` (its --seed then sets the seed)")
+                   "also be the JSON of `fgsbir cv` (its --seed then sets the seed; --set init_from=FIRST_STAGE.pt "
+                   "gives a staged recipe's first stage)")
+    p.add_argument("--refit-at", type=int, metavar="STEP", help="train on all training pairs (no validation carve) "
+                   "and keep the weights at STEP, a step chosen beforehand")
+    p.add_argument("--fusion-weight", type=float, default=0.0, metavar="W",
+                   help="with --refit-at: the model's attribute fusion weight w (default 0)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("cv", help="choose the step and fusion weight by k-fold cross-validation on the training pairs")

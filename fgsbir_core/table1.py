@@ -34,10 +34,10 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
                     from .train import TrainConfig, cross_validate, refit_plan, train
 
                     recipe = out_dir / "cv" / f"{category}_{mode}_cv.json"
-                    if not recipe.is_file():
-                        cross_validate(TrainConfig(category=category, mode=mode), out_dir / "cv", data_root)
                     weights = out_dir / "cv" / f"{category}_{mode}_seed{seed}.pt"
-                    if not weights.is_file():
+                    if not weights.is_file():  # trained here only when scripts/train_all.sh has not
+                        if not recipe.is_file():
+                            cross_validate(TrainConfig(category=category, mode=mode), out_dir / "cv", data_root)
                         cv_config, cv_card = refit_plan(recipe, seed=seed)
                         train(cv_config, weights, data_root, refit_from=cv_card)
                 elif retrain:

@@ -300,10 +300,12 @@ def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Pat
     return card
 
 
-def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | None = None) -> tuple[TrainConfig, dict]:
+def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | None = None,
+               init_from: str | None = None) -> tuple[TrainConfig, dict]:
     """(config, card) to refit the finished run `run_weights` (or a cross-validation's JSON) on all
     training pairs:
-    `train(config, out, refit_from=card)`. Fields newer than the run take their defaults."""
+    `train(config, out, refit_from=card)`. Fields newer than the run take their defaults.
+    init_from: a staged recipe's first stage for this refit (its run started from per-fold ones)."""
     if str(run_weights).endswith(".json"):  # a cross-validation result (cross_validate)
         card = json.loads(Path(run_weights).read_text())
     else:
@@ -313,6 +315,11 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
         config.threads = threads
     if seed is not None and "folds" in card:  # a cross-validated recipe serves every seed
         config.seed = seed
+    if init_from is not None:
+        config.init_from = init_from
+    if "{fold}" in config.init_from:
+        raise ValueError(f"{run_weights} was cross-validated from per-fold first stages ({config.init_from}): give the "
+                         "first stage trained on all training pairs (--set init_from=FILE)")
     card["train_config"] = config.to_dict()
     return config, card
 
@@ -544,6 +551,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "data_sha256": _data_digests(root, config.category),
         "train_config": config.to_dict(),
     }
+    if config.init_from:  # a staged recipe: what its first stage cost counts too
+        card["first_stage_seconds"] = load_checkpoint(config.init_from).get("card", {}).get("training_seconds")
     if history is not None:
         card["validation_ranks"] = {str(k): {str(w): r for w, r in v.items()} for k, v in history.items()}
     if refit_from is not None:

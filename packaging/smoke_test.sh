@@ -52,7 +52,10 @@ DEB=$ROOT/dist/sketchfind_${VERSION}_amd64.deb
 TARBALL=$ROOT/dist/SketchFind-$VERSION-linux-$(uname -m).tar.gz
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sketchfind-smoke.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+# the unpacked .deb (600 MB) goes beside dist/, on the disk that just held the build, not in a
+# temp folder that may be a small RAM disk
+DEBROOT=$ROOT/build/smoke-deb
+trap 'rm -rf "$TMP" "$DEBROOT"' EXIT
 # nothing of the user's: preferences, Qt settings and the embedding cache go to the temp folder
 export SKETCHFIND_CONFIG_DIR=$TMP/config XDG_CONFIG_HOME=$TMP/xdg-config XDG_CACHE_HOME=$TMP/xdg-cache
 export FGSBIR_CACHE=$TMP/cache
@@ -156,9 +159,20 @@ else
 fi
 
 # -- 2. the .deb, unpacked into a temp root
+deb_unpacked=0
 if [ -f "$DEB" ]; then
-  DEBROOT=$TMP/debroot
-  dpkg-deb -x "$DEB" "$DEBROOT"
+  rm -rf "$DEBROOT"; mkdir -p "$DEBROOT"
+  need_mb=$(( $(dpkg-deb -f "$DEB" Installed-Size) * 1024 / 1000000 + 50 ))  # Installed-Size is in KiB
+  free_mb=$(( $(df -Pk "$DEBROOT" | awk 'NR == 2 {print $4}') / 1000 ))
+  if [ "$free_mb" -lt "$need_mb" ]; then
+    fail ".deb not unpacked: it needs $need_mb MB, $DEBROOT has $free_mb MB free"
+  elif dpkg-deb -x "$DEB" "$DEBROOT" 2> "$TMP/dpkg-x.err"; then
+    deb_unpacked=1
+  else
+    fail ".deb did not unpack: $(tail -2 "$TMP/dpkg-x.err" | tr '\n' ' ')"
+  fi
+fi
+if [ "$deb_unpacked" = 1 ]; then
   [ "$(dpkg-deb -f "$DEB" Package)" = sketchfind ] && [ "$(dpkg-deb -f "$DEB" Version)" = "$VERSION" ] \
     && pass ".deb control: sketchfind $VERSION" || fail ".deb control fields"
   for f in usr/bin/sketchfind opt/sketchfind/SketchFind usr/share/applications/sketchfind.desktop \
@@ -176,7 +190,7 @@ if [ -f "$DEB" ]; then
   else
     if "$DEBROOT/usr/bin/sketchfind" --help > /dev/null; then pass "installed .deb runs (--help)"; else fail "installed .deb --help"; fi
   fi
-else
+elif [ ! -f "$DEB" ]; then
   fail "no $DEB"
 fi
 
@@ -208,7 +222,7 @@ fi
 if [ -f "$BUNDLE/_internal/resources/models/shoes_mtl.pt" ]; then
   gui "GUI offscreen (dist bundle, bundled model)" "$BUNDLE/SketchFind" --category shoes
 fi
-[ -f "$DEB" ] && gui "GUI offscreen (installed .deb)" "$DEBROOT/usr/bin/sketchfind"
+[ "$deb_unpacked" = 1 ] && gui "GUI offscreen (installed .deb)" "$DEBROOT/usr/bin/sketchfind"
 
 echo
 [ -f dist/BUILD_INFO ] && sed 's/^/  /' dist/BUILD_INFO

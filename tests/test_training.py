@@ -1,6 +1,8 @@
 """Samplers, losses, a one-step training smoke test, checkpoints and their errors."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -257,6 +259,7 @@ def test_training_can_start_from_another_categorys_model(data_root, tmp_path):
     train(TrainConfig(category="shoes", mode="mtl", **small), first, data_root, quiet=True)
     card = train(TrainConfig(category="chairs", mode="triplet", init_from=str(first), **small), tmp_path / "chairs.pt", data_root, quiet=True)
     assert card["train_config"]["init_from"] == str(first)
+    assert card["first_stage_seconds"] == load_checkpoint(first)["card"]["training_seconds"]
 
 
 def test_a_fold_starts_from_its_own_first_stage(data_root, tmp_path, monkeypatch):
@@ -319,3 +322,43 @@ def test_cli_recipe_overrides(capsys):
                 "pseudo_sketch_pairs=maybe"):
         assert main(["cv", "--out-dir", "x", "--set", bad]) == 2
         assert f"--set {bad}" in capsys.readouterr().err
+
+
+def test_refit_at_a_given_step_trains_on_every_pair(data_root, tmp_path, capsys):
+    """`fgsbir train --refit-at STEP [--fusion-weight W]`: all training pairs, stopped at a step
+    chosen beforehand (a staged recipe's first stage, or a cross-validation on record)."""
+    from fgsbir_core.cli import main
+
+    small = ["--category", "chairs", "--threads", "1", "--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=1",
+             "--set", "augment_copies=1", "--set", "model.width=8", "--set", "model.embedding_dim=16"]
+    out = tmp_path / "first.pt"
+    assert main(["train", *small, "--mode", "mtl", "--refit-at", "2", "--fusion-weight", "0.5", "--out", str(out)]) == 0
+    state = load_checkpoint(out)
+    assert state["card"]["chosen_step"] == 2 and state["fusion_weight"] == 0.5
+    assert "all 200 training pairs" in state["card"]["refit"] and "--refit-at 2" in state["card"]["refit"]
+    capsys.readouterr()
+    for bad, message in ((["--refit-at", "4"], "from 1 to the recipe's 3"),
+                         (["--mode", "triplet", "--refit-at", "2", "--fusion-weight", "1"], "only the multi-task"),
+                         (["--fusion-weight", "1"], "goes with --refit-at"),
+                         (["--refit-at", "2", "--refit-from", str(out)], "not both")):
+        assert main(["train", *small, *bad, "--out", str(tmp_path / "bad.pt")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
+
+
+def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, capsys):
+    """The cross-validation's folds started from per-fold first stages ("{fold}"): its refit must
+    be told which first stage (trained on all pairs) to start from, and nothing else may change."""
+    from fgsbir_core.cli import main
+    from fgsbir_core.train import refit_plan
+
+    config = TrainConfig(category="chairs", mode="mtl", init_from=str(tmp_path / "s1" / "chairs_mtl_fold{fold}.pt"))
+    recipe = tmp_path / "chairs_mtl_cv.json"
+    recipe.write_text(json.dumps({"train_config": config.to_dict(), "folds": 4, "chosen_step": 400,
+                                  "validation": {"fusion_weight": 2.0}}))
+    with pytest.raises(ValueError, match="per-fold first stages"):
+        refit_plan(recipe, seed=1)
+    planned, card = refit_plan(recipe, seed=1, init_from="s1_seed1.pt")
+    assert planned.init_from == "s1_seed1.pt" and planned.seed == 1 and planned.same_as(card["train_config"])
+    assert main(["train", "--refit-from", str(recipe), "--set", "steps=300", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "may only give init_from" in capsys.readouterr().err
