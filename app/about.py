@@ -33,10 +33,14 @@ def about_rows(version: str, info: dict | None, log_file: Path | None, error: tu
         for key in ("mode", "chosen_step", "machine"):
             if key in card:
                 rows.append((key.replace("_", " ").capitalize(), str(card[key])))
-        seconds = card.get("training_seconds_with_run", card.get("training_seconds"))
+        seconds, notes = card.get("training_seconds"), []
         if isinstance(seconds, (int, float)):
-            rows.append(("Training time", f"{seconds / 60:.0f} min" + (" (with its cross-validation share)"
-                                                                      if "training_seconds_with_run" in card else "")))
+            with_run = card.get("training_seconds_with_run")
+            if isinstance(with_run, (int, float)) and with_run > seconds:
+                seconds, notes = with_run, ["with its cross-validation share"]
+            if isinstance(card.get("first_stage_seconds"), (int, float)):  # a staged recipe
+                seconds, notes = seconds + card["first_stage_seconds"], notes + ["both stages"]
+            rows.append(("Training time", f"{seconds / 60:.0f} min" + (f" ({', '.join(notes)})" if notes else "")))
     rows.append(("Log file", str(log_file) if log_file else "none (the data folder is not writable; logging to stderr)"))
     return rows
 

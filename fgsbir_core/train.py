@@ -558,7 +558,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     if refit_from is not None:
         card["refit"] = f"trained on all {len(fit)} training pairs, stopped at the step " + refit_from.get(
             "chosen_by", f"chosen by a run on {len(fit_idx)} of them (validation figures: that run's, on the other {len(val_idx)})")
-        card["training_seconds_with_run"] = round(seconds + float(refit_from.get("training_seconds", 0.0)), 1)
+        if "training_seconds" in refit_from:  # what choosing the step cost (none for --refit-at)
+            card["training_seconds_with_run"] = round(seconds + float(refit_from["training_seconds"]), 1)
     save_checkpoint(out, {
         "model_config": model_config.to_dict(),
         "model_state": half_precision(best["model_state"]),

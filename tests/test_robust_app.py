@@ -530,6 +530,10 @@ def test_about_dialog_shows_version_model_device_and_log(qtbot, make_window, fak
     assert rows["Test (published split)"] == "acc@1 41.7 %, acc@10 87.0 %, triplet acc 71.9 %"
     assert rows["Fusion weight (tuned)"] == "0.5" and rows["Training time"] == "20 min (with its cross-validation share)"
     assert rows["Log file"] == str(window.log_file)
+    from app.about import about_rows
+
+    staged = {"training_seconds": 150.0, "training_seconds_with_run": 150.0, "first_stage_seconds": 390.0}
+    assert dict(about_rows("1", {"card": staged}, None))["Training time"] == "9 min (both stages)"
     help_menu = [m for m in window.menuBar().actions() if m.text() == "&Help"][0].menu()
     assert window.about_action in help_menu.actions()
 

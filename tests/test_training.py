@@ -329,7 +329,7 @@ def test_refit_at_a_given_step_trains_on_every_pair(data_root, tmp_path, capsys)
     chosen beforehand (a staged recipe's first stage, or a cross-validation on record)."""
     from fgsbir_core.cli import main
 
-    small = ["--category", "chairs", "--threads", "1", "--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=1",
+    small = ["--category", "chairs", "--data-root", str(data_root), "--threads", "1", "--set", "steps=3", "--set", "batch_size=4", "--set", "eval_every=1",
              "--set", "augment_copies=1", "--set", "model.width=8", "--set", "model.embedding_dim=16"]
     out = tmp_path / "first.pt"
     assert main(["train", *small, "--mode", "mtl", "--refit-at", "2", "--fusion-weight", "0.5", "--out", str(out)]) == 0
