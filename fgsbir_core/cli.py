@@ -165,6 +165,10 @@ def _cmd_card(args) -> int:
     card = dict(state.get("card", {}))
     card["test"] = metrics
     card["command"] = args.command_line or card.get("command", "")
+    if args.validation_acc1 is not None:
+        if not 0.0 <= args.validation_acc1 <= 1.0:
+            raise ValueError("--validation-acc1 is a fraction (0.815 for 81.5 %)")
+        card["validation"] = {**card.get("validation", {}), "acc_at_1": args.validation_acc1}
     card["fusion_weight"] = state.get("fusion_weight")
     card["attributes"] = state["attribute_names"]
     card["raster_spec"] = state["raster_spec"]  # how a drawing is framed for this model
@@ -235,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("weights")
     p.add_argument("--data-root")
     p.add_argument("--command-line", help="the exact command that trained it, for the card")
+    p.add_argument("--validation-acc1", type=float, metavar="F", help="for a model trained with --refit-at: the "
+                   "validation acc@1 (fraction) of the cross-validation that chose its step, for the card")
     p.set_defaults(func=_cmd_card)
 
     p = sub.add_parser("table1", help="the paper's Table 1: hand-made baseline, triplet and MTL on shoes and chairs")

@@ -15,8 +15,9 @@
 # into resources/models/ with its model card. Usage:
 #   FGSBIR_DATA=... scripts/train_all.sh [SEEDS=3] [JOBS=2]
 # (TABLE1_OUT=table1_out, MODELS=resources/models and FGSBIR=.venv/bin/fgsbir may be changed.)
-# CV_CHOICES="shoes_mtl=500:0.5 chairs_triplet=500 ..." skips step 1 for the models it names and
-# uses that step (and fusion weight) instead: a cross-validation already on record.
+# CV_CHOICES="shoes_mtl=500:0.5:0.345 chairs_triplet=500:0:0.79 ..." skips step 1 for the models it
+# names and uses that step, fusion weight and validation acc@1 (for the card) instead: a
+# cross-validation already on record.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SEEDS=${1:-3}
@@ -55,7 +56,8 @@ train_one() {  # category mode: every seed of one model, logs beside the files
     if [ -f "$model" ]; then continue; fi
     if [ -n "$choice" ]; then
       run_logged "$model" $FGSBIR train --category "$category" --mode "$mode" --seed "$seed" --threads 1 \
-        --set "init_from=$first" --refit-at "${choice%%:*}" $([ "${choice#*:}" != "$choice" ] && echo --fusion-weight "${choice#*:}")
+        --set "init_from=$first" --refit-at "$(cut -d: -f1 <<< "$choice")" \
+        $(w=$(cut -d: -f2 -s <<< "$choice"); [ -n "$w" ] && [ "$w" != 0 ] && echo --fusion-weight "$w")
     else
       run_logged "$model" $FGSBIR train --refit-from "$OUT/${category}_${mode}_cv.json" --seed "$seed" --threads 1 \
         --set "init_from=$first"
@@ -69,6 +71,7 @@ $FGSBIR table1 --retrain --cv --seeds "$SEEDS" --out-dir "$TABLE1_OUT" | tee "$T
 for category in shoes chairs; do
   for mode in mtl triplet; do
     cp "$OUT/${category}_${mode}_seed0.pt" "$MODELS/${category}_${mode}.pt"
-    $FGSBIR card "$MODELS/${category}_${mode}.pt" --command-line "$(cat "$OUT/stage1/${category}_${mode}_seed0.pt.cmd") --out cv/stage1/${category}_${mode}_seed0.pt && $(cat "$OUT/${category}_${mode}_seed0.pt.cmd") --out resources/models/${category}_${mode}.pt (scripts/train_all.sh${CV_CHOICES:+ with CV_CHOICES='$CV_CHOICES': steps and fusion weights of a cross-validation on record, docs/EXPERIMENTS.md})"
+    recorded=$(printf '%s\n' $CV_CHOICES | sed -n "s/^${category}_${mode}=//p" | cut -d: -f3 -s)
+    $FGSBIR card "$MODELS/${category}_${mode}.pt" ${recorded:+--validation-acc1 "$recorded"} --command-line "$(cat "$OUT/stage1/${category}_${mode}_seed0.pt.cmd") --out cv/stage1/${category}_${mode}_seed0.pt && $(cat "$OUT/${category}_${mode}_seed0.pt.cmd") --out resources/models/${category}_${mode}.pt (scripts/train_all.sh${CV_CHOICES:+ with CV_CHOICES='$CV_CHOICES': steps and fusion weights of a cross-validation on record, docs/EXPERIMENTS.md})"
   done
 done

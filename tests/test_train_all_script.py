@@ -31,7 +31,7 @@ def test_train_all_runs_both_stages_for_every_seed(tmp_path):
     out, models, log = tmp_path / "t1", tmp_path / "models", tmp_path / "calls.log"
     env = {**os.environ, "FGSBIR": str(fake), "FAKE_LOG": str(log), "TABLE1_OUT": str(out), "MODELS": str(models),
            # a cross-validation on record for three models; chairs triplet is cross-validated here
-           "CV_CHOICES": "shoes_mtl=500:0.5 shoes_triplet=600 chairs_mtl=400:2"}
+           "CV_CHOICES": "shoes_mtl=500:0.5:0.345 shoes_triplet=600 chairs_mtl=400:2"}
     result = subprocess.run(["bash", str(ROOT / "scripts" / "train_all.sh"), "2", "2"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -60,6 +60,8 @@ def test_train_all_runs_both_stages_for_every_seed(tmp_path):
     cards = [c for c in calls if c.startswith("card ")]
     assert len(cards) == 4 and sorted(p.name for p in models.iterdir()) == [
         "chairs_mtl.pt", "chairs_triplet.pt", "shoes_mtl.pt", "shoes_triplet.pt"]
+    assert "--validation-acc1 0.345" in next(c for c in cards if "shoes_mtl.pt" in c.split()[1])
+    assert not [c for c in cards if "--validation-acc1" in c and "shoes_mtl.pt" not in c.split()[1]]
     card = next(c for c in cards if "chairs_mtl.pt" in c.split()[1])
     assert "--out cv/stage1/chairs_mtl_seed0.pt && fgsbir train --category chairs --mode mtl" in card
     again = subprocess.run(["bash", str(ROOT / "scripts" / "train_all.sh"), "2", "2"], env=env, capture_output=True, text=True,

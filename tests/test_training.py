@@ -336,6 +336,11 @@ def test_refit_at_a_given_step_trains_on_every_pair(data_root, tmp_path, capsys)
     state = load_checkpoint(out)
     assert state["card"]["chosen_step"] == 2 and state["fusion_weight"] == 0.5
     assert "all 200 training pairs" in state["card"]["refit"] and "--refit-at 2" in state["card"]["refit"]
+    # its card takes the validation figure of the cross-validation that chose the step
+    assert main(["card", str(out), "--data-root", str(data_root), "--validation-acc1", "0.815"]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["validation"] == {"fusion_weight": 0.5, "acc_at_1": 0.815} and set(card["test"]) == {"acc_at_1", "acc_at_10", "triplet_acc"}
+    assert main(["card", str(out), "--data-root", str(data_root), "--validation-acc1", "81.5"]) == 2
     capsys.readouterr()
     for bad, message in ((["--refit-at", "4"], "from 1 to the recipe's 3"),
                          (["--mode", "triplet", "--refit-at", "2", "--fusion-weight", "1"], "only the multi-task"),
