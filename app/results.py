@@ -87,7 +87,9 @@ class ResultsView(QListView):
         """Rank, the photo's file name (not its folders), elided in the middle to the cell's width;
         the distance on a line of its own, so that it is always seen."""
         name = f"#{result.rank}  {PurePath(str(result.id)).name}"
-        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, self.thumb_size + 12)
+        # the photo's width, not the cell's: the delegate keeps margins, and a line wider than its
+        # text area wraps at the spaces and pushes the distance out of the cell
+        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, self.thumb_size)
         return f"{name}\n{result.score:.3f}"
 
     def zoom(self, steps: int) -> None:
