@@ -8,7 +8,7 @@
 #    (test sketch 0 of shoes, written to a temp PNG at test time): with the bundled model when
 #    resources/models has one, and always with a seeded untrained checkpoint passed as --weights
 #    and a folder of synthetic product photos indexed by the bundle == `fgsbir query --catalogue`
-# 3. the .deb unpacked with `dpkg -x` into a temp root: its /usr/bin/sketchfind answers the same,
+# 3. the .deb unpacked with `dpkg -x` into build/smoke-deb (beside dist/): its /usr/bin/sketchfind answers the same,
 #    its .desktop entry and icons are in place
 # 4. the GUI starts offscreen (QT_QPA_PLATFORM=offscreen), paints its window, closes cleanly (exit 0)
 #
@@ -158,7 +158,7 @@ else
   skip "catalogue query: no resources/models/shoes_mtl.pt in the bundle"
 fi
 
-# -- 2. the .deb, unpacked into a temp root
+# -- 2. the .deb, unpacked beside dist/
 deb_unpacked=0
 if [ -f "$DEB" ]; then
   rm -rf "$DEBROOT"; mkdir -p "$DEBROOT"
