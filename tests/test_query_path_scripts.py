@@ -103,3 +103,18 @@ def test_app_benchmarks_still_run(script, args, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "p50" in done.stdout or "median" in done.stdout
+
+
+def test_orientation_check_on_the_test_split(load_script, data_root, capsys):
+    """`scripts/orientation_check.py --split test`, behind the README's facing figures: the bundled
+    chairs model keeps most test sketches as drawn, and its two acc@1 figures are printed."""
+    import re
+
+    orientation = load_script("orientation_check")
+    assert orientation.main(["--category", "chairs", "--split", "test", "--data-root", str(data_root)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    found = re.fullmatch(r"chairs: 97 test sketches; kept as drawn (\d+) %, mirrored turned back (\d+) %; "
+                         r"acc@1 ([\d.]+) % \(auto\), ([\d.]+) % \(as drawn\)", line)
+    assert found, line
+    kept, turned, auto, as_drawn = map(float, found.groups())
+    assert kept >= 80 and turned >= 80 and 50 <= auto <= 100 and 50 <= as_drawn <= 100
