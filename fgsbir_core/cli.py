@@ -158,6 +158,8 @@ def _cmd_card(args) -> int:
     from .checkpoint import half_precision, load_checkpoint, save_checkpoint
     from .evaluate import evaluate_checkpoint
 
+    if args.validation_acc1 is not None and not 0.0 <= args.validation_acc1 <= 1.0:  # before anything is written
+        raise ValueError("--validation-acc1 is a fraction (0.815 for 81.5 %)")
     state = load_checkpoint(args.weights)
     state["model_state"] = half_precision(state["model_state"])  # the small file that ships
     save_checkpoint(args.weights, {k: v for k, v in state.items() if k != "format_version"})
@@ -166,8 +168,6 @@ def _cmd_card(args) -> int:
     card["test"] = metrics
     card["command"] = args.command_line or card.get("command", "")
     if args.validation_acc1 is not None:
-        if not 0.0 <= args.validation_acc1 <= 1.0:
-            raise ValueError("--validation-acc1 is a fraction (0.815 for 81.5 %)")
         card["validation"] = {**card.get("validation", {}), "acc_at_1": args.validation_acc1}
     card["fusion_weight"] = state.get("fusion_weight")
     card["attributes"] = state["attribute_names"]
