@@ -35,6 +35,7 @@ def cache_dir() -> Path:
 
 
 ORIENT_SAMPLE: Final = 20_000  # catalogue photos that decide a sketch's orientation (Engine.orient)
+ORIENT_NEIGHBOURS: Final = 1  # ... by the mean distance of this many nearest photos (docs/EXPERIMENTS.md)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ class Engine:
         mirror = SketchCode(codes.embeddings[1], codes.attribute_probs[1], mirrored)
         return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster, mirror)
 
-    def orient(self, code: SketchCode, catalogue: Catalogue | None, facing: str = "auto") -> SketchCode:
+    def orient(self, code: SketchCode, catalogue: Catalogue | None, facing: str = "auto",
+               neighbours: int = ORIENT_NEIGHBOURS) -> SketchCode:
         """The sketch as drawn or mirrored, whichever has the nearer photo in the catalogue
         (`facing` "as drawn" or "mirrored" forces the choice: the user knows best).
 
@@ -203,8 +205,9 @@ class Engine:
         # matrix-vector products over the sample, not over 100,000 photos
         step = -(-len(catalogue.ids) // ORIENT_SAMPLE)
         photos, norms = catalogue.embeddings[::step], catalogue.squared_norms[::step]
-        nearest = [float((norms - 2.0 * (photos @ np.asarray(c.embedding, np.float32))).min()) + float(c.embedding @ c.embedding)
-                   for c in (code, code.mirror)]
+        k = max(1, min(neighbours, len(photos)))
+        nearest = [float(np.partition(norms - 2.0 * (photos @ np.asarray(c.embedding, np.float32)), k - 1)[:k].mean())
+                   + float(c.embedding @ c.embedding) for c in (code, code.mirror)]
         chosen = code.mirror if nearest[1] < nearest[0] else code
         return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)
 

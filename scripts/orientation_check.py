@@ -5,10 +5,14 @@ of each category, the bundled multi-task model (or --weights) encodes it as draw
 and `orient` chooses against the whole benchmark catalogue ("all" photos, as the app searches).
 
     FGSBIR_DATA=... python scripts/orientation_check.py [--category shoes chairs] [--split test]
+    FGSBIR_DATA=... python scripts/orientation_check.py --cv-dir table1_out/cv --neighbours 1 3 10
 
 Models refitted on all training pairs have seen every training sketch; `--split test` asks the
 same of the test sketches against the test photos, and prints acc@1 with the choice (auto) and
 with every sketch kept as drawn (what the choice costs where all sketches face the right way).
+`--cv-dir` asks it of sketches no model has seen: each multi-task fold model of a cross-validation
+folder with its own fold's validation sketches (against all photos). `--neighbours` compares the
+choice made by the mean distance of k nearest photos, for each k given.
 """
 from __future__ import annotations
 
@@ -20,8 +24,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fgsbir_core.data import load_benchmark, resolve_data_root  # noqa: E402
-from fgsbir_core.engine import Engine  # noqa: E402
+from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
+from fgsbir_core.engine import ORIENT_NEIGHBOURS, Engine  # noqa: E402
+
+
+def sketch_sets(category: str, args, root: Path, bench):
+    """(weights, sketches, their photo ids, gallery) to check: the bundled (or --weights) model,
+    or each fold model of --cv-dir with its validation sketches."""
+    if args.cv_dir:
+        folds = cross_validation_folds(len(bench.train.sketches), 4)
+        for k, (_, val) in enumerate(folds):
+            weights = Path(args.cv_dir) / f"{category}_mtl_fold{k}.pt"
+            yield str(weights), bench.train.sketches[val], [bench.train.photo_ids[i] for i in val], "all"
+    elif args.split == "train":
+        yield args.weights, bench.train.sketches[::2], bench.train.photo_ids[::2], "all"
+    else:
+        yield args.weights, bench.test.sketches, bench.test.photo_ids, "test"
 
 
 def main(argv=None) -> int:
@@ -31,31 +49,39 @@ def main(argv=None) -> int:
     parser.add_argument("--data-root")
     parser.add_argument("--split", choices=("train", "test"), default="train",
                         help="train: every other training sketch against all photos; test: the test sketches and photos")
+    parser.add_argument("--cv-dir", help="a cross-validation folder: its multi-task fold models and their validation sketches")
+    parser.add_argument("--neighbours", type=int, nargs="+", default=[ORIENT_NEIGHBOURS],
+                        help=f"decide by the mean distance of this many nearest photos (default {ORIENT_NEIGHBOURS}, as the app)")
     args = parser.parse_args(argv)
     root = resolve_data_root(args.data_root)
+    test = args.split == "test" and not args.cv_dir
     for category in args.category:
-        engine = Engine(category, args.weights)
-        engine.load()
         bench = load_benchmark(category, root)
-        catalogue = engine.load_catalogue(root, gallery="all" if args.split == "train" else "test")
-        sketches = bench.train.sketches[::2] if args.split == "train" else bench.test.sketches
-        row_of = {photo_id: row for row, photo_id in enumerate(catalogue.ids)}
-        kept = turned = 0
-        first = {"auto": 0, "as drawn": 0}
-        for i, sketch in enumerate(sketches):
-            as_drawn = engine.encode_image(sketch)
-            kept += np.array_equal(engine.orient(as_drawn, catalogue).raster, as_drawn.raster)
-            mirrored = engine.encode_image(np.ascontiguousarray(sketch[:, ::-1]))
-            turned += np.array_equal(engine.orient(mirrored, catalogue).raster, mirrored.mirror.raster)
-            if args.split == "test":
-                for facing in first:
-                    top = engine.rank(engine.orient(as_drawn, catalogue, facing), catalogue, top_k=1)[0].index
-                    first[facing] += top == row_of[bench.test.photo_ids[i]]
-        n = len(sketches)
-        line = f"{category}: {n} {args.split} sketches; kept as drawn {100 * kept / n:.0f} %, mirrored turned back {100 * turned / n:.0f} %"
-        if args.split == "test":
-            line += f"; acc@1 {100 * first['auto'] / n:.1f} % (auto), {100 * first['as drawn'] / n:.1f} % (as drawn)"
-        print(line, flush=True)
+        kept, turned, first, n = {}, {}, {}, 0
+        for weights, sketches, photo_ids, gallery in sketch_sets(category, args, root, bench):
+            engine = Engine(category, weights)
+            engine.load()
+            catalogue = engine.load_catalogue(root, gallery=gallery)
+            row_of = {photo_id: row for row, photo_id in enumerate(catalogue.ids)}
+            n += len(sketches)
+            for i, sketch in enumerate(sketches):
+                as_drawn = engine.encode_image(sketch)
+                mirrored = engine.encode_image(np.ascontiguousarray(sketch[:, ::-1]))
+                for k in args.neighbours:
+                    kept[k] = kept.get(k, 0) + np.array_equal(engine.orient(as_drawn, catalogue, neighbours=k).raster, as_drawn.raster)
+                    turned[k] = turned.get(k, 0) + np.array_equal(engine.orient(mirrored, catalogue, neighbours=k).raster,
+                                                                  mirrored.mirror.raster)
+                    if test:
+                        for facing in ("auto", "as drawn"):
+                            top = engine.rank(engine.orient(as_drawn, catalogue, facing, neighbours=k), catalogue, top_k=1)[0].index
+                            first[k, facing] = first.get((k, facing), 0) + (top == row_of[photo_ids[i]])
+        what = "validation sketches of the fold models" if args.cv_dir else f"{args.split} sketches"
+        for k in args.neighbours:
+            line = (f"{category}: {n} {what}; {k} nearest: kept as drawn {100 * kept[k] / n:.0f} %, "
+                    f"mirrored turned back {100 * turned[k] / n:.0f} % (mean {50 * (kept[k] + turned[k]) / n:.1f})")
+            if test:
+                line += f"; acc@1 {100 * first[k, 'auto'] / n:.1f} % (auto), {100 * first[k, 'as drawn'] / n:.1f} % (as drawn)"
+            print(line, flush=True)
     return 0
 
 

@@ -332,3 +332,21 @@ def test_forced_facing_overrides_the_catalogue_check(tmp_path):
     assert eng.orient(drawn, None).mirror is None  # auto without a catalogue: as drawn
     with pytest.raises(ValueError, match="facing must be one of"):
         eng.orient(drawn, None, "sideways")
+
+
+def test_facing_by_several_nearest_photos():
+    """`neighbours`: the choice follows the mean distance of the k nearest photos, not only the
+    nearest one (one photo that happens to match the mirror image decides k = 1 alone)."""
+    from fgsbir_core.engine import Catalogue, SketchCode
+    from fgsbir_core.retrieval import Codes
+
+    none = np.zeros(0, np.float32)
+    raster_drawn, raster_mirrored = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
+    mirror = SketchCode(np.array([0.0, 1.0], np.float32), none, raster_mirrored)
+    drawn = SketchCode(np.array([1.0, 0.0], np.float32), none, raster_drawn, mirror)
+    photos = np.array([[0.0, 1.0], [1.0, 0.1], [1.0, 0.1]], np.float32)
+    catalogue = Catalogue(["a", "b", "c"], Codes(photos, np.zeros((3, 0), np.float32)))
+    eng = Engine("shoes")
+    assert np.array_equal(eng.orient(drawn, catalogue, neighbours=1).raster, raster_mirrored)
+    assert np.array_equal(eng.orient(drawn, catalogue, neighbours=3).raster, raster_drawn)
+    assert np.array_equal(eng.orient(drawn, catalogue, neighbours=50).raster, raster_drawn)  # k beyond the catalogue: all
