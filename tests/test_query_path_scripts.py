@@ -113,7 +113,7 @@ def test_orientation_check_on_the_test_split(load_script, data_root, capsys):
     orientation = load_script("orientation_check")
     assert orientation.main(["--category", "chairs", "--split", "test", "--data-root", str(data_root)]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    found = re.fullmatch(r"chairs: 97 test sketches; 1 nearest: kept as drawn (\d+) %, mirrored turned back (\d+) % "
+    found = re.fullmatch(r"chairs: 97 test sketches; 3 nearest: kept as drawn (\d+) %, mirrored turned back (\d+) % "
                          r"\(mean [\d.]+\); acc@1 ([\d.]+) % \(auto\), ([\d.]+) % \(as drawn\)", line)
     assert found, line
     kept, turned, auto, as_drawn = map(float, found.groups())
