@@ -130,8 +130,8 @@ class AttributesPanel(QWidget):
         self.facing = QComboBox()
         self.facing.setObjectName("facing")
         self.facing.addItems([f.capitalize() for f in FACINGS])
-        self.facing.setToolTip("Which way the sketch is matched. Auto: as drawn or mirrored, whichever finds a closer "
-                               "photo (the benchmark's shoes and chairs all face left); or force it.")
+        self.facing.setToolTip("Which way the sketch is matched. Auto: as drawn or mirrored, whichever finds closer "
+                               "photos (the benchmark's shoes and chairs all face left); or force it.")
         self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
         facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
         facing_column.addStretch(1)
