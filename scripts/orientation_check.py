@@ -28,7 +28,7 @@ from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_dat
 from fgsbir_core.engine import ORIENT_NEIGHBOURS, Engine  # noqa: E402
 
 
-def sketch_sets(category: str, args, root: Path, bench):
+def sketch_sets(category: str, args, bench):
     """(weights, sketches, their photo ids, gallery) to check: the bundled (or --weights) model,
     or each fold model of --cv-dir with its validation sketches."""
     if args.cv_dir:
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     for category in args.category:
         bench = load_benchmark(category, root)
         kept, turned, first, n = {}, {}, {}, 0
-        for weights, sketches, photo_ids, gallery in sketch_sets(category, args, root, bench):
+        for weights, sketches, photo_ids, gallery in sketch_sets(category, args, bench):
             engine = Engine(category, weights)
             engine.load()
             catalogue = engine.load_catalogue(root, gallery=gallery)
