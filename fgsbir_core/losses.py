@@ -17,9 +17,11 @@ def triplet_ranking_loss(anchor: torch.Tensor, positive: torch.Tensor, negative:
     return F.relu(margin + d_pos - d_neg).mean()
 
 
-def in_batch_triplet_loss(sketches: torch.Tensor, photos: torch.Tensor, positive_index: torch.Tensor, margin: float) -> torch.Tensor:
+def in_batch_triplet_loss(sketches: torch.Tensor, photos: torch.Tensor, positive_index: torch.Tensor,
+                          margin: float | torch.Tensor) -> torch.Tensor:
     """Triplet loss of each sketch against every other photo in the batch (all negatives, averaged
-    over the violating ones so that the few hard negatives are not drowned by easy ones)."""
+    over the violating ones so that the few hard negatives are not drowned by easy ones).
+    `margin` is a number or a (sketches, photos) tensor of per-pair margins."""
     dist = pair_distances(sketches, photos)
     rows = torch.arange(len(sketches), device=sketches.device)
     d_pos = dist[rows, positive_index]

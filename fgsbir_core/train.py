@@ -50,6 +50,8 @@ class TrainConfig:
     mine_keep: int = 5
     train_fusion_weight: float = 0.0  # mtl, > 0: the embedding's ranking loss on the fused distance (emb + w * attributes)
     attribute_agreement_weight: float = 0.0  # mtl, > 0: each sketch also learns the model's own attribute probabilities for its photo
+    attribute_graded_margin: float = 0.0  # mtl, > 0: in-batch margin grows by this x the photos' attribute disagreement
+    pseudo_sketch_attributes: bool = False  # mtl: pseudo-sketches of this category's photos also learn their labels
     generated_triplet_weight: float = 0.0  # mtl: ranking triplets generated from attributes (AttributeTripletSampler)
     human_triplet_share: float = 1.0  # triplet, < 1: keep this share of each sketch's human triplets (data-scaling check)
     extra_categories: tuple = ()  # other categories' training pairs shared by the embedding task
@@ -430,9 +432,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                                                config.augment_strength, config.augment_jitter))
         extras.append(augmented_pair_cells(model, split.sketches, split.photos, config.augment_copies, rng,
                                            config.augment_strength, config.augment_jitter))
+    own_pseudo = -1  # index in `extras` of this category's own pseudo-sketch pairs
     if config.pseudo_sketch_pairs:
         extras.append(augmented_pair_cells(model, pseudo_sketches(fit.photos, rng), fit.photos, config.augment_copies, rng,
                                            config.augment_strength, config.augment_jitter))
+        own_pseudo = len(extras) - 1
     started = time.time()
 
     shipped = ema if ema is not None else model
@@ -466,6 +470,12 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         ph = pick_copies(fit_photos, photo_idx, copies, rng, config.photo_dropout)
         b = len(anchors)
         positives = torch.arange(b)
+        margin = config.margin
+        if use_attributes and config.attribute_graded_margin > 0:
+            # a negative that differs from the positive in more attributes must lie further away:
+            # graded ranking from attributes, the multi-task stand-in for the human triplets' grading
+            disagreement = (labels[anchors][:, None] - labels[photo_idx[: 2 * b]][None]).abs() @ weights_t / weights_t.sum()
+            margin = config.margin + config.attribute_graded_margin * disagreement
 
         def member_loss(emb, logits):
             s_emb, p_emb = emb[:b], emb[b:]
@@ -479,7 +489,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 loss = in_batch_triplet_loss(torch.cat([s_emb, f * s_att], 1), torch.cat([p_emb, f * p_att], 1)[: 2 * b],
                                              positives, config.margin)
             else:
-                loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, config.margin)
+                loss = in_batch_triplet_loss(s_emb, p_emb[: (2 * b if use_attributes else b)], positives, margin)
             if use_attributes:
                 loss = loss + config.attribute_loss_weight * (
                     attribute_loss(s_log, labels[anchors], weights_t) + attribute_loss(p_log, labels[photo_idx], weights_t)
@@ -507,6 +517,10 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             ex_members = model.member_outputs(torch.cat([pick_copies(ex_sk, pick, ex_copy, rng),
                                                          pick_copies(ex_ph, pick, ex_copy, rng, config.photo_dropout)]))
             loss = loss + sum(in_batch_triplet_loss(e[:n], e[n:], torch.arange(n), config.margin) for e, _ in ex_members) / len(ex_members)
+            if use_attributes and config.pseudo_sketch_attributes and own_pseudo == step % len(extras):
+                # more sketch-like inputs with known labels for the sketch side of the attribute task
+                loss = loss + config.attribute_loss_weight * sum(
+                    attribute_loss(logits[:n], labels[pick], weights_t) for _, logits in ex_members) / len(ex_members)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
