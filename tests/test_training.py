@@ -99,6 +99,11 @@ def test_triplet_losses():
     s = torch.eye(3)
     assert in_batch_triplet_loss(s, s, torch.arange(3), 0.5).item() == 0.0
     assert in_batch_triplet_loss(s, s.flip(0), torch.arange(3), 0.5).item() > 0
+    # per-pair margins: a constant tensor is the plain margin; a larger margin on one pair only adds that pair's violation
+    assert in_batch_triplet_loss(s, s, torch.arange(3), torch.full((3, 3), 0.5)).item() == 0.0
+    graded = torch.zeros(3, 3)
+    graded[0, 1] = 2.5  # distance 2 between unit axes: only this pair now violates, by 0.5
+    assert in_batch_triplet_loss(s, s, torch.arange(3), graded).item() == pytest.approx(0.5)
 
 
 def test_attribute_loss_weights_down_noisy_labels():
@@ -144,6 +149,7 @@ def test_ensemble_model_distance_is_the_members_mean():
 @pytest.mark.parametrize("mode,members,knobs", [("mtl", 1, {}), ("triplet", 1, {}), ("mtl", 2, {}),
                                                 ("mtl", 1, {"generated_triplet_weight": 1.0, "mine_every": 1, "train_fusion_weight": 2.0,
                                                           "attribute_agreement_weight": 1.0}),
+                                                ("mtl", 1, {"attribute_graded_margin": 0.5, "pseudo_sketch_attributes": True}),
                                                 ("triplet", 1, {"human_triplet_share": 0.5})])
 def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members, knobs):
     config = TrainConfig(category="chairs", mode=mode, steps=2, batch_size=4, eval_every=1, augment_copies=2,
