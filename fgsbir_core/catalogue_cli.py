@@ -77,6 +77,8 @@ def _cmd_index(args) -> int:
     print(f"{len(catalogue)} photos indexed in {args.folder} ({stats.get('encoded', 0)} encoded, "
           f"{stats.get('reused', 0)} unchanged, {stats.get('removed', 0)} removed, {len(skipped)} skipped) "
           f"in {seconds:.1f} s")
+    if stats.get("mirrored"):
+        print(f"  {stats['mirrored']} photos face the other way from the model's and are matched mirrored")
     for path, reason in skipped:
         print(f"  skipped {path}: {reason}")
     if args.faiss:

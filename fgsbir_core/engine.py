@@ -29,6 +29,10 @@ def bundled_weights(category: str, mode: str = "mtl") -> Path:
     return MODELS_DIR / f"{category}_{mode}.pt"
 
 
+def bundled_facing(category: str) -> Path:
+    return MODELS_DIR / f"{category}_facing.npz"
+
+
 def cache_dir() -> Path:
     base = os.environ.get(CACHE_ENV) or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "sketchfind")
     return Path(base)
@@ -118,6 +122,8 @@ class Engine:
         self.default_attribute_weight = 0.0
         self.model_hash = ""
         self.card: dict = {}
+        self.facing = None  # FacingClassifier for folder catalogues, or None (photos encoded as they are)
+        self.facing_id = ""  # hash of its file: a folder index made with another one is re-encoded
         self._lock = threading.Lock()  # one forward pass at a time
 
     # -- model -----------------------------------------------------------------------------
@@ -136,6 +142,8 @@ class Engine:
         self.default_attribute_weight = fusion
         self.card = {**dict(state.get("card") or {}), **_test_figures(self.weights, state)}
         self.model_hash = file_hash(self.weights)
+        self.facing = _facing_classifier(self.category, model)
+        self.facing_id = file_hash(bundled_facing(self.category)) if self.facing is not None else ""
         torch.set_num_threads(1)  # one sketch at a time: a second thread costs more in hand-off than it saves
         self.model = model
         self.set_device(self.requested_device)
@@ -164,17 +172,20 @@ class Engine:
             raise ModelError("The model is not loaded yet.")
         return self.model
 
-    def encode_rasters(self, images: np.ndarray, batch_size: int = 64) -> Codes:
-        """Model-input images (N, S, S) uint8 -> codes; falls back to the CPU if the device fails."""
+    def encode_rasters(self, images: np.ndarray, batch_size: int = 64, canonical_facing: bool = False) -> Codes:
+        """Model-input images (N, S, S) uint8 -> codes; falls back to the CPU if the device fails.
+        canonical_facing: photos that face the other way from the benchmark's are encoded
+        mirrored (`codes.mirrored`), when the model has a facing classifier (fgsbir_core.facing)."""
         model = self._require_model()
+        facing = self.facing if canonical_facing else None
         with self._lock:
             try:
-                return encode_images(model, images, batch_size, self.device)
+                return encode_images(model, images, batch_size, self.device, facing)
             except Exception:
                 if self.device == "cpu":
                     raise
                 self.set_device("cpu")
-                return encode_images(model, images, batch_size, "cpu")
+                return encode_images(model, images, batch_size, "cpu", facing)
 
     def _code(self, raster: np.ndarray) -> SketchCode:
         mirrored = np.ascontiguousarray(raster[:, ::-1])
@@ -330,6 +341,20 @@ def _checked_fields(path: Path, state: dict) -> tuple[list[str], np.ndarray, Ras
     if not np.isfinite(fusion) or fusion < 0:
         raise ModelError(f"{path}: fusion weight {fusion} is not a finite non-negative number.")
     return list(names), reliability, spec, fusion
+
+
+def _facing_classifier(category: str, model):
+    """The bundled facing classifier of `category` if it fits the model's front end, else None."""
+    from .facing import FacingClassifier
+
+    path = bundled_facing(category)
+    if not path.is_file():
+        return None
+    try:
+        classifier = FacingClassifier.load(path)
+    except ValueError:
+        return None  # folder photos are then encoded as they are, as before facing was judged
+    return classifier if classifier.fits(model) else None
 
 
 def open_sketch_image(path: str | os.PathLike):

@@ -8,15 +8,17 @@ small, blank) are skipped and listed, never fatal.
 
 The index is cached per (folder, model) under ``cache_dir()/folders/``::
 
-    <key>.json                  manifest: version, folder, model hash, generation, counts, skipped
-    <key>.<gen>.npz             ids, SHA-256 of each file, size, mtime, attribute probabilities
+    <key>.json                  manifest: version, folder, model hash, facing classifier, generation, counts, skipped
+    <key>.<gen>.npz             ids, SHA-256 of each file, size, mtime, attribute probabilities, mirrored
     <key>.<gen>.emb.npy         embeddings, float32 (N, D)   -- memory-mapped on load
     <key>.<gen>.edges.npy       edge-map thumbnails, uint8 (N, 64, 64) -- memory-mapped on load
 
 with ``key = sha256(absolute folder path)[:16] + "-" + engine.model_hash``.  Re-indexing is
 incremental: a file whose size and mtime are unchanged is trusted, a changed one is hashed and
 re-encoded only if its content changed, a moved or renamed file (same content hash) keeps its
-codes, removed files are dropped.  Data files are written first (atomically, under a fresh
+codes, removed files are dropped.  Photos that face the other way from the benchmark's are
+encoded mirrored when the engine has a facing classifier (`fgsbir_core.facing`); an index made
+with another classifier (or none) is re-encoded.  Data files are written first (atomically, under a fresh
 generation name) and the manifest last, so an interrupted run leaves the previous index usable;
 a cancelled run saves what it finished so the next run resumes.  Nothing is pickled.
 """
@@ -43,7 +45,7 @@ from .edges import PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_me
 from .engine import Catalogue, cache_dir
 from .retrieval import Codes
 
-INDEX_VERSION: Final = 1
+INDEX_VERSION: Final = 2  # 2: facing classifier and mirrored flags
 EDGE_THUMB: Final = 64  # px, side of the stored edge-map thumbnails
 PHOTO_THUMB: Final = 160  # px, longer side of photo thumbnails made on demand
 BATCH: Final = 64
@@ -66,6 +68,8 @@ class FolderIndex:
     attribute_probs: np.ndarray  # (N, A) float32
     edge_thumbs: np.ndarray  # (N, EDGE_THUMB, EDGE_THUMB) uint8
     skipped: dict[str, list]  # id -> [size, mtime_ns, reason]; not retried while unchanged
+    mirrored: np.ndarray  # (N,) bool: encoded mirrored (faced the other way from the benchmark's photos)
+    facing_id: str = ""  # the engine's facing classifier when it was encoded ("" = none)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -97,13 +101,15 @@ def load_folder_index(manifest: Path, mmap: bool = True) -> FolderIndex | None:
             hashes = data["hashes"].tolist()
             sizes, mtimes = data["sizes"], data["mtimes"]
             probs = data["attribute_probs"]
+            mirrored = data["mirrored"].astype(bool)
         mode = "r" if mmap else None
         embeddings = np.load(f"{stem}.emb.npy", mmap_mode=mode, allow_pickle=False)
         thumbs = np.load(f"{stem}.edges.npy", mmap_mode=mode, allow_pickle=False)
         n = len(ids)
-        if not (len(hashes) == len(sizes) == len(mtimes) == len(probs) == len(embeddings) == len(thumbs) == n):
+        if not (len(hashes) == len(sizes) == len(mtimes) == len(probs) == len(embeddings) == len(thumbs) == len(mirrored) == n):
             return None
-        return FolderIndex(ids, hashes, sizes, mtimes, embeddings, probs, thumbs, dict(info.get("skipped", {})))
+        return FolderIndex(ids, hashes, sizes, mtimes, embeddings, probs, thumbs, dict(info.get("skipped", {})), mirrored,
+                           str(info.get("facing", "")))
     except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
 
@@ -124,11 +130,12 @@ def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_has
     ids = np.array(index.ids, dtype=str) if index.ids else np.zeros(0, dtype="<U1")
     hashes = np.array(index.hashes, dtype="<U64") if index.hashes else np.zeros(0, dtype="<U64")
     np.savez(buffer, ids=ids, hashes=hashes, sizes=np.asarray(index.sizes, np.int64),
-             mtimes=np.asarray(index.mtimes, np.int64), attribute_probs=np.asarray(index.attribute_probs, np.float32))
+             mtimes=np.asarray(index.mtimes, np.int64), attribute_probs=np.asarray(index.attribute_probs, np.float32),
+             mirrored=np.asarray(index.mirrored, bool))
     atomic_write_bytes(f"{stem}.npz", buffer.getvalue())
     _atomic_save_npy(Path(f"{stem}.emb.npy"), np.asarray(index.embeddings, np.float32))
     _atomic_save_npy(Path(f"{stem}.edges.npy"), np.asarray(index.edge_thumbs, np.uint8))
-    info = {"version": INDEX_VERSION, "folder": folder, "model_hash": model_hash, "generation": generation,
+    info = {"version": INDEX_VERSION, "folder": folder, "model_hash": model_hash, "facing": index.facing_id, "generation": generation,
             "count": len(index), "edge_thumb": EDGE_THUMB, "saved": time.time(), "skipped": index.skipped}
     atomic_write_bytes(manifest, json.dumps(info, indent=1).encode())
     for old in manifest.parent.glob(f"{manifest.stem}.*"):
@@ -188,7 +195,10 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     root = root.resolve()
     model_hash = getattr(engine, "model_hash", "") or ""
     manifest = manifest_path(root, model_hash)
+    facing_id = getattr(engine, "facing_id", "") or ""
     old = load_folder_index(manifest)
+    if old is not None and old.facing_id != facing_id:
+        old = None  # encoded with another facing classifier: encode every photo again
     names = scan_folder(root)
     total = len(names)
 
@@ -248,6 +258,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     new_meta: list[tuple[int, int, str]] = []
     new_emb: list[np.ndarray] = []
     new_probs: list[np.ndarray] = []
+    new_mirrored: list[np.ndarray] = []
     new_thumbs: list[np.ndarray] = []
     batch_names: list[tuple[str, int, int, str]] = []
     batch_edges: list[np.ndarray] = []
@@ -255,9 +266,10 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     def flush():
         if not batch_edges:
             return
-        codes = engine.encode_rasters(np.stack(batch_edges))
+        codes = engine.encode_rasters(np.stack(batch_edges), canonical_facing=True)
         new_emb.append(np.asarray(codes.embeddings, np.float32))
         new_probs.append(np.asarray(codes.attribute_probs, np.float32))
+        new_mirrored.append(np.zeros(len(batch_edges), bool) if codes.mirrored is None else np.asarray(codes.mirrored, bool))
         new_thumbs.extend(_edge_thumb(e) for e in batch_edges)
         for name, size, mtime, digest in batch_names:
             new_ids.append(name)
@@ -321,7 +333,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     flush()  # after a cancel too: the decoded part of the batch is finished work
 
     # 3. assemble: kept rows (from the old index) + new rows, sorted by id
-    index = _assemble(old, keep_rows, new_ids, new_meta, new_emb, new_probs, new_thumbs, skipped_info, engine)
+    index = _assemble(old, keep_rows, new_ids, new_meta, new_emb, new_probs, new_mirrored, new_thumbs, skipped_info, engine)
     changed = bool(todo) or old is None or len(keep_rows) != len(old) or skipped_info != old_skipped \
         or any(old.ids[row] != name or int(old.mtimes[row]) != mtime for name, _, mtime, row, _ in keep_rows)
     if changed:
@@ -336,13 +348,14 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     if cancelled:
         raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; the next run continues.")
     if stats is not None:
-        stats.update(encoded=len(new_ids), reused=len(keep_rows), removed=len(set(old.ids) - set(names)) if old else 0,
+        stats.update(encoded=len(new_ids), reused=len(keep_rows), mirrored=int(np.count_nonzero(index.mirrored)), removed=len(set(old.ids) - set(names)) if old else 0,
                      skipped=len(skipped), total=total)
     skipped.sort()
     return _catalogue(index, root), skipped
 
 
-def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, new_probs, new_thumbs, skipped_info, engine) -> FolderIndex:
+def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, new_probs, new_mirrored, new_thumbs, skipped_info,
+              engine) -> FolderIndex:
     n_attr = len(getattr(engine, "attribute_names", []) or [])
     if new_emb:
         dim = new_emb[0].shape[1]
@@ -358,6 +371,8 @@ def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, ne
     parts_emb = [np.asarray(old.embeddings[rows], np.float32)] if len(rows) else []
     parts_probs = [np.asarray(old.attribute_probs[rows], np.float32)] if len(rows) else []
     parts_thumbs = [np.asarray(old.edge_thumbs[rows], np.uint8)] if len(rows) else []
+    parts_mirrored = [np.asarray(old.mirrored[rows], bool)] if len(rows) else []
+    mirrored = np.concatenate(parts_mirrored + new_mirrored) if parts_mirrored or new_mirrored else np.zeros(0, bool)
     embeddings = np.concatenate(parts_emb + new_emb) if parts_emb or new_emb else np.zeros((0, dim), np.float32)
     probs = np.concatenate(parts_probs + new_probs) if parts_probs or new_probs else np.zeros((0, n_attr), np.float32)
     thumbs = np.concatenate(parts_thumbs + ([np.stack(new_thumbs)] if new_thumbs else [])) if parts_thumbs or new_thumbs \
@@ -366,7 +381,8 @@ def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, ne
     mtimes = np.array([r[2] for r in keep_rows] + [m[1] for m in new_meta], np.int64)
     hashes = [r[4] for r in keep_rows] + [m[2] for m in new_meta]
     return FolderIndex([ids[i] for i in order], [hashes[i] for i in order], sizes[order], mtimes[order],
-                       embeddings[order], probs[order], thumbs[order], skipped_info)
+                       embeddings[order], probs[order], thumbs[order], skipped_info, mirrored[order],
+                       getattr(engine, "facing_id", "") or "")
 
 
 def _catalogue(index: FolderIndex, root: Path) -> Catalogue:
@@ -385,7 +401,9 @@ def load_folder_catalogue(engine, folder: str | os.PathLike) -> Catalogue | None
     """The cached catalogue of `folder` for this engine's model as last indexed (no scan), or None."""
     root = Path(folder).expanduser().resolve()
     index = load_folder_index(manifest_path(root, getattr(engine, "model_hash", "") or ""))
-    return None if index is None else _catalogue(index, root)
+    if index is None or index.facing_id != (getattr(engine, "facing_id", "") or ""):
+        return None
+    return _catalogue(index, root)
 
 
 # ------------------------------------------------------------------------------ export

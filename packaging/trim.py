@@ -103,13 +103,14 @@ UNBUNDLED_MODELS = ["*_triplet.pt", "*_triplet.json"]
 
 
 def bundled_model_files(models_dir) -> list:
-    """The files of resources/models that the bundle carries (weights and their JSON cards)."""
+    """The files of resources/models that the bundle carries (weights, their JSON cards and the
+    facing classifiers, fgsbir_core.facing)."""
     from pathlib import Path
 
     files = []
     for path in sorted(Path(models_dir).glob("*")):
         unbundled = any(fnmatch.fnmatch(path.name, p) for p in UNBUNDLED_MODELS)
-        if path.suffix in (".pt", ".json") and path.is_file() and not unbundled:
+        if path.suffix in (".pt", ".json", ".npz") and path.is_file() and not unbundled:
             files.append(path)
     return files
 

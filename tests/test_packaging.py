@@ -74,10 +74,10 @@ def test_excluded_modules_are_not_used_by_the_program():
 
 
 def test_bundled_models_are_the_ones_the_app_loads(tmp_path):
-    for name in ("shoes_mtl.pt", "shoes_mtl.json", "shoes_triplet.pt", "shoes_triplet.json", "chairs_mtl.pt", "notes.txt"):
+    for name in ("shoes_mtl.pt", "shoes_mtl.json", "shoes_triplet.pt", "shoes_triplet.json", "chairs_mtl.pt", "shoes_facing.npz", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     names = [p.name for p in trim.bundled_model_files(tmp_path)]
-    assert names == ["chairs_mtl.pt", "shoes_mtl.json", "shoes_mtl.pt"]
+    assert names == ["chairs_mtl.pt", "shoes_facing.npz", "shoes_mtl.json", "shoes_mtl.pt"]
     assert trim.bundled_model_files(tmp_path / "absent") == []
 
 
