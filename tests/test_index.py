@@ -186,7 +186,7 @@ class IndexEngine(FakeEngine):
         self.load()
         self.encoded_images = 0
 
-    def encode_rasters(self, images: np.ndarray, batch_size: int = 64) -> Codes:
+    def encode_rasters(self, images: np.ndarray, batch_size: int = 64, canonical_facing: bool = False) -> Codes:
         self.encoded_images += len(images)
         pooled = (255.0 - images.astype(np.float64)).reshape(len(images), 8, 32, 8, 32).mean(axis=(2, 4))
         pooled = pooled.reshape(len(images), -1) / 255.0
@@ -214,9 +214,9 @@ def make_engine():
         engine.load()
         counted = engine.encode_rasters
 
-        def encode(images, batch_size=64):
+        def encode(images, batch_size=64, canonical_facing=False):
             engine.encoded_images += len(images)
-            return counted(images, batch_size)
+            return counted(images, batch_size, canonical_facing)
 
         engine.encoded_images = 0
         engine.encode_rasters = encode
@@ -284,6 +284,7 @@ def test_incremental_reindex(tmp_path):
 
     # nothing changed
     build_folder_catalogue(engine, folder, stats=stats)
+    assert 0 <= stats.pop("mirrored") <= 6  # photos judged to face the other way (fgsbir_core.facing)
     assert engine.encoded_images == 6 and stats == {"encoded": 0, "reused": 6, "removed": 0, "skipped": 0, "total": 6}
 
     # add two, change one (new content), remove one, rename one, touch one
