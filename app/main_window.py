@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Callable, Final
 
+import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
@@ -648,15 +649,18 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.cancel_indexing.hide()
         skipped = list(getattr(catalogue, "skipped", []) or [])
+        turned = getattr(getattr(catalogue, "codes", None), "mirrored", None)  # folder photos facing right
+        turned = 0 if turned is None else int(np.count_nonzero(turned))
+        ready = f"{len(catalogue.ids)} photos ready" + (f" ({turned} facing right, searched mirrored)" if turned else "")
         if skipped:
             for name, reason in skipped:
                 log.warning("photo skipped: %s: %s", name, reason)
-            self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready; {len(skipped)} skipped "
+            self.statusBar().showMessage(f"{ready}; {len(skipped)} skipped "
                                          f"(unreadable), e.g. {skipped[0][0]}: {skipped[0][1]} (all in the log).", 12000)
         elif not catalogue.ids:
             self.statusBar().showMessage("No photos in that folder (JPEG, PNG or WebP). File → Choose photo folder…")
         else:
-            self.statusBar().showMessage(f"{len(catalogue.ids)} photos ready.", 4000)
+            self.statusBar().showMessage(f"{ready}.", 6000 if turned else 4000)
         self.rerank()
 
     def _devices_available(self, devices: list) -> None:

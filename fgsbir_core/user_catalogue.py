@@ -392,7 +392,7 @@ def _catalogue(index: FolderIndex, root: Path) -> Catalogue:
         except (ImageError, OSError):  # moved or damaged since indexing: show the edge map
             return np.asarray(index.edge_thumbs[i])
 
-    codes = Codes(index.embeddings, index.attribute_probs)
+    codes = Codes(index.embeddings, index.attribute_probs, index.mirrored)
     return Catalogue(list(index.ids), codes, edge_maps=index.edge_thumbs, photos=None,
                      thumbnail_loader=load_thumbnail, source=str(root))
 

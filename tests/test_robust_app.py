@@ -589,3 +589,17 @@ def test_open_log_folder(qtbot, make_window):
     window.dialogs.open_file_works = False
     window.log_folder_action.trigger()
     assert "Could not open" in window.notices[-1]
+
+
+def test_a_folder_with_photos_facing_right_says_how_many_it_turned(qtbot, make_window):
+    from types import SimpleNamespace
+
+    window = make_window()
+    catalogue = window.catalogue
+    catalogue.codes = SimpleNamespace(mirrored=np.array([i % 3 == 0 for i in range(len(catalogue.ids))]))
+    window._catalogue_ready(catalogue)
+    turned = sum(i % 3 == 0 for i in range(len(catalogue.ids)))
+    assert f"{len(catalogue.ids)} photos ready ({turned} facing right, searched mirrored)" in window.statusBar().currentMessage()
+    catalogue.skipped = [("bad.jpg", "not a picture")]
+    window._catalogue_ready(catalogue)
+    assert f"({turned} facing right, searched mirrored); 1 skipped" in window.statusBar().currentMessage()
