@@ -225,11 +225,11 @@ def test_device_failure_during_query_falls_back_to_cpu(weights, monkeypatch, err
     calls = []
     real = engine_module.encode_images
 
-    def flaky(model, images, batch_size, device):
+    def flaky(model, images, batch_size, device, facing=None):
         calls.append(device)
         if device != "cpu":
             raise error
-        return real(model, images, batch_size, device)
+        return real(model, images, batch_size, device, facing)
 
     monkeypatch.setattr(engine_module, "encode_images", flaky)
     eng.device = "cuda"  # as if the model had been moved to a GPU that now fails
