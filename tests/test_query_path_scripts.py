@@ -89,6 +89,7 @@ def test_a_sketch_in_progress_is_its_outline_first(load_script):
 @pytest.mark.parametrize("script, args", [
     ("bench_latency", ["--sizes", "200", "--repeats", "3"]),
     ("bench_long_session", ["--strokes", "60", "--queries", "20", "--window", "5"]),
+    ("bench_index", ["-n", "20", "--entries", "200", "--repeats", "2"]),
 ])
 def test_app_benchmarks_still_run(script, args, tmp_path):
     """The README's latency and long-session figures come from these; they drive the real window."""
@@ -118,3 +119,17 @@ def test_orientation_check_on_the_test_split(load_script, data_root, capsys):
     assert found, line
     kept, turned, auto, as_drawn = map(float, found.groups())
     assert kept >= 80 and turned >= 80 and 50 <= auto <= 100 and 50 <= as_drawn <= 100
+
+
+def test_a_mixed_facing_catalogue_is_searched_better_with_the_facing_judged(load_script, data_root, capsys):
+    """`scripts/mixed_facing_catalogue.py`, behind the README's figures for folders of photos facing
+    either way: with the bundled facing classifier, the left-facing test sketches stay as drawn
+    and find their photos far more often than without it."""
+    import json
+
+    mixed = load_script("mixed_facing_catalogue")
+    assert mixed.main(["--category", "shoes", "--data-root", str(data_root)]) == 0
+    judged, as_they_are = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()[-2:]]
+    assert judged["catalogue"] == "facing judged" and as_they_are["catalogue"] == "as they are"
+    assert 50 <= judged["photos_mirrored"] <= 65 and as_they_are["photos_mirrored"] == 0  # 57 of the 115 were mirrored
+    assert judged["sketches_kept_as_drawn"] >= 110 and judged["acc_at_1"] >= as_they_are["acc_at_1"] + 10
