@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -109,6 +111,7 @@ def main(argv=None) -> int:
         "validation_accuracy_percent": validation,
         "test_accuracy_percent": test_figures,
         "seconds": round(time.time() - started, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, one thread",
     }
     print(json.dumps({k: card[k] for k in ("category", "validation_accuracy_percent", "test_accuracy_percent", "seconds")}))
     if args.out:
