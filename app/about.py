@@ -23,6 +23,8 @@ def about_rows(version: str, info: dict | None, log_file: Path | None, error: tu
             ("Device", str(info.get("device", "?")).upper()),
             ("Attributes", str(len(info.get("attribute_names", [])))),
         ]
+        if "facing" in info:  # "" = the facing classifier is loaded (fgsbir_core.facing)
+            rows.append(("Folder photos facing right", f"searched as they are: {info['facing']}" if info["facing"] else "searched mirrored"))
         card = info.get("card") or {}
         for label, key in (("Validation (cross-validation)", "validation"), ("Test (published split)", "test")):
             figures = _figures(card.get(key))

@@ -209,6 +209,7 @@ class Worker(QThread):
             "model_hash": getattr(eng, "model_hash", ""),
             "card": dict(getattr(eng, "card", {}) or {}),
             "weights": str(getattr(eng, "weights", "") or ""),
+            "facing": "" if getattr(eng, "facing", None) is not None else (getattr(eng, "facing_note", "") or "not judged"),
         }
 
     def _do_device(self, device: str) -> None:

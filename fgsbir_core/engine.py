@@ -124,6 +124,7 @@ class Engine:
         self.card: dict = {}
         self.facing = None  # FacingClassifier for folder catalogues, or None (photos encoded as they are)
         self.facing_id = ""  # hash of its file: a folder index made with another one is re-encoded
+        self.facing_note = ""  # why photos' facing is not judged ("" when it is)
         self._lock = threading.Lock()  # one forward pass at a time
 
     # -- model -----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ class Engine:
         self.default_attribute_weight = fusion
         self.card = {**dict(state.get("card") or {}), **_test_figures(self.weights, state)}
         self.model_hash = file_hash(self.weights)
-        self.facing = _facing_classifier(self.category, model)
+        self.facing, self.facing_note = _facing_classifier(self.category, model)
         self.facing_id = file_hash(bundled_facing(self.category)) if self.facing is not None else ""
         torch.set_num_threads(1)  # one sketch at a time: a second thread costs more in hand-off than it saves
         self.model = model
@@ -344,17 +345,20 @@ def _checked_fields(path: Path, state: dict) -> tuple[list[str], np.ndarray, Ras
 
 
 def _facing_classifier(category: str, model):
-    """The bundled facing classifier of `category` if it fits the model's front end, else None."""
+    """(the bundled facing classifier of `category`, "") if it fits the model's front end, else
+    (None, why not): folder photos are then encoded as they are, as before facing was judged."""
     from .facing import FacingClassifier
 
     path = bundled_facing(category)
     if not path.is_file():
-        return None
+        return None, f"no facing classifier ({path.name} missing)"
     try:
         classifier = FacingClassifier.load(path)
-    except ValueError:
-        return None  # folder photos are then encoded as they are, as before facing was judged
-    return classifier if classifier.fits(model) else None
+    except ValueError as exc:
+        return None, str(exc)
+    if not classifier.fits(model):
+        return None, f"{path.name} was fitted for another front end than this model's"
+    return classifier, ""
 
 
 def open_sketch_image(path: str | os.PathLike):

@@ -62,7 +62,7 @@ def test_engine_encodes_a_photo_facing_the_other_way_as_its_mirror(data_root):
 
     engine = Engine("shoes")
     engine.load()
-    assert engine.facing is not None and engine.facing_id
+    assert engine.facing is not None and engine.facing_id and engine.facing_note == ""
     photos = load_benchmark("shoes", data_root).test.photos[:8]
     turned = np.ascontiguousarray(photos[..., ::-1])
     plain = engine.encode_rasters(photos, canonical_facing=True)
@@ -99,3 +99,21 @@ def test_folder_catalogue_matches_photos_facing_either_way(data_root, tmp_path):
     assert load_folder_catalogue(engine, folder) is None
     build_folder_catalogue(engine, folder, stats=stats)
     assert stats["encoded"] == 2
+
+
+@needs_bundle
+def test_a_damaged_facing_file_only_turns_the_judging_off(tmp_path, monkeypatch):
+    from fgsbir_core import engine as engine_module
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "shoes_facing.npz").write_bytes(b"garbage")
+    monkeypatch.setattr(engine_module, "bundled_facing", lambda category: models / f"{category}_facing.npz")
+    engine = Engine("shoes")
+    engine.load()  # the model still loads
+    assert engine.facing is None and engine.facing_id == "" and "not a facing classifier" in engine.facing_note
+    codes = engine.encode_rasters(np.full((1, 256, 256), 255, np.uint8), canonical_facing=True)
+    assert codes.mirrored is None  # encoded as it is
+    (models / "shoes_facing.npz").unlink()
+    engine.load()
+    assert engine.facing is None and "missing" in engine.facing_note

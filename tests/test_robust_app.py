@@ -534,6 +534,8 @@ def test_about_dialog_shows_version_model_device_and_log(qtbot, make_window, fak
 
     staged = {"training_seconds": 150.0, "training_seconds_with_run": 150.0, "first_stage_seconds": 390.0}
     assert dict(about_rows("1", {"card": staged}, None))["Training time"] == "9 min (both stages)"
+    assert rows["Folder photos facing right"].startswith("searched as they are")  # the fake engine has no facing classifier
+    assert dict(about_rows("1", {"facing": ""}, None))["Folder photos facing right"] == "searched mirrored"
     help_menu = [m for m in window.menuBar().actions() if m.text() == "&Help"][0].menu()
     assert window.about_action in help_menu.actions()
 
