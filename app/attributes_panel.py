@@ -130,8 +130,8 @@ class AttributesPanel(QWidget):
         self.facing = QComboBox()
         self.facing.setObjectName("facing")
         self.facing.addItems([f.capitalize() for f in FACINGS])
-        self.facing.setToolTip("Which way the sketch is matched. Auto: as drawn or mirrored, whichever finds closer "
-                               "photos (the benchmark's shoes and chairs all face left); or force it.")
+        self.facing.setToolTip("Which way the sketch is matched. The model knows shoes and chairs facing left (toe on "
+                               "the left), as the benchmark's do. Auto: mirrored when the sketch faces right; or force it.")
         self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
         facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
         facing_column.addStretch(1)

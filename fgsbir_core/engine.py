@@ -48,6 +48,7 @@ class SketchCode:
     attribute_probs: np.ndarray  # (A,)
     raster: np.ndarray  # the model input image, uint8 (S, S)
     mirror: SketchCode | None = None  # the same sketch mirrored left-right (see Engine.orient)
+    facing_score: float | None = None  # > 0: faces the benchmark's way as drawn (fgsbir_core.facing; None = no classifier)
 
 
 @dataclass(frozen=True)
@@ -177,40 +178,48 @@ class Engine:
         """Model-input images (N, S, S) uint8 -> codes; falls back to the CPU if the device fails.
         canonical_facing: photos that face the other way from the benchmark's are encoded
         mirrored (`codes.mirrored`), when the model has a facing classifier (fgsbir_core.facing)."""
+        return self._encode(images, batch_size, self.facing if canonical_facing else None, turn=True)
+
+    def _encode(self, images: np.ndarray, batch_size: int, facing, turn: bool) -> Codes:
         model = self._require_model()
-        facing = self.facing if canonical_facing else None
         with self._lock:
             try:
-                return encode_images(model, images, batch_size, self.device, facing)
+                return encode_images(model, images, batch_size, self.device, facing, turn)
             except Exception:
                 if self.device == "cpu":
                     raise
                 self.set_device("cpu")
-                return encode_images(model, images, batch_size, "cpu", facing)
+                return encode_images(model, images, batch_size, "cpu", facing, turn)
 
     def _code(self, raster: np.ndarray) -> SketchCode:
         mirrored = np.ascontiguousarray(raster[:, ::-1])
-        codes = self.encode_rasters(np.stack([raster, mirrored]))  # one forward pass for both
-        mirror = SketchCode(codes.embeddings[1], codes.attribute_probs[1], mirrored)
-        return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster, mirror)
+        # one forward pass for both, with the facing classifier's score (nothing turned here: orient chooses)
+        codes = self._encode(np.stack([raster, mirrored]), 64, self.facing, turn=False)
+        scores = [None, None] if codes.facing_scores is None else [float(v) for v in codes.facing_scores]
+        mirror = SketchCode(codes.embeddings[1], codes.attribute_probs[1], mirrored, facing_score=scores[1])
+        return SketchCode(codes.embeddings[0], codes.attribute_probs[0], raster, mirror, scores[0])
 
     def orient(self, code: SketchCode, catalogue: Catalogue | None, facing: str = "auto",
                neighbours: int = ORIENT_NEIGHBOURS) -> SketchCode:
-        """The sketch as drawn or mirrored, whichever has the nearer photos in the catalogue (the
-        mean distance of the `neighbours` nearest; `facing` "as drawn" or "mirrored" forces the
-        choice: the user knows best).
+        """The sketch as drawn or mirrored (`facing` "as drawn" or "mirrored" forces the choice: the
+        user knows best).
 
         The benchmark's shoes and chairs all face left, and so does what the model learned: a
         boot drawn facing right is otherwise matched almost at random (test sketches mirrored:
-        acc@1 1.7 % shoes, 15 % chairs, against all photos). Measured on sketches no model was
-        trained on (fold models' validation sketches against all photos, as the app queries;
-        scripts/orientation_check.py --cv-dir): 3 nearest photos get 99 % (shoes) / 94 % (chairs)
-        of the sketches the right way round, the one nearest 97 % / 94 %; a margin in favour of
-        the sketch as drawn trades one error for the other at a worse sum."""
+        acc@1 1.7 % shoes, 15 % chairs, against all photos). Every catalogue faces left too (a
+        folder's photos facing right are encoded mirrored), so "auto" asks the facing classifier
+        (`code.facing_score`: mirrored when < 0). Without one (a model whose front end it was not
+        fitted for) it is the sketch whose `neighbours` nearest catalogue photos are nearer on
+        average. On sketches no model or classifier was fitted on (4-fold cross-validation over
+        the training pairs; docs/EXPERIMENTS.md): the classifier 100 % (shoes) / 98.0 % (chairs)
+        right, the 3 nearest photos 99.3 % / 94.0 %, the one nearest 96.7 % / 93.5 %."""
         if facing not in FACINGS:
             raise ValueError(f"facing must be one of {', '.join(FACINGS)}, not {facing!r}")
         if code.mirror is None:
             return code
+        if facing == "auto" and code.facing_score is not None:
+            chosen = code if code.facing_score >= 0 else code.mirror
+            return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)
         if facing != "auto" or catalogue is None or not len(catalogue.ids):
             chosen = code.mirror if facing == "mirrored" else code
             return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)

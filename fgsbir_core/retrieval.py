@@ -18,39 +18,43 @@ class Codes:
     embeddings: np.ndarray  # (N, D) float32
     attribute_probs: np.ndarray  # (N, A) float32 (A may be 0)
     mirrored: np.ndarray | None = None  # (N,) bool: encoded mirrored to face the benchmark's way (encode_images(facing=...))
+    facing_scores: np.ndarray | None = None  # (N,) float32: > 0 = faced the benchmark's way as given (encode_images(facing=...))
 
     def __len__(self) -> int:
         return len(self.embeddings)
 
 
-def encode_images(model, images: np.ndarray, batch_size: int = 64, device: str = "cpu", facing=None) -> Codes:
+def encode_images(model, images: np.ndarray, batch_size: int = 64, device: str = "cpu", facing=None, turn: bool = True) -> Codes:
     """uint8 (N, H, W) images, white paper -> Codes; no gradients, model in eval mode.
-    With a `facing.FacingClassifier`, images that face the other way are encoded mirrored."""
+    With a `facing.FacingClassifier`: each image's facing score (`Codes.facing_scores`, > 0 = faces
+    the benchmark's way), and with `turn`, images that face the other way encoded mirrored."""
     import torch
 
     from .facing import descriptors, mirror_cells
 
     model.eval()
-    embeddings, probs, mirrored = [], [], []
+    embeddings, probs, scores = [], [], []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
             chunk = torch.as_tensor(np.ascontiguousarray(images[start: start + batch_size]), dtype=torch.float32)
             cells = model.cells(chunk[:, None].to(device))
             if facing is not None:
-                turn = facing.scores(descriptors(model, cells).float().cpu().numpy()) < 0
-                if turn.any():
-                    pick = torch.from_numpy(turn).to(cells.device)
+                score = facing.scores(descriptors(model, cells).float().cpu().numpy())
+                scores.append(score)
+                if turn and (score < 0).any():
+                    pick = torch.from_numpy(score < 0).to(cells.device)
                     cells = torch.where(pick[:, None, None, None], mirror_cells(cells), cells)
-                mirrored.append(turn)
             emb, logits = model.forward_cells(cells)
             embeddings.append(emb.float().cpu().numpy())
             if logits is not None:
                 probs.append(torch.sigmoid(logits).float().cpu().numpy())
     n_attr = model.config.num_attributes
+    facing_scores = (np.concatenate(scores) if scores else np.zeros(0, np.float32)) if facing is not None else None
     return Codes(
         np.concatenate(embeddings) if embeddings else np.zeros((0, 0), np.float32),
         np.concatenate(probs) if probs else np.zeros((len(images), n_attr), np.float32),
-        (np.concatenate(mirrored) if mirrored else np.zeros(0, bool)) if facing is not None else None,
+        facing_scores < 0 if facing_scores is not None and turn else None,
+        facing_scores,
     )
 
 

@@ -87,10 +87,11 @@ def main(argv=None) -> int:
     bench = load_benchmark(args.category, root)
     train, test = bench.train, bench.test
 
-    totals = {"edge maps": [0, 0], "round trip": [0, 0]}
+    totals = {"edge maps": [0, 0], "round trip": [0, 0], "sketches": [0, 0]}
     for k, (fit_idx, val_idx) in enumerate(cross_validation_folds(len(train), FOLDS)):
         classifier = fit(model, train.sketches[fit_idx], train.photos[fit_idx])
-        for name, images in (("edge maps", train.photos[val_idx]), ("round trip", round_trip(train.photos[val_idx], k))):
+        for name, images in (("edge maps", train.photos[val_idx]), ("round trip", round_trip(train.photos[val_idx], k)),
+                             ("sketches", train.sketches[val_idx])):
             right, judged = accuracy(classifier, model, images)
             totals[name][0] += right
             totals[name][1] += judged

@@ -12,11 +12,15 @@ same of the test sketches against the test photos, and prints acc@1 with the cho
 with every sketch kept as drawn (what the choice costs where all sketches face the right way).
 `--cv-dir` asks it of sketches no model has seen: each multi-task fold model of a cross-validation
 folder with its own fold's validation sketches (against all photos). `--neighbours` compares the
-choice made by the mean distance of k nearest photos, for each k given.
+choice made by the mean distance of k nearest photos, for each k given; `--classifier` adds the
+facing classifier's choice (what the app uses when it has one, fgsbir_core.facing). The bundled
+classifier was fitted on every training sketch, so its figure means little with --cv-dir
+(`scripts/fit_facing.py` cross-validates it instead).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -52,8 +56,10 @@ def main(argv=None) -> int:
     parser.add_argument("--cv-dir", help="a cross-validation folder: its multi-task fold models and their validation sketches")
     parser.add_argument("--neighbours", type=int, nargs="+", default=[ORIENT_NEIGHBOURS],
                         help=f"decide by the mean distance of this many nearest photos (default {ORIENT_NEIGHBOURS}, as the app)")
+    parser.add_argument("--classifier", action="store_true", help="also the facing classifier's choice")
     args = parser.parse_args(argv)
     root = resolve_data_root(args.data_root)
+    variants = list(args.neighbours) + (["classifier"] if args.classifier else [])
     test = args.split == "test" and not args.cv_dir
     for category in args.category:
         bench = load_benchmark(category, root)
@@ -65,19 +71,25 @@ def main(argv=None) -> int:
             row_of = {photo_id: row for row, photo_id in enumerate(catalogue.ids)}
             n += len(sketches)
             for i, sketch in enumerate(sketches):
-                as_drawn = engine.encode_image(sketch)
-                mirrored = engine.encode_image(np.ascontiguousarray(sketch[:, ::-1]))
-                for k in args.neighbours:
-                    kept[k] = kept.get(k, 0) + np.array_equal(engine.orient(as_drawn, catalogue, neighbours=k).raster, as_drawn.raster)
-                    turned[k] = turned.get(k, 0) + np.array_equal(engine.orient(mirrored, catalogue, neighbours=k).raster,
+                codes = engine.encode_image(sketch), engine.encode_image(np.ascontiguousarray(sketch[:, ::-1]))
+                for k in variants:
+                    neighbours = ORIENT_NEIGHBOURS if k == "classifier" else k
+                    # the nearest-photo choice is made where the code carries no classifier score
+                    as_drawn, mirrored = codes if k == "classifier" else [dataclasses.replace(c, facing_score=None) for c in codes]
+                    if k == "classifier" and as_drawn.facing_score is None:
+                        raise SystemExit(f"{weights or 'the bundled model'} has no facing classifier")
+                    kept[k] = kept.get(k, 0) + np.array_equal(engine.orient(as_drawn, catalogue, neighbours=neighbours).raster,
+                                                              as_drawn.raster)
+                    turned[k] = turned.get(k, 0) + np.array_equal(engine.orient(mirrored, catalogue, neighbours=neighbours).raster,
                                                                   mirrored.mirror.raster)
                     if test:
                         for facing in ("auto", "as drawn"):
-                            top = engine.rank(engine.orient(as_drawn, catalogue, facing, neighbours=k), catalogue, top_k=1)[0].index
+                            top = engine.rank(engine.orient(as_drawn, catalogue, facing, neighbours=neighbours), catalogue,
+                                              top_k=1)[0].index
                             first[k, facing] = first.get((k, facing), 0) + (top == row_of[photo_ids[i]])
         what = "validation sketches of the fold models" if args.cv_dir else f"{args.split} sketches"
-        for k in args.neighbours:
-            line = (f"{category}: {n} {what}; {k} nearest: kept as drawn {100 * kept[k] / n:.0f} %, "
+        for k in variants:
+            line = (f"{category}: {n} {what}; {'the facing classifier' if k == 'classifier' else f'{k} nearest'}: kept as drawn {100 * kept[k] / n:.0f} %, "
                     f"mirrored turned back {100 * turned[k] / n:.0f} % (mean {50 * (kept[k] + turned[k]) / n:.1f})")
             if test:
                 line += f"; acc@1 {100 * first[k, 'auto'] / n:.1f} % (auto), {100 * first[k, 'as drawn'] / n:.1f} % (as drawn)"

@@ -117,3 +117,17 @@ def test_a_damaged_facing_file_only_turns_the_judging_off(tmp_path, monkeypatch)
     (models / "shoes_facing.npz").unlink()
     engine.load()
     assert engine.facing is None and "missing" in engine.facing_note
+
+
+@needs_bundle
+def test_a_sketch_facing_right_is_turned_by_its_own_score(data_root):
+    from fgsbir_core.data import load_benchmark
+
+    engine = Engine("shoes")
+    engine.load()
+    sketch = load_benchmark("shoes", data_root).test.sketches[0]
+    as_drawn = engine.encode_image(sketch)
+    facing_right = engine.encode_image(np.ascontiguousarray(sketch[:, ::-1]))
+    assert as_drawn.facing_score > 0 and as_drawn.mirror.facing_score < 0 and facing_right.facing_score < 0
+    assert np.array_equal(engine.orient(as_drawn, None).raster, as_drawn.raster)
+    assert np.array_equal(engine.orient(facing_right, None).raster, facing_right.mirror.raster)

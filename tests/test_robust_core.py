@@ -225,11 +225,11 @@ def test_device_failure_during_query_falls_back_to_cpu(weights, monkeypatch, err
     calls = []
     real = engine_module.encode_images
 
-    def flaky(model, images, batch_size, device, facing=None):
+    def flaky(model, images, batch_size, device, facing=None, turn=True):
         calls.append(device)
         if device != "cpu":
             raise error
-        return real(model, images, batch_size, device, facing)
+        return real(model, images, batch_size, device, facing, turn)
 
     monkeypatch.setattr(engine_module, "encode_images", flaky)
     eng.device = "cuda"  # as if the model had been moved to a GPU that now fails
@@ -350,3 +350,23 @@ def test_facing_by_several_nearest_photos():
     assert np.array_equal(eng.orient(drawn, catalogue, neighbours=1).raster, raster_mirrored)
     assert np.array_equal(eng.orient(drawn, catalogue, neighbours=3).raster, raster_drawn)
     assert np.array_equal(eng.orient(drawn, catalogue, neighbours=50).raster, raster_drawn)  # k beyond the catalogue: all
+
+
+def test_facing_classifier_score_decides_auto_and_a_forced_facing_still_wins():
+    """With a facing classifier the sketch's own score decides "auto" (every catalogue faces the
+    benchmark's way); the nearest photos decide only without one (the test above)."""
+    from fgsbir_core.engine import Catalogue, SketchCode
+    from fgsbir_core.retrieval import Codes
+
+    none = np.zeros(0, np.float32)
+    raster_drawn, raster_mirrored = np.zeros((4, 4), np.uint8), np.ones((4, 4), np.uint8)
+    photos = np.array([[1.0, 0.0], [1.0, 0.1]], np.float32)  # both near the sketch as drawn
+    catalogue = Catalogue(["a", "b"], Codes(photos, np.zeros((2, 0), np.float32)))
+    eng = Engine("shoes")
+    for score, expected in ((-0.3, raster_mirrored), (0.3, raster_drawn)):
+        mirror = SketchCode(np.array([0.0, 1.0], np.float32), none, raster_mirrored, facing_score=-score)
+        drawn = SketchCode(np.array([1.0, 0.0], np.float32), none, raster_drawn, mirror, facing_score=score)
+        assert np.array_equal(eng.orient(drawn, catalogue).raster, expected)
+        assert np.array_equal(eng.orient(drawn, None).raster, expected)  # no catalogue needed
+        assert np.array_equal(eng.orient(drawn, catalogue, "as drawn").raster, raster_drawn)
+        assert np.array_equal(eng.orient(drawn, catalogue, "mirrored").raster, raster_mirrored)
