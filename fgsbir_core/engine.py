@@ -123,7 +123,7 @@ class Engine:
         self.default_attribute_weight = 0.0
         self.model_hash = ""
         self.card: dict = {}
-        self.facing = None  # FacingClassifier for folder catalogues, or None (photos encoded as they are)
+        self.facing = None  # FacingClassifier (folder photos and sketches facing right are turned), or None
         self.facing_id = ""  # hash of its file: a folder index made with another one is re-encoded
         self.facing_note = ""  # why photos' facing is not judged ("" when it is)
         self._lock = threading.Lock()  # one forward pass at a time

@@ -1,4 +1,5 @@
-"""Which way a photo faces: catalogue photos turned to the benchmark's facing before encoding.
+"""Which way a picture faces: folder photos turned to the benchmark's facing before encoding,
+and a drawn sketch turned the same way (`Engine.orient`).
 
 The benchmark's shoes and chairs face left (toe on the left), and so does everything the model
 learned: a right-facing photo is encoded poorly and its attributes read poorly. A shop's own
@@ -6,7 +7,8 @@ photos may face either way, so a folder catalogue is put into the benchmark's fa
 photo: a linear classifier on the model's fixed HOG descriptor (no learned weights involved)
 says whether a picture faces the benchmark's way; those that do not are encoded mirrored.
 Mirroring is done on the front end's orientation cells, which is exact (`mirror_cells`), so it
-costs no second pass of the front end.
+costs no second pass of the front end. A sketch is encoded as drawn and mirrored anyway; its
+score as drawn says which of the two is matched.
 
 The classifier is fitted by `scripts/fit_facing.py` on the benchmark's training sketches and
 edge maps, as they are (the benchmark's way) and mirrored (the other way), and stored with the
@@ -14,6 +16,7 @@ front-end settings it was fitted for in `resources/models/<category>_facing.npz`
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +76,6 @@ class FacingClassifier:
 
     def save(self, path: str | Path, card: dict | None = None) -> None:
         from .checkpoint import atomic_write_bytes
-        import io
 
         buffer = io.BytesIO()
         np.savez(buffer, weights=self.weights, bias=np.float32(self.bias),
