@@ -40,6 +40,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .imageops import binary_opening, gaussian_filter, label
+from .raster import to_rgb_on_white
 
 PHOTO_SUFFIXES: Final = (".jpg", ".jpeg", ".png", ".webp")
 # Larger pictures are refused from their header, before decoding (decompression bombs). This is
@@ -113,22 +114,7 @@ def _decode(image: Image.Image, name, max_pixels: int, draft: int | None) -> Ima
     image.load()
     if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn the pixels upright
         image = ImageOps.exif_transpose(image)
-    return _to_rgb(image)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any mode -> RGB with transparency composited on white paper."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        top = float(arr.max()) if arr.size else 0.0
-        scale = 255.0 / (65535.0 if top > 255 else 255.0)
-        image = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info) \
-            or (image.mode in ("RGB", "L") and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return to_rgb_on_white(image)
 
 
 def _reduce(image: Image.Image, longest: int, exact: bool = True) -> Image.Image:
@@ -313,7 +299,7 @@ def photo_to_edges(source, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
             arr = np.repeat(arr[..., None], 3, 2)
         if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < MIN_SIDE:
             raise ImageError("A photo array must be (H, W), (H, W, 3) or (H, W, 4), at least 8 x 8.")
-        image = _to_rgb(Image.fromarray(np.asarray(arr, np.uint8)))
+        image = to_rgb_on_white(Image.fromarray(np.asarray(arr, np.uint8)))
     else:
         image = open_photo(source)
     return edges_from_rgb(image, spec)

@@ -229,14 +229,24 @@ def ink_weight(coverage: np.ndarray) -> float | None:
     return float(np.median(weights)) if weights.size else None
 
 
-def to_grey(image: Image.Image) -> np.ndarray:
-    """Any PIL image (RGBA, P, CMYK, 16-bit, ...) -> uint8 grey on white (transparency = paper)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+def to_rgb_on_white(image: Image.Image) -> Image.Image:
+    """Any PIL image (RGBA, P, CMYK, 16-bit, float, ...) -> RGB, transparency composited on white
+    paper. The one conversion for sketch pictures and catalogue photos alike."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)
-        top = max(arr.max(), 1.0)
-        image = Image.fromarray(np.clip(arr / (65535.0 if top > 255 else 255.0) * 255, 0, 255).astype(np.uint8))
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        top = float(arr.max()) if arr.size else 0.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        image = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info) \
+            or (image.mode in ("RGB", "L") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         image = Image.alpha_composite(paper, rgba)
-    return np.asarray(image.convert("L"), dtype=np.uint8)
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
+def to_grey(image: Image.Image) -> np.ndarray:
+    """Any PIL image -> uint8 grey on white (transparency = paper)."""
+    if image.mode == "L" and "transparency" not in image.info:
+        return np.asarray(image, dtype=np.uint8)
+    return np.asarray(to_rgb_on_white(image).convert("L"), dtype=np.uint8)

@@ -76,6 +76,21 @@ def test_odd_image_modes(mode):
     assert out.shape == (256, 256) and (out < 128).any()
 
 
+def test_colour_key_transparency_and_float_pictures_read_on_white():
+    """Paper given by a PNG colour key (tRNS) reads as white, like alpha; float (TIFF "F") pictures
+    read like their 8-bit selves. (Sketch pictures and catalogue photos share this conversion.)"""
+    from fgsbir_core.raster import to_grey
+    keyed = Image.new("RGB", (300, 200), (0, 200, 0))  # green paper, declared transparent
+    ImageDraw.Draw(keyed).line([(50, 50), (250, 150)], fill=(0, 0, 0), width=4)
+    keyed.info["transparency"] = (0, 200, 0)
+    grey = to_grey(keyed)
+    assert grey[5, 5] == 255 and grey[100, 150] == 0
+    base = Image.new("L", (300, 200), 255)
+    base.paste(0, (50, 50, 250, 60))
+    floats = Image.fromarray(np.asarray(base, np.float32), "F")
+    assert np.array_equal(to_grey(floats), np.asarray(base))
+
+
 def test_blank_image_is_an_error():
     with pytest.raises(SketchError, match="no strokes"):
         normalise_image(np.full((50, 50), 255, np.uint8), SPEC)
