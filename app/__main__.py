@@ -31,6 +31,9 @@ def run_query(args) -> int:
 
     category = args.category or "shoes"
     paths = [str(p) for p in args.query]
+    if args.top < 1:
+        print(f"sketchfind: --top must be at least 1, not {args.top}", file=sys.stderr)
+        return 2
     try:
         if args.catalogue:
             answers = query_catalogue_json(paths, args.catalogue, category, args.top, args.weights)
@@ -41,7 +44,10 @@ def run_query(args) -> int:
         return 1
     json.dump(answers, sys.stdout, indent=None if not sys.stdout.isatty() else 2)
     sys.stdout.write("\n")
-    return 0
+    failed = [answer["error"] for answer in answers if "error" in answer]  # the other sketches are still answered
+    for message in failed:
+        print(f"sketchfind: {message}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

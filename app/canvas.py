@@ -33,7 +33,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from fgsbir_core.raster import RasterSpec, SketchError, normalise_image, on_white_paper, rasterise_strokes, to_grey
+from fgsbir_core.raster import (RasterSpec, SketchError, normalise_image, on_white_paper, rasterise_strokes,
+                                read_sketch_picture)
 
 from fgsbir_core.checkpoint import atomic_write_bytes
 from fgsbir_core.sketch_file import MAX_SKETCH_BYTES, read_sketch, write_sketch
@@ -75,10 +76,6 @@ MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
 ERASER_RADIUS: Final = 8.0  # logical pixels
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
-MAX_IMAGE_PIXELS: Final = 40_000_000  # an opened sketch picture larger than this is refused
-# an opened picture is kept at most this many px a side: it is shown, and queried, at the canvas's
-# size anyway, and a 12-megapixel photo would make opening it (paper flattening) slow on the GUI thread
-MAX_PICTURE_SIDE: Final = 2048
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
@@ -266,27 +263,10 @@ class SketchCanvas(QWidget):
 
     def load_image(self, source, name: str | None = None, text: str = "Open image") -> None:
         """A sketch picture from a path or a binary file object (a pasted picture)."""
-        from PIL import Image, UnidentifiedImageError
-
-        name = name or Path(source).name
-        try:
-            with Image.open(source) as picture:
-                if picture.width * picture.height > MAX_IMAGE_PIXELS:
-                    raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch.")
-                grey = to_grey(picture)
-            if max(grey.shape) > MAX_PICTURE_SIDE:
-                scale = MAX_PICTURE_SIDE / max(grey.shape)
-                size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
-                grey = np.asarray(Image.fromarray(grey).resize(size, Image.BOX))
-            # a photo of a paper drawing, light lines on dark: shown (and queried) as dark on white,
-            # so the picture's edge does not turn into ink against the white canvas around it
-            grey = np.rint(on_white_paper(grey)).astype(np.uint8)
-        except Image.DecompressionBombError as exc:
-            raise SketchError(f"{name} is too large for a sketch ({exc})") from exc
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
-            if isinstance(exc, SketchError):
-                raise
-            raise SketchError(f"Cannot read image {name}: {exc}") from exc
+        grey = read_sketch_picture(source, name or Path(source).name)
+        # a photo of a paper drawing, light lines on dark: shown (and queried) as dark on white,
+        # so the picture's edge does not turn into ink against the white canvas around it
+        grey = np.rint(on_white_paper(grey)).astype(np.uint8)
         self.set_image(grey, text)
 
     def set_image(self, grey: np.ndarray | None, text: str = "Open image", strokes: list | None = None) -> None:

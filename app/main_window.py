@@ -26,12 +26,13 @@ from PySide6.QtWidgets import (
 )
 
 from fgsbir_core.data import DATA_ENV
+from fgsbir_core.raster import MAX_PICTURE_SIDE
 
 from . import logs, settings
 from .about import AboutDialog, about_rows, shortcut_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
-from .canvas import MAX_PICTURE_SIDE, SketchCanvas
+from .canvas import SketchCanvas
 from .dialogs import QtDialogs
 from .results import RESULT_ROLE, ResultDialog, ResultsView, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
@@ -688,6 +689,8 @@ class MainWindow(QMainWindow):
 
     def _failed(self, stage: str, message: str) -> None:
         self.last_error = (stage, message)
+        if stage == "query" and self.canvas.drawing:
+            return  # a stroke still on its way (a dot so far): its end queries again and says what failed
         if stage in ("load", "catalogue"):
             self._catalogue_pending = False
             self._show_placeholder(not self.canvas.is_empty())

@@ -74,6 +74,8 @@ def _cmd_index(args) -> int:
     catalogue, skipped = build_folder_catalogue(engine, args.folder, progress=lambda d, t: bar.update("indexing", d, t),
                                                 stats=stats)
     seconds = time.perf_counter() - started
+    if not len(catalogue) and not skipped:
+        raise ValueError(no_photos_message(args.folder))
     print(f"{len(catalogue)} photos indexed in {args.folder} ({stats.get('encoded', 0)} encoded, "
           f"{stats.get('reused', 0)} unchanged, {stats.get('removed', 0)} removed, {len(skipped)} skipped) "
           f"in {seconds:.1f} s")
@@ -86,6 +88,15 @@ def _cmd_index(args) -> int:
 
         print(f"FAISS index written to {export_faiss(catalogue, args.faiss)}")
     return 0
+
+
+def no_photos_message(folder, skipped=()) -> str:
+    from .edges import PHOTO_SUFFIXES
+
+    if skipped:
+        return f"No readable photo in {folder}: all {len(skipped)} were skipped (`fgsbir index` lists why)."
+    return (f"No photos in {folder}: SketchFind reads {', '.join(s.lstrip('.') for s in PHOTO_SUFFIXES)} files "
+            "(subfolders included).")
 
 
 def add_commands(subparsers) -> None:
@@ -120,5 +131,7 @@ def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=No
 
     engine = Engine(category, weights)
     engine.load()
-    catalogue, _ = build_folder_catalogue(engine, folder, progress=progress)
+    catalogue, skipped = build_folder_catalogue(engine, folder, progress=progress)
+    if not len(catalogue):
+        raise ValueError(no_photos_message(folder, skipped))
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -19,10 +20,19 @@ PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
 
 def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None,
                       facing: str = "auto") -> list[dict]:
-    """The `query --json` answer: for each sketch file, the top photos with score and attributes."""
+    """The `query --json` answer: for each sketch file, the top photos with score and attributes.
+    A sketch that cannot be read gets {"sketch": path, "error": message, "results": []}; the
+    others are still ranked."""
+    if attribute_weight and not engine.attribute_names:
+        raise ValueError(f"{engine.weights} is a triplet model: it predicts no attributes, so --attribute-weight does not apply.")
     output = []
     for path in paths:
-        code = engine.orient(engine.encode_file(path), catalogue, facing)
+        try:
+            code = engine.orient(engine.encode_file(path), catalogue, facing)
+        except SketchError as exc:
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            output.append({"sketch": str(path), "error": message, "results": []})
+            continue
         results = engine.rank(code, catalogue, attribute_weight=attribute_weight, top_k=top)
         output.append({"sketch": str(path), "results": [
             {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
@@ -39,6 +49,28 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery=gallery)
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def attribute_weight(text: str) -> float:
+    """argparse type: a fusion weight, a finite number of at least 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, not {text}")
+    return value
 
 
 def _parse_like(current, text: str):
@@ -123,33 +155,46 @@ def _cmd_eval(args) -> int:
     from .engine import bundled_weights
     from .evaluate import evaluate_checkpoint
 
+    from .checkpoint import load_checkpoint
+
     weights = args.weights or bundled_weights(args.category, args.mode)
     metrics, _ = evaluate_checkpoint(weights, args.category, args.data_root, args.attribute_weight)
+    mode = load_checkpoint(weights).get("mode", args.mode)  # the model's own, whatever --mode said
+    if mode != args.mode:
+        print(f"fgsbir: note: {weights} is a {mode} model (--mode {args.mode} only picks a bundled model)", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics))
     else:
-        print(f"{args.category} {args.mode} ({weights}): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in metrics.items()))
+        print(f"{args.category} {mode} ({weights}): " + ", ".join(f"{k} {100 * v:.2f}%" for k, v in metrics.items()))
     return 0
 
 
 def _cmd_query(args) -> int:
+    if args.catalogue and (args.gallery or args.data_root):
+        raise ValueError("--catalogue searches a folder of your own photos; --gallery and --data-root choose "
+                         "benchmark photos instead: give one or the other")
     if args.catalogue:
         from .catalogue_cli import query_catalogue_json
 
         output = query_catalogue_json(args.sketches, args.catalogue, args.category, args.top, args.weights,
                                       attribute_weight=args.attribute_weight, facing=args.facing.replace("-", " "))
     else:
-        output = query_json(args.sketches, args.category, args.top, args.gallery, args.data_root, args.weights,
+        output = query_json(args.sketches, args.category, args.top, args.gallery or "test", args.data_root, args.weights,
                             args.attribute_weight, args.facing.replace("-", " "))
     if args.json:
         print(json.dumps(output, indent=1))
     else:
         for item in output:
+            if "error" in item:
+                continue
             print(item["sketch"])
             for rank, r in enumerate(item["results"], 1):
                 on = [k for k, v in r["attributes"].items() if v >= 0.5]
                 print(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
-    return 0
+    failed = [item["error"] for item in output if "error" in item]
+    for message in failed:
+        print(f"fgsbir: error: {message}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _cmd_card(args) -> int:
@@ -231,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")
     common(p)
     p.add_argument("--weights", help="checkpoint (default: the bundled model of that category and mode)")
-    p.add_argument("--attribute-weight", type=float, help="fusion weight w (default: the one chosen on validation)")
+    p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the one chosen on validation)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_eval)
 
@@ -258,11 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")
     common(p, mode=False)
     p.add_argument("sketches", nargs="+")
-    p.add_argument("--gallery", choices=("test", "all"), default="test", help="benchmark photos to search: the published test split or all")
+    p.add_argument("--gallery", choices=("test", "all"), help="benchmark photos to search: the published test split (default) or all")
     p.add_argument("--catalogue", metavar="FOLDER", help="search a folder of your own photos instead of the benchmark (indexed on first use)")
-    p.add_argument("--top", type=int, default=10)
+    p.add_argument("--top", type=positive_int, default=10)
     p.add_argument("--weights")
-    p.add_argument("--attribute-weight", type=float)
+    p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the model's, chosen on validation)")
     p.add_argument("--facing", choices=[f.replace(" ", "-") for f in FACINGS], default="auto",
                    help="match each sketch as drawn, mirrored, or (auto) whichever finds a closer photo")
     p.add_argument("--json", action="store_true")

@@ -22,11 +22,14 @@ class DataError(RuntimeError):
 
 
 def is_photo_folder(path: str | os.PathLike) -> bool:
-    """A folder that is not a benchmark data root (no SHA256SUMS, no shoes/ chairs/ handbags/
-    attributes/ inside): the user's own photos, to be indexed as a catalogue."""
+    """A folder that is not a benchmark data root: the user's own photos, to be indexed as a
+    catalogue. A data root has SHA256SUMS or one of the benchmark's own files (a photo folder
+    may well have subfolders called shoes/ or chairs/)."""
     path = Path(path).expanduser()
-    markers = ("SHA256SUMS", "shoes", "chairs", "handbags", "attributes")
-    return path.is_dir() and not any((path / name).exists() for name in markers)
+    if not path.is_dir() or (path / "SHA256SUMS").exists():
+        return False
+    return not any((path / c / f"{c}_annotation.json").exists() or any((path / c).glob(f"{c}_*_db_*.mat"))
+                   for c in CATEGORIES)
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
@@ -185,8 +188,12 @@ def load_benchmark(category: str, data_root: str | os.PathLike | None = None) ->
         if len(sketches) != len(photos):
             raise DataError(f"{category} {part}: {len(sketches)} sketches but {len(photos)} edge maps")
         if annotation is not None:
-            ids = [Path(name).stem for name in annotation[part]["images"]]
-            triplets = [np.array(t, dtype=np.int64).reshape(-1, 2) for t in annotation[part]["triplets"]]
+            try:
+                ids = [Path(name).stem for name in annotation[part]["images"]]
+                triplets = [np.array(t, dtype=np.int64).reshape(-1, 2) for t in annotation[part]["triplets"]]
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise DataError(f"{root / category / f'{category}_annotation.json'} is not in the benchmark's layout "
+                                f"(its {part} images and triplets: {type(exc).__name__} {exc}).") from exc
         else:
             ids = [str(offset + i + 1) for i in range(len(photos))]
             triplets = [np.zeros((0, 2), dtype=np.int64) for _ in ids]

@@ -16,7 +16,7 @@ import numpy as np
 
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
 from .data import RETRIEVAL_CATEGORIES, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
-from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes
+from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, read_sketch_picture
 from .retrieval import Codes, attribute_distances, encode_images, must_have_mask
 from .retrieval import top_k as top_k_indices
 
@@ -234,12 +234,16 @@ class Engine:
         return SketchCode(chosen.embedding, chosen.attribute_probs, chosen.raster)
 
     def encode_strokes(self, strokes: Sequence) -> SketchCode:
-        return self._code(rasterise_strokes(strokes, self.raster_spec))
+        raster = rasterise_strokes(strokes, self.raster_spec)
+        if not (raster < self.raster_spec.ink_threshold).any():  # a dot, or points on top of each other
+            raise SketchError("The sketch is too small to read: draw lines, not a dot.")
+        return self._code(raster)
 
     def encode_image(self, image) -> SketchCode:
-        """A sketch picture (path, PIL image or array; dark lines on light paper)."""
+        """A sketch picture: a path, a PIL image or an array (`raster.grey_of_array`: grey or
+        colour, 8/16-bit, floats, a boolean mask); lines on paper."""
         if isinstance(image, (str, os.PathLike)):
-            image = open_sketch_image(image)
+            image = read_sketch_picture(image)
         return self._code(normalise_image(image, self.raster_spec))
 
     def encode_file(self, path: str | os.PathLike) -> SketchCode:
@@ -256,6 +260,8 @@ class Engine:
         when `data_root` is a folder of the user's own photos, that folder (indexed
         incrementally; `Catalogue.skipped` lists the files that could not be read)."""
         self._require_model()
+        if gallery not in ("all", "test"):
+            raise ValueError(f"gallery must be 'all' or 'test', not {gallery!r}")
         if data_root is not None and is_photo_folder(data_root):
             from .user_catalogue import build_folder_catalogue
 
@@ -300,6 +306,8 @@ class Engine:
         must_have: attribute names a photo must be predicted (p >= 0.5) to have.
         A code with its mirror is oriented first (`orient`). An empty catalogue ranks nothing.
         """
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise ValueError(f"top_k must be a whole number of at least 1, not {top_k!r}")
         if not len(catalogue.ids):
             return []  # e.g. a chosen folder with no readable photo
         code = self.orient(code, catalogue)
@@ -319,13 +327,18 @@ class Engine:
     def distances(self, code: SketchCode, catalogue: Catalogue, attribute_weight: float | None = None,
                   attribute_weights: np.ndarray | None = None) -> np.ndarray:
         w = self.default_attribute_weight if attribute_weight is None else float(attribute_weight)
+        if not (np.isfinite(w) and w >= 0):
+            raise ValueError(f"The attribute weight must be a finite number of at least 0, not {attribute_weight!r}.")
         q = np.asarray(code.embedding, np.float32)
         dist = np.maximum(catalogue.squared_norms + q @ q - 2.0 * (catalogue.embeddings @ q), 0.0)
         if w > 0 and len(self.attribute_names):
             # the user's per-attribute weights (0 = ignore) scale the labels' reliability
             weights = self.attribute_reliability
             if attribute_weights is not None:
-                weights = weights * np.asarray(attribute_weights, np.float32)
+                user = np.asarray(attribute_weights, np.float32)
+                if user.shape != weights.shape:
+                    raise ValueError(f"{user.size} per-attribute weights for {len(self.attribute_names)} attributes.")
+                weights = weights * user
             dist = dist + w * attribute_distances(code.attribute_probs[None], catalogue.attribute_probs, weights)[0]
         return dist
 
@@ -368,17 +381,6 @@ def _facing_classifier(category: str, model):
     if not classifier.fits(model):
         return None, f"{path.name} was fitted for another front end than this model's"
     return classifier, ""
-
-
-def open_sketch_image(path: str | os.PathLike):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return image.copy()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise SketchError(f"Cannot read sketch image {path}: {exc}") from exc
 
 
 def _read_codes(path: Path, n: int) -> Codes | None:

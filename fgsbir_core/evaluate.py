@@ -44,6 +44,12 @@ def evaluate_checkpoint(weights, category: str, data_root=None, attribute_weight
     state = load_checkpoint(weights)
     if state["category"] != category:
         raise ModelError(f"{weights} is a {state['category']} model, not a {category} model.")
+    if attribute_weight is not None:
+        if not (np.isfinite(attribute_weight) and attribute_weight >= 0):
+            raise ValueError(f"The attribute weight must be a finite number of at least 0, not {attribute_weight!r}.")
+        if attribute_weight > 0 and not state["attribute_names"]:
+            raise ValueError(f"{weights} is a {state.get('mode', 'triplet')} model: it predicts no attributes, "
+                             "so an attribute weight does not apply.")
     model = build_model(state)
     bench = load_benchmark(category, data_root)
     w = float(state.get("fusion_weight", 0.0)) if attribute_weight is None else attribute_weight

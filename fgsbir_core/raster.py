@@ -6,16 +6,22 @@ picture the model sees is the same wherever the sketch came from.
 """
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import BinaryIO, Final, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 
 # A stroke is an (n, 2) or (n, 3) array-like of x, y[, pressure] in any coordinate frame.
 Stroke = Sequence[Sequence[float]]
 
 _SUPERSAMPLE = 4  # draw at 4x and average down: anti-aliased lines like the benchmark's
+MAX_PICTURE_PIXELS: Final = 40_000_000  # a bigger sketch picture is refused: decoding it would take GBs
+# an opened picture is kept at most this many px a side: the model reads 256 px, and a 12-megapixel
+# photo would make reading it (paper flattening) slow
+MAX_PICTURE_SIDE: Final = 2048
 
 
 class SketchError(ValueError):
@@ -154,7 +160,7 @@ def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSp
     """
     if isinstance(image, Image.Image):
         image = to_grey(image)
-    grey = np.asarray(image, dtype=np.float32)
+    grey = grey_of_array(image)
     if grey.ndim != 2 or min(grey.shape) < 2:
         raise SketchError("A sketch image must be a 2-D picture of at least 2 x 2 pixels.")
     grey = on_white_paper(grey)
@@ -233,20 +239,101 @@ def to_rgb_on_white(image: Image.Image) -> Image.Image:
     """Any PIL image (RGBA, P, CMYK, 16-bit, float, ...) -> RGB, transparency composited on white
     paper. The one conversion for sketch pictures and catalogue photos alike."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        top = float(arr.max()) if arr.size else 0.0
-        scale = 255.0 / (65535.0 if top > 255 else 255.0)
-        image = Image.fromarray(np.clip(arr * scale, 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info) \
-            or (image.mode in ("RGB", "L") and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
+        arr = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        image = Image.fromarray(_to_byte_range(arr, floats=image.mode == "F"), "L")
+    if _has_transparency(image):
+        image = _composite(image, (255, 255, 255, 255))
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+def _to_byte_range(arr: np.ndarray, floats: bool) -> np.ndarray:
+    """Wide-range pixel values -> uint8 by the range the data uses: a float picture in [0, 1],
+    8-bit values, or n-bit values in a wider type (12-bit scans in 16 bits: white is 4095)."""
+    return np.clip(arr * (255.0 / _full_scale(arr, floats)), 0, 255).astype(np.uint8)
+
+
+def _full_scale(arr: np.ndarray, floats: bool) -> float:
+    top = float(arr.max()) if arr.size else 0.0
+    if floats and top <= 1.0:
+        return 1.0
+    return 255.0 if top <= 255 else 2.0 ** math.ceil(math.log2(top + 1)) - 1
+
+
+def _has_transparency(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode in ("P", "RGB", "L") and "transparency" in image.info)
+
+
+def _composite(image: Image.Image, paper: tuple) -> Image.Image:
+    rgba = image.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, paper), rgba)
+
+
 def to_grey(image: Image.Image) -> np.ndarray:
-    """Any PIL image -> uint8 grey on white (transparency = paper)."""
+    """Any PIL image -> uint8 grey on white (transparency = paper). Light lines on a transparent
+    sheet (nothing dark once on white) are put on black instead, and read as light on dark."""
     if image.mode == "L" and "transparency" not in image.info:
         return np.asarray(image, dtype=np.uint8)
-    return np.asarray(to_rgb_on_white(image).convert("L"), dtype=np.uint8)
+    grey = np.asarray(to_rgb_on_white(image).convert("L"), dtype=np.uint8)
+    if _has_transparency(image) and grey.size and grey.min() >= 200:
+        on_black = np.asarray(_composite(image, (0, 0, 0, 255)).convert("L"), dtype=np.uint8)
+        if on_black.max() >= 128:
+            return on_black
+    return grey
+
+
+def grey_of_array(array) -> np.ndarray:
+    """A sketch picture given as an array -> float32 grey (H, W), 0 = black, 255 = white: grey or
+    colour (H, W, 3 or 4), uint8 or 16-bit, floats in [0, 1] or [0, 255], or a boolean mask
+    (either way round: `on_white_paper` turns light-on-dark pictures over)."""
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        arr = np.where(arr, 0.0, 255.0)
+    elif arr.size and arr.dtype.kind in "fiu":
+        arr = np.nan_to_num(arr.astype(np.float32))
+        full = _full_scale(arr, floats=np.asarray(array).dtype.kind == "f")
+        if full != 255.0:
+            arr = np.clip(arr * (255.0 / full), 0, 255)
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and min(arr.shape[:2]) >= 2:
+        picture = Image.fromarray(np.rint(arr).astype(np.uint8), "RGB" if arr.shape[2] == 3 else "RGBA")
+        arr = to_grey(picture)
+    return np.asarray(arr, dtype=np.float32)
+
+
+def read_sketch_picture(source: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+    """A picture of a sketch (a path or a binary file object; any format PIL reads) -> uint8 grey
+    (`to_grey`), upright as its EXIF orientation says, at most MAX_PICTURE_SIDE px a side. Of a
+    multi-frame picture (GIF, TIFF) the first frame with anything on it is read. The app's canvas
+    and `Engine.encode_image` both read pictures here."""
+    if name is None:
+        name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the picture"
+    try:
+        with Image.open(source) as picture:
+            if picture.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 where that still leaves enough
+                picture.draft(picture.mode, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))
+            if picture.width * picture.height > MAX_PICTURE_PIXELS:
+                raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch "
+                                  f"(at most {MAX_PICTURE_PIXELS // 1_000_000} megapixels).")
+            grey = _first_drawn_frame(picture)
+    except Image.DecompressionBombError as exc:
+        raise SketchError(f"{name} is too large for a sketch ({exc})") from exc
+    except SketchError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
+        raise SketchError(f"Cannot read image {name}: {exc}") from exc
+    if max(grey.shape) > MAX_PICTURE_SIDE:
+        scale = MAX_PICTURE_SIDE / max(grey.shape)
+        size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
+        grey = np.asarray(Image.fromarray(grey).resize(size, Image.BOX))
+    return grey
+
+
+def _first_drawn_frame(picture: Image.Image) -> np.ndarray:
+    turn = picture.getexif().get(0x0112, 1) not in (0, 1)  # EXIF orientation: a phone photo of a drawing
+    frames = min(getattr(picture, "n_frames", 1), 100)
+    for frame in range(frames):
+        picture.seek(frame)
+        grey = to_grey(ImageOps.exif_transpose(picture) if turn else picture)
+        if frame == frames - 1 or (grey.size and int(grey.max()) - int(grey.min()) > 32):
+            return grey
+    raise AssertionError("unreachable")

@@ -37,13 +37,20 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
         size = path.stat().st_size
         if size > MAX_SKETCH_BYTES:
             raise OSError(f"it is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB)")
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as some editors write, is fine
     except OSError as exc:
         raise SketchError(f"Cannot read sketch {path}: {exc.strerror or exc}") from exc
     except ValueError as exc:  # bad JSON and bad UTF-8
         raise SketchError(f"Cannot read sketch {path}: it is not a SketchFind stroke file (JSON): {exc}") from exc
     except (RecursionError, MemoryError) as exc:
         raise SketchError(f"Cannot read sketch {path}: the JSON is nested too deeply or too large.") from exc
+    if isinstance(data, dict):
+        kind, version = data.get("format", SKETCH_FORMAT), data.get("version", SKETCH_VERSION)
+        if not str(kind).startswith("sketchfind."):  # the app's own files with strokes (sketches, autosaves)
+            raise SketchError(f"{path} is not a SketchFind sketch (its format is {str(kind)[:60]!r}).")
+        if kind == SKETCH_FORMAT and (not isinstance(version, int) or isinstance(version, bool) or version > SKETCH_VERSION):
+            raise SketchError(f"{path} was written by a newer SketchFind (sketch format version {str(version)[:20]}; "
+                              f"this one reads version {SKETCH_VERSION}).")
     raw = data.get("strokes") if isinstance(data, dict) else data
     if not isinstance(raw, list):
         raise SketchError(f"{path} is not a SketchFind sketch (no stroke list).")

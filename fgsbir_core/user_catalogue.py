@@ -28,6 +28,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import time
 import uuid
 from collections import deque
@@ -148,13 +149,26 @@ def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_has
 
 # ------------------------------------------------------------------------------ scanning
 def scan_folder(folder: Path) -> list[str]:
-    """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped)."""
+    """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped).
+    Linked subfolders are followed, each real folder once (no loops); anything that is not a
+    regular file (a pipe, a device, a broken link) is left out, as reading it could hang."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+    seen = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             if name.startswith(".") or not name.lower().endswith(PHOTO_SUFFIXES):
                 continue
+            try:
+                if not stat.S_ISREG(os.stat(os.path.join(dirpath, name)).st_mode):
+                    continue
+            except OSError:
+                pass  # unreadable: kept, so it is listed as skipped with its reason
             found.append(Path(dirpath, name).relative_to(folder).as_posix())
     return sorted(found)
 

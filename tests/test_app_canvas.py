@@ -262,7 +262,7 @@ def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
 def test_large_picture_is_kept_at_a_bounded_size(canvas, tmp_path):
     from PIL import Image, ImageDraw
 
-    from app.canvas import MAX_PICTURE_SIDE
+    from fgsbir_core.raster import MAX_PICTURE_SIDE
 
     picture = Image.new("L", (3000, 1500), 255)
     ImageDraw.Draw(picture).ellipse((300, 200, 2700, 1300), outline=0, width=12)

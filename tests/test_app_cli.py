@@ -54,6 +54,18 @@ def test_query_error_is_one_line_and_nonzero(tmp_path):
     assert "no such sketch" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_query_with_an_unreadable_sketch_answers_the_others_and_says_which(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    driver = DRIVER.replace("return [", "return [{'sketch': 'bad.png', 'error': 'bad.png: no strokes', 'results': []}] + [")
+    done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "bad.png: no strokes" in done.stderr
+    assert [a["sketch"] for a in json.loads(done.stdout)] == ["bad.png", "a.png"]
+    top0 = subprocess.run([sys.executable, "-c", DRIVER, "--query", "a.png", "--top", "0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert top0.returncode == 2 and "--top must be at least 1" in top0.stderr
+
+
 def test_help_lists_query_options():
     done = subprocess.run([sys.executable, "-m", "app", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--query" in done.stdout and "--category" in done.stdout

@@ -50,6 +50,11 @@ def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
         window.canvas.save_json(sketch)
         answer = query_json([str(sketch)], "shoes", top=10, gallery="all", data_root=real_data)
         assert [r["id"] for r in answer[0]["results"]] == ids[:10]
+        # a dot alone is no sketch: said in the status bar, not ranked from a blank picture
+        window.canvas.clear()
+        draw_mouse(qtbot, window.canvas, [(200, 200)])
+        qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
+        assert "too small to read" in window.last_error[1] and "too small" in window.statusBar().currentMessage()
     finally:
         window.close()
 

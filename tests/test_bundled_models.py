@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from fgsbir_core.checkpoint import load_checkpoint
 from fgsbir_core.engine import bundled_weights
@@ -80,6 +80,32 @@ def test_cli_query_ranks_the_test_gallery(data_root, tmp_path):
     flipped = json.loads(mirrored.getvalue())[0]["results"]
     assert [r["id"] for r in flipped] != [r["id"] for r in results]
     assert flipped[0]["score"] > results[0]["score"]  # a left-facing benchmark sketch matches better as drawn
+
+
+def test_cli_refuses_bad_options_and_answers_every_readable_sketch(data_root, tmp_path, capsys):
+    from fgsbir_core.cli import main
+
+    good, blank = tmp_path / "boot.png", tmp_path / "blank.png"
+    picture = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(picture).line([(60, 40), (70, 230), (260, 240), (250, 190), (110, 170), (100, 40)], fill=0, width=3)
+    picture.save(good)
+    Image.new("L", (300, 300), 255).save(blank)
+    base = ["query", "--category", "shoes", "--data-root", str(data_root), "--json"]
+    for bad in (["--top", "0"], ["--top", "-1"], ["--attribute-weight", "nan"], ["--attribute-weight", "-1"],
+                ["--attribute-weight", "inf"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*base, *bad, str(good)])
+        assert exit_info.value.code == 2
+        assert "must be" in capsys.readouterr().err
+    assert main([*base, "--top", "3", str(good), str(blank)]) == 2  # one bad sketch: the others still answered
+    captured = capsys.readouterr()
+    answer = json.loads(captured.out)
+    assert len(answer[0]["results"]) == 3 and answer[1]["results"] == [] and "blank.png" in answer[1]["error"]
+    assert "blank.png" in captured.err and "no strokes" in captured.err
+    assert main(["query", "--category", "shoes", "--catalogue", str(tmp_path), "--gallery", "all", str(good)]) == 2
+    assert "give one or the other" in capsys.readouterr().err
+    assert main(["eval", "--category", "chairs", "--mode", "triplet", "--attribute-weight", "1"]) == 2
+    assert "predicts no attributes" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("category", ["shoes", "chairs"])

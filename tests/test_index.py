@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -195,10 +196,10 @@ class IndexEngine(FakeEngine):
         return Codes(embeddings, probs)
 
     def encode_image(self, image):
-        from fgsbir_core.engine import open_sketch_image
+        from fgsbir_core.raster import read_sketch_picture
 
         if isinstance(image, (str, Path)):
-            image = open_sketch_image(image).convert("L")
+            image = read_sketch_picture(image)
         return super().encode_image(image)
 
     def encode_file(self, path):
@@ -399,6 +400,35 @@ def test_not_a_folder(tmp_path):
         build_folder_catalogue(IndexEngine(), tmp_path / "missing")
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX pipes and links")
+def test_scan_follows_linked_folders_once_and_leaves_out_special_files(tmp_path):
+    folder, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
+    write_photos(folder, 1)
+    write_photos(elsewhere, 2, start=10)
+    (folder / "linked").symlink_to(elsewhere, target_is_directory=True)
+    (folder / "b" / "loop").symlink_to(folder, target_is_directory=True)  # would walk forever
+    os.mkfifo(folder / "pipe.jpg")  # reading it would wait for a writer forever
+    (folder / "zero.jpg").symlink_to("/dev/zero")  # endless bytes
+    (folder / "gone.jpg").symlink_to(tmp_path / "nothing.jpg")  # broken: kept, and skipped with a reason
+    found = user_catalogue.scan_folder(folder)
+    assert found == sorted(
+        ["b/c/p000.jpg", "gone.jpg", "linked/b/c/p010.jpg", "linked/a/p011.jpg"])
+    catalogue, skipped = build_folder_catalogue(make_engine(), folder)
+    assert len(catalogue) == 3 and [name for name, _ in skipped] == ["gone.jpg"]
+
+
+def test_photo_folder_with_category_named_subfolders_is_not_the_benchmark(tmp_path):
+    from fgsbir_core.data import is_photo_folder
+
+    write_photos(tmp_path / "products" / "shoes", 1)
+    (tmp_path / "products" / "attributes").mkdir()
+    assert is_photo_folder(tmp_path / "products")
+    data = tmp_path / "data"
+    (data / "chairs").mkdir(parents=True)
+    (data / "chairs" / "chairs_annotation.json").write_text("{}")
+    assert not is_photo_folder(data)
+
+
 def test_export_faiss(tmp_path):
     faiss = pytest.importorskip("faiss")
     folder = tmp_path / "photos"
@@ -435,6 +465,13 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
     ImageDraw.Draw(image).line([(20, 200), (150, 60), (280, 200)], fill=0, width=3)
     image.save(sketch)
     result = query_catalogue_json([sketch], folder, "shoes", top=2)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("not a photo")
+    args = parser.parse_args(["index", str(tmp_path / "empty"), "--category", "shoes"])
+    with pytest.raises(ValueError, match="No photos in .*jpg, jpeg, png, webp"):
+        args.func(args)
+    with pytest.raises(ValueError, match="No photos in"):
+        query_catalogue_json([sketch], tmp_path / "empty", "shoes")
     assert result[0]["sketch"] == str(sketch)
     assert len(result[0]["results"]) == 2
     first = result[0]["results"][0]

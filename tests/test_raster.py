@@ -91,6 +91,51 @@ def test_colour_key_transparency_and_float_pictures_read_on_white():
     assert np.array_equal(to_grey(floats), np.asarray(base))
 
 
+def _boot(size=(300, 200)) -> Image.Image:
+    picture = Image.new("L", size, 255)
+    ImageDraw.Draw(picture).line([(40, 30), (60, 150), (250, 160), (250, 120), (90, 110), (80, 30)], fill=0, width=3)
+    return picture
+
+
+@pytest.mark.parametrize("kind", ["exif-rotated jpeg", "gif, blank first frame", "float tiff in 0-1", "12-bit in 16-bit png",
+                                  "white lines on transparent", "keyed grey png"])
+def test_sketch_pictures_of_every_kind_read_like_the_plain_one(tmp_path, kind):
+    """`read_sketch_picture`, the app's and the engine's one reader, gives the same model input."""
+    from fgsbir_core.raster import read_sketch_picture
+
+    plain = _boot()
+    ink = np.asarray(plain) < 128
+    path = tmp_path / "sketch"
+    if kind == "exif-rotated jpeg":  # stored on its side, with the EXIF tag that turns it upright
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        plain.rotate(90, expand=True).save(path, "JPEG", quality=95, exif=exif)
+    elif kind == "gif, blank first frame":
+        Image.new("L", plain.size, 255).save(path, "GIF", save_all=True, append_images=[plain])
+    elif kind == "float tiff in 0-1":
+        Image.fromarray(np.asarray(plain, np.float32) / 255, "F").save(path, "TIFF")
+    elif kind == "12-bit in 16-bit png":
+        Image.fromarray((np.asarray(plain, np.uint16) * 4095 // 255).astype(np.uint16)).save(path, "PNG")
+    elif kind == "white lines on transparent":
+        rgba = np.zeros(ink.shape + (4,), np.uint8)
+        rgba[..., :3], rgba[..., 3] = 255, np.where(ink, 255, 0)
+        Image.fromarray(rgba, "RGBA").save(path, "PNG")
+    else:  # ink 40 on paper 0, paper declared transparent
+        Image.fromarray(np.where(ink, 40, 0).astype(np.uint8)).save(path, "PNG", transparency=0)
+    expected = normalise_image(plain, UNLIGHTENED)
+    got = normalise_image(read_sketch_picture(path), UNLIGHTENED)
+    assert np.abs(got.astype(int) - expected.astype(int)).mean() < 4, kind
+
+
+def test_oversized_sketch_picture_is_refused_before_decoding(tmp_path):
+    from fgsbir_core.raster import MAX_PICTURE_PIXELS, read_sketch_picture
+
+    side = int(MAX_PICTURE_PIXELS ** 0.5) + 10
+    Image.new("1", (side, side), 1).save(tmp_path / "huge.png")  # 1 bit a pixel: small to write
+    with pytest.raises(SketchError, match="too large for a sketch"):
+        read_sketch_picture(tmp_path / "huge.png")
+
+
 def test_blank_image_is_an_error():
     with pytest.raises(SketchError, match="no strokes"):
         normalise_image(np.full((50, 50), 255, np.uint8), SPEC)

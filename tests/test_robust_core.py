@@ -177,7 +177,7 @@ def test_data_root_with_missing_file_names_it(weights, tmp_path):
         load(weights).load_catalogue(root)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_shape", "annotation"])
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "wrong_shape", "annotation", "annotation {}", "annotation []"])
 def test_data_root_with_corrupted_file_names_it(weights, tmp_path, damage):
     root = write_benchmark(tmp_path / "data")
     edge = root / "shoes" / "shoes_edge_db_train.mat"
@@ -187,8 +187,11 @@ def test_data_root_with_corrupted_file_names_it(weights, tmp_path, damage):
         edge.write_bytes(os.urandom(4000))
     elif damage == "wrong_shape":
         scipy_io.savemat(edge, {"data": np.zeros((3, 4), np.float64)})
-    else:
+    elif damage == "annotation":
         (root / "shoes" / "shoes_annotation.json").write_text("{not json")
+    else:  # valid JSON, not the benchmark's layout
+        (root / "SHA256SUMS").unlink(missing_ok=True)
+        (root / "shoes" / "shoes_annotation.json").write_text(damage.split()[1])
     with pytest.raises(DataError) as info:
         load(weights).load_catalogue(root)
     assert "shoes_" in str(info.value)
@@ -264,12 +267,52 @@ def test_sketch_file_errors_are_sketch_errors(tmp_path):
         "ragged.json": b'{"strokes": [[[0, 0], [1]]]}',
         "nan.json": b'{"strokes": [[[0, 0], [NaN, 1]]]}',
         "latin1.json": '{"strokes": [], "name": "é"}'.encode("latin-1"),
+        "other_format.json": b'{"format": "something.else", "strokes": [[[0, 0], [1, 1]]]}',
+        "newer.json": b'{"format": "sketchfind.strokes", "version": 99, "strokes": [[[0, 0], [1, 1]]]}',
     }
     for name, content in cases.items():
         if content is not None:
             (tmp_path / name).write_bytes(content)
         with pytest.raises(SketchError):
             read_sketch(tmp_path / name)
+
+
+def test_sketch_file_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "notepad.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"format": "sketchfind.strokes", "version": 1,
+                                                   "strokes": [{"points": [[0, 0], [5, 5]]}]}).encode())
+    assert len(read_sketch(path)) == 1
+
+
+def test_engine_refuses_what_it_cannot_answer(weights, tmp_path):
+    """A dot is no sketch; top_k, weights and galleries that mean nothing are errors, not odd answers."""
+    eng = load(weights)
+    for strokes in ([[(10, 10)]], [[(10, 10), (10, 10)]], [[(0, 0), (1e-9, 1e-9)]]):
+        with pytest.raises(SketchError, match="too small to read"):
+            eng.encode_strokes(strokes)
+    catalogue = eng.load_catalogue(write_benchmark(tmp_path / "data"))
+    code = eng.encode_strokes([[(0, 0), (100, 40), (30, 90)]])
+    assert len(eng.rank(code, catalogue, top_k=2)) == 2
+    for top_k in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="top_k"):
+            eng.rank(code, catalogue, top_k=top_k)
+    for w in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="attribute weight"):
+            eng.rank(code, catalogue, attribute_weight=w)
+    with pytest.raises(ValueError, match="3 per-attribute weights for 2 attributes"):
+        eng.rank(code, catalogue, attribute_weights=np.ones(3))
+    with pytest.raises(ValueError, match="gallery"):
+        eng.load_catalogue(tmp_path / "data", gallery="bogus")
+
+
+def test_sketch_arrays_of_any_kind_read_alike(weights):
+    eng = load(weights)
+    grey = np.full((120, 160), 255, np.uint8)
+    grey[30:90, 40] = grey[30, 40:120] = grey[89, 40:120] = 0
+    expected = eng.encode_image(grey).raster
+    for kind in (np.repeat(grey[..., None], 3, 2), np.dstack([grey] * 3 + [np.full_like(grey, 255)]),
+                 grey / 255.0, grey.astype(np.uint16) * 257, grey < 128, grey >= 128):
+        np.testing.assert_array_equal(eng.encode_image(kind).raster, expected)
 
 
 def test_huge_sketch_file_is_refused_before_reading(tmp_path):
