@@ -334,6 +334,6 @@ def _first_drawn_frame(picture: Image.Image) -> np.ndarray:
     for frame in range(frames):
         picture.seek(frame)
         grey = to_grey(ImageOps.exif_transpose(picture) if turn else picture)
-        if frame == frames - 1 or (grey.size and int(grey.max()) - int(grey.min()) > 32):
-            return grey
-    raise AssertionError("unreachable")
+        if int(grey.max()) - int(grey.min()) > 32:  # something drawn on it
+            break
+    return grey
