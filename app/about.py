@@ -75,7 +75,7 @@ def shortcut_rows(actions) -> list[tuple[str, str]]:
     for action in actions:
         keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
         if keys:
-            rows.append((action.text().replace("&", "").rstrip("…").strip(), ", ".join(keys)))
+            rows.append((action.iconText().replace("&", "").rstrip("…").strip(), ", ".join(keys)))  # "Undo", not "Undo Erase"
     return rows + EXTRA_SHORTCUTS
 
 

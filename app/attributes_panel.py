@@ -50,10 +50,11 @@ def slider_to_weight(position: int, default: float) -> float:
 
 
 def weight_label(position: int, default: float) -> str:
+    """The slider's middle label: the weight itself (the ends are named by the labels beside it)."""
     if position <= 0:
-        return "Shape only"
+        return "w = 0"
     if position >= SLIDER_MAX:
-        return "Attributes only"
+        return "w = ∞"
     suffix = " (tuned)" if position == SLIDER_DEFAULT else ""
     return f"w = {slider_to_weight(position, default):.3g}{suffix}"
 

@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.catalogue = None
         self.last_outcome: QueryOutcome | None = None
         self.last_error: tuple[str, str] | None = None
+        self._before_folder: tuple | None = None  # (catalogue, data root) searched before the folder being indexed
         self.dropped_results = 0  # stale results thrown away (for tests and the curious)
         self._latest_request = 0
         self._more_request: int | None = None  # the request for the next page of results, while on its way
@@ -200,6 +201,8 @@ class MainWindow(QMainWindow):
         self.redo_action = stack.createRedoAction(self, "Redo")
         self.redo_action.setObjectName("redo")
         self.redo_action.setShortcut(QKeySequence.StandardKey.Redo)
+        for action, word in ((self.undo_action, "Undo"), (self.redo_action, "Redo")):
+            action.setIconText(word)  # the toolbar keeps one word (the menu names the step), so it never shifts
         self.clear_action = self._action("Clear", self.canvas.clear, "Ctrl+Backspace", "clear")
         self.new_action = self._action("New sketch", self.new_sketch, QKeySequence.StandardKey.New, "new")
         self.open_action = self._action("Open sketch…", self.open_sketch, QKeySequence.StandardKey.Open, "open")
@@ -436,6 +439,7 @@ class MainWindow(QMainWindow):
 
     def _load_model(self) -> None:
         self.info = self.catalogue = None
+        self._before_folder = None  # that catalogue was encoded by the old model: never brought back
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
         self.statusBar().showMessage("Loading model…")
@@ -468,6 +472,8 @@ class MainWindow(QMainWindow):
     def choose_data_root(self, root: str | None = None) -> None:
         root = root or self.dialogs.pick_folder(self)
         if root:
+            if self.catalogue is not None:  # searched again if the new folder is cancelled or fails
+                self._before_folder = (self.catalogue, self.prefs.data_root)
             self.prefs.data_root = root
             self._remember_folder(root)
             self._save_preferences()
@@ -581,6 +587,10 @@ class MainWindow(QMainWindow):
         self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}"
                                          if outcome.results and total else "Results")
         code = outcome.code
+        if self.last_error is not None and self.last_error[0] == "query":
+            if self.statusBar().currentMessage().startswith("Query: "):
+                self.statusBar().clearMessage()  # this query worked: the last one's error no longer holds
+            self.last_error = None
         self._show_placeholder(code is not None)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs)
         self.attributes.set_model_input(None if code is None else code.raster)
@@ -592,12 +602,13 @@ class MainWindow(QMainWindow):
         self.query_time.setText(f"Last query {total:.0f} ms ({encode}rank {outcome.rank_ms:.0f} ms)")
         if self.catalogue is None:
             self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
-        elif not outcome.results:
+        elif not outcome.results and len(self.catalogue):
             self.statusBar().showMessage(NONE_MUST_HAVE, 4000)
 
     def _show_placeholder(self, sketched: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
         if self.catalogue is None:
+            self.results_dock.setWindowTitle("Results")  # not the count of a catalogue no longer searched
             text = "Loading the photos…" if self._catalogue_pending else NO_CATALOGUE
         elif not len(self.catalogue):
             text = "The photo catalogue is empty."
@@ -637,14 +648,28 @@ class MainWindow(QMainWindow):
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
         self._catalogue_pending = False
+        back = self._bring_back_previous_catalogue()
         self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
         self.statusBar().showMessage("Indexing cancelled: the photos done so far are kept, and choosing the "
-                                     "folder again continues from there.")
+                                     "folder again continues from there." + back)
+
+    def _bring_back_previous_catalogue(self) -> str:
+        """After a folder was cancelled or failed: search the catalogue searched before it (the
+        worker still holds it). Returns a note for the status bar, or "" if there was none."""
+        previous, self._before_folder = self._before_folder, None
+        if previous is None:
+            return ""
+        self.catalogue, self.prefs.data_root = previous
+        self._save_preferences()
+        self.rerank()
+        source = getattr(self.catalogue, "source", "")
+        return f" Searching {Path(source).name or 'the previous photos'} again."
 
     def _catalogue_ready(self, catalogue) -> None:
         self.catalogue = catalogue
+        self._before_folder = None
         self._catalogue_pending = False
         self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
@@ -691,15 +716,18 @@ class MainWindow(QMainWindow):
         self.last_error = (stage, message)
         if stage == "query" and self.canvas.drawing:
             return  # a stroke still on its way (a dot so far): its end queries again and says what failed
+        back = ""
         if stage in ("load", "catalogue"):
             self._catalogue_pending = False
+            if stage == "catalogue":
+                back = self._bring_back_previous_catalogue()
             self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
                   "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
-        self.statusBar().showMessage(f"{prefix}: {message}{hint}")
+        self.statusBar().showMessage(f"{prefix}: {message}{hint}{back}")
 
     # ------------------------------------------------------------------ user actions
     def set_category(self, category: str) -> None:
@@ -844,9 +872,20 @@ class MainWindow(QMainWindow):
         return not self.canvas.undo_stack.isClean() and not self.canvas.is_empty()
 
     def export_png(self, path: str | None = None) -> None:
+        """A picture of the sketch. Unlike Save, the sketch keeps its own file (or none): the
+        strokes are not in the PNG, so closing still asks to save them."""
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
-        if path:
-            self.save_sketch(path if path.lower().endswith(".png") else path + ".png")
+        if not path:
+            return
+        path = path if path.lower().endswith(".png") else path + ".png"
+        try:
+            self.canvas.export_png(path)
+        except Exception as exc:  # no permission, disk full, ...: the old file is untouched
+            log.warning("could not export %s: %s", path, exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.notice(f"Could not export {Path(path).name}: {reason}. Nothing was overwritten.")
+        else:
+            self.statusBar().showMessage(f"Exported {path}", 4000)
 
     def export_results(self, path: str | None = None) -> None:
         """File → Export results: the photos now in the grid, with distances and attributes, as CSV."""

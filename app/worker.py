@@ -229,9 +229,7 @@ class Worker(QThread):
             return  # the model error was reported already; a second message would hide it
         if self._engine is None:
             raise RuntimeError("The model is not loaded, so the photo catalogue cannot be indexed.")
-        self._catalogue = None
-        self._thumbs.clear()
-        try:
+        try:  # the catalogue searched so far stays until this one is ready (the window brings it back on cancel)
             catalogue = self._engine.load_catalogue(
                 data_root=data_root or None,
                 progress=lambda done, total: self.catalogueProgress.emit(int(done), int(total)),
@@ -244,6 +242,7 @@ class Worker(QThread):
         if catalogue is None or self._cancelled():
             return  # superseded (new model or folder) or shutting down
         self._catalogue = catalogue
+        self._thumbs.clear()
         self.catalogueReady.emit(catalogue)
 
     def _superseded(self, by_sketch_only: bool) -> bool:

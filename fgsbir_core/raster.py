@@ -167,7 +167,7 @@ def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSp
     coverage = np.clip((255.0 - grey) / 255.0, 0, 1)
     ys, xs = np.nonzero(grey < spec.ink_threshold)
     if len(xs) == 0:
-        raise SketchError("The sketch image has no strokes (no pixel darker than the ink threshold).")
+        raise SketchError("The picture is blank: it has no strokes to search with.")
     crop = coverage[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
     h, w = crop.shape
     inner = spec.size - 2 * spec.margin

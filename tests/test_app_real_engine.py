@@ -55,6 +55,9 @@ def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
         draw_mouse(qtbot, window.canvas, [(200, 200)])
         qtbot.waitUntil(lambda: window.last_error is not None, timeout=30_000)
         assert "too small to read" in window.last_error[1] and "too small" in window.statusBar().currentMessage()
+        window.canvas.clear()  # the next sketch that works takes the error away
+        assert _draw_boot_and_read_grid(qtbot, window)
+        assert window.last_error is None and not window.statusBar().currentMessage().startswith("Query:")
     finally:
         window.close()
 
@@ -136,6 +139,32 @@ def test_cancelling_the_indexing_keeps_the_window_usable(qtbot, tmp_path, monkey
         window.choose_data_root()  # again: continues from what the cancelled run saved
         qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
         assert window.last_error is None and len(window.catalogue.ids) == 400
+    finally:
+        window.close()
+
+
+def test_a_cancelled_folder_gives_back_the_photos_searched_before(qtbot, real_data, tmp_path, monkeypatch):
+    from app.main_window import MainWindow
+
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache"))
+    _product_photos(tmp_path / "many", 400)
+    window = MainWindow(dialogs=FakeDialogs(str(tmp_path / "many")), data_root=real_data)
+    qtbot.addWidget(window)
+    window.show()
+    window.start()
+    try:
+        qtbot.waitUntil(lambda: window.catalogue is not None or window.last_error is not None, timeout=120_000)
+        benchmark = window.catalogue
+        before = _draw_boot_and_read_grid(qtbot, window)
+        window.choose_data_root()
+        qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=60_000)
+        qtbot.mouseClick(window.cancel_indexing, Qt.MouseButton.LeftButton)
+        assert window.catalogue is benchmark and window.prefs.data_root == real_data
+        assert "cancelled" in window.statusBar().currentMessage() and "again" in window.statusBar().currentMessage()
+        qtbot.waitUntil(lambda: window.last_outcome.request_id == window._latest_request and bool(window.last_outcome.results),
+                        timeout=60_000)  # the boot searched in the benchmark again, by the worker's kept catalogue
+        view = window.findChild(QListView, "resultsView")
+        assert [view.model().index(i, 0).data(Qt.ItemDataRole.UserRole) for i in range(view.model().rowCount())] == before
     finally:
         window.close()
 

@@ -247,8 +247,13 @@ def test_open_and_save_through_window(qtbot, make_window, tmp_path):
     draw_and_wait(qtbot, window)
     window.dialogs.save_answer = str(tmp_path / "boot.json")
     window.save_action.trigger()
+    window.canvas.set_strokes([[(10, 10), (60, 80), (120, 40)]])  # an unsaved change...
     window.export_png(str(tmp_path / "boot.png"))
     assert (tmp_path / "boot.json").is_file() and (tmp_path / "boot.png").is_file()
+    # ...that an export does not count as saved: the sketch keeps its file, and closing still asks
+    assert window.sketch_file == tmp_path / "boot.json" and window.has_unsaved_sketch()
+    assert str(tmp_path / "boot.png") not in window.prefs.recent_sketches
+    window.canvas.undo_stack.undo()
     window.canvas.clear()
     window.dialogs.open_answer = str(tmp_path / "boot.png")
     window.open_action.trigger()

@@ -572,6 +572,11 @@ def test_closing_with_an_unsaved_sketch_asks_first(qtbot, make_window, tmp_path)
 
 def test_keyboard_shortcuts_are_listed_from_the_actions(qtbot, make_window):
     window = make_window()
+    window.canvas.set_strokes([[(10, 10), (60, 80)]])  # the Edit menu now says "Undo Open sketch"
+    assert window.undo_action.text() == "Undo Open sketch"
+    from PySide6.QtWidgets import QToolBar
+
+    assert window.findChild(QToolBar).widgetForAction(window.undo_action).text() == "Undo"  # the toolbar does not shift
     window.shortcuts_action.trigger()
     dialog = window.dialogs.shown[-1]
     rows = dict(dialog.rows)
