@@ -6,7 +6,7 @@ import platform
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFrame, QLabel, QScrollArea, QVBoxLayout
 
 
 def about_rows(version: str, info: dict | None, log_file: Path | None, error: tuple[str, str] | None = None) -> list[tuple[str, str]]:
@@ -98,8 +98,14 @@ class AboutDialog(QDialog):
         text.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
+        scroll = QScrollArea()  # a long list (hundreds of skipped photos) scrolls inside a dialog that fits the screen
+        scroll.setWidget(text)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        hint = text.sizeHint()
+        scroll.setMinimumSize(min(hint.width() + 24, 720), min(hint.height() + 8, 480))
         layout = QVBoxLayout(self)
-        layout.addWidget(text)
+        layout.addWidget(scroll)
         layout.addWidget(buttons)
 
 

@@ -1,6 +1,7 @@
 """The SketchFind main window: canvas, results grid, attribute panel, toolbar, status bar."""
 from __future__ import annotations
 
+import html
 import io
 import logging
 import os
@@ -212,6 +213,8 @@ class MainWindow(QMainWindow):
         self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
         self.folder_action = self._action("Choose photo folder…", lambda: self.choose_data_root(), None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
+        self.skipped_action = self._action("Skipped photos…", self.show_skipped_photos, None, "skipped_photos")
+        self.skipped_action.setEnabled(False)  # until a folder has photos that could not be used
         self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), None, "larger_photos")
         self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
         self.larger_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])  # "+" is shifted "=" on many keyboards
@@ -258,7 +261,7 @@ class MainWindow(QMainWindow):
         self.recent_folders_menu.setObjectName("recentFoldersMenu")
         self.recent_folders_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        for action in (self.download_action, None, quit_action):
+        for action in (self.skipped_action, self.download_action, None, quit_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         edit_menu = self.menuBar().addMenu("&Edit")
         for action in (self.undo_action, self.redo_action, self.clear_action, self.paste_action, None,
@@ -398,6 +401,14 @@ class MainWindow(QMainWindow):
         if folder is None or not self.dialogs.open_file(folder):
             self.notice("There is no log folder to open: the data folder is not writable, so the log goes to stderr."
                         if folder is None else f"Could not open {folder}.")
+
+    def show_skipped_photos(self) -> None:
+        """File → Skipped photos: each file of the photo folder that could not be used, and why."""
+        skipped = list(getattr(self.catalogue, "skipped", []) or [])
+        source = getattr(self.catalogue, "source", "") or ""
+        self.dialogs.show(AboutDialog(skipped, self, "Skipped photos",
+                                      f"<h3>Skipped photos</h3><p>{len(skipped)} files in {html.escape(source)} could not "
+                                      "be searched; the other photos are.</p>", "skippedDialog"))
 
     def show_about(self) -> None:
         rows = about_rows(self.version, self.info, self.log_file, self.last_error)
@@ -678,11 +689,12 @@ class MainWindow(QMainWindow):
         turned = getattr(getattr(catalogue, "codes", None), "mirrored", None)  # folder photos facing right
         turned = 0 if turned is None else int(np.count_nonzero(turned))
         ready = f"{len(catalogue.ids)} photos ready" + (f" ({turned} facing right, searched mirrored)" if turned else "")
+        self.skipped_action.setEnabled(bool(skipped))
         if skipped:
             for name, reason in skipped:
                 log.warning("photo skipped: %s: %s", name, reason)
-            self.statusBar().showMessage(f"{ready}; {len(skipped)} skipped "
-                                         f"(unreadable), e.g. {skipped[0][0]}: {skipped[0][1]} (all in the log).", 12000)
+            self.statusBar().showMessage(f"{ready}; {len(skipped)} could not be used (File → Skipped photos… says why).",
+                                         30000)
         elif not catalogue.ids:
             self.statusBar().showMessage("No photos in that folder (JPEG, PNG or WebP). File → Choose photo folder…")
         else:

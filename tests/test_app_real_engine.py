@@ -118,7 +118,7 @@ def test_choosing_a_folder_of_own_photos_indexes_and_searches_it(qtbot, tmp_path
         assert window.last_error is None, window.last_error
         assert len(window.catalogue.ids) == 30 and window.catalogue.ids[0] == "product_000.jpg"
         assert [name for name, _ in window.catalogue.skipped] == ["damaged.jpg"]
-        assert "1 skipped" in window.statusBar().currentMessage()
+        assert "1 could not be used" in window.statusBar().currentMessage() and window.skipped_action.isEnabled()
         assert not window.cancel_indexing.isVisible()
         ids = _draw_boot_and_read_grid(qtbot, window)
         assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)

@@ -607,6 +607,12 @@ def test_a_folder_with_photos_facing_right_says_how_many_it_turned(qtbot, make_w
     window._catalogue_ready(catalogue)
     turned = sum(i % 3 == 0 for i in range(len(catalogue.ids)))
     assert f"{len(catalogue.ids)} photos ready ({turned} facing right, searched mirrored)" in window.statusBar().currentMessage()
-    catalogue.skipped = [("bad.jpg", "not a picture")]
+    assert not window.skipped_action.isEnabled()
+    catalogue.skipped = [(f"bad{i}.jpg", "The photo shows no object (no edges found): it is blank") for i in range(300)]
     window._catalogue_ready(catalogue)
-    assert f"({turned} facing right, searched mirrored); 1 skipped" in window.statusBar().currentMessage()
+    assert f"({turned} facing right, searched mirrored); 300 could not be used (File → Skipped photos…" \
+        in window.statusBar().currentMessage()
+    window.skipped_action.trigger()  # the whole list, with reasons, in a dialog that fits the screen
+    dialog = window.dialogs.shown[-1]
+    assert dialog.objectName() == "skippedDialog" and dialog.rows[-1][0] == "bad299.jpg"
+    assert dialog.sizeHint().height() < 700
