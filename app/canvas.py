@@ -28,6 +28,7 @@ from PySide6.QtGui import (
     QPainter,
     QPen,
     QPointingDevice,
+    QTransform,
     QUndoCommand,
     QUndoStack,
 )
@@ -75,6 +76,9 @@ def sniff_sketch(path: str | Path) -> str:
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
 ERASER_RADIUS: Final = 8.0  # logical pixels
+# a mouse event this soon after a pen or touch event, while one is down, is that device's echo
+# (some systems send both); later, the mouse is the mouse again, even if a release was lost
+ECHO_WINDOW_S: Final = 0.5
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
 INK: Final = QColor(20, 20, 20)
@@ -170,7 +174,7 @@ class SketchCanvas(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
         self.setAttribute(Qt.WidgetAttribute.WA_StaticContents, True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(280, 280)  # with both docks the window still fits a 1024-px-wide screen
+        self.setMinimumSize(240, 240)  # with both docks the window still fits 853 px (1280 px at 150 %)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.undo_stack = QUndoStack(self)
         self.undo_stack.setUndoLimit(UNDO_LIMIT)
@@ -182,7 +186,11 @@ class SketchCanvas(QWidget):
         self._live: _Live | None = None
         self._pen_down = False
         self._touch_down = False
+        self._other_device_seen = -1e9  # time.monotonic() of the last pen or touch event
         self._clock_origin: float | None = None
+        # sketch coordinates -> widget: the identity, unless the canvas became smaller than the
+        # drawing (a smaller window), when the drawing is shrunk and centred so all of it shows
+        self._view = QTransform()
         self._backing = QImage()
         self._redraw()
 
@@ -318,8 +326,35 @@ class SketchCanvas(QWidget):
         return Stroke(full, float(width) if width else self.pen_width)
 
     def _changed(self) -> None:
+        self._fit_view(keep=True)
         self._redraw()
         self.sketchChanged.emit()
+
+    def _fit_view(self, keep: bool) -> None:
+        """The view for the strokes: the identity when they fit the canvas as drawn; else the
+        current view if it shows them all (`keep`: no jump after each stroke); else shrunk to fit
+        (never enlarged), centred."""
+        if not self._strokes:
+            self._view = QTransform()
+            return
+        points = np.concatenate([stroke.points[:, :2] for stroke in self._strokes])
+        (x0, y0), (x1, y1) = points.min(0), points.max(0)
+
+        def shows_all(view: QTransform) -> bool:
+            box = view.mapRect(QRectF(QPointF(x0, y0), QPointF(x1, y1)))
+            return box.left() >= 0 and box.top() >= 0 and box.right() <= self.width() and box.bottom() <= self.height()
+
+        if shows_all(QTransform()):
+            self._view = QTransform()
+        elif not (keep and shows_all(self._view)):
+            pad = 8.0
+            scale = min(1.0, (self.width() - 2 * pad) / max(x1 - x0, 1e-6), (self.height() - 2 * pad) / max(y1 - y0, 1e-6))
+            scale = max(scale, 1e-3)
+            self._view = QTransform(scale, 0, 0, scale, self.width() / 2 - scale * (x0 + x1) / 2,
+                                    self.height() / 2 - scale * (y0 + y1) / 2)
+
+    def _view_scale(self) -> float:
+        return self._view.m11()
 
     def _screen_width(self, base: float, pressure: float) -> float:
         return base * (MIN_WIDTH_FACTOR + (1 - MIN_WIDTH_FACTOR) * min(max(pressure, 0.0), 1.0))
@@ -343,11 +378,14 @@ class SketchCanvas(QWidget):
             target = self._image_rect()
             painter.drawImage(target, self._image)
         hidden = set(map(id, self._live.hits)) if self._live and self._live.erasing else set()
+        painter.save()
+        painter.setTransform(self._view, True)
         for stroke in self._strokes:
             if id(stroke) not in hidden:
                 self._paint_points(painter, stroke.points, stroke.width)
         if include_live and self.drawing and self._live.points:
             self._paint_points(painter, np.asarray(self._live.points), self.pen_width)
+        painter.restore()
 
     def _image_rect(self) -> QRectF:
         iw, ih = self._image.width(), self._image.height()
@@ -373,11 +411,12 @@ class SketchCanvas(QWidget):
         """Draw the newest live segment into the backing image and repaint just around it."""
         width = self._screen_width(self.pen_width, (a[2] + b[2]) / 2)
         painter = QPainter(self._backing)
+        painter.setTransform(self._view)
         self._paint_points(painter, np.asarray([a, b]), self.pen_width)
         painter.end()
         pad = width / 2 + 2
         dirty = QRectF(QPointF(min(a[0], b[0]), min(a[1], b[1])), QPointF(max(a[0], b[0]), max(a[1], b[1])))
-        self.update(dirty.adjusted(-pad, -pad, pad, pad).toAlignedRect())
+        self.update(self._view.mapRect(dirty.adjusted(-pad, -pad, pad, pad)).toAlignedRect())
 
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
@@ -391,9 +430,11 @@ class SketchCanvas(QWidget):
         if self._live is not None and self._live.erasing and self._live.points:
             x, y = self._live.points[-1][:2]
             painter.setPen(QPen(QColor(200, 60, 60), 1))
-            painter.drawEllipse(QPointF(x, y), ERASER_RADIUS, ERASER_RADIUS)
+            painter.drawEllipse(self._view.map(QPointF(x, y)), ERASER_RADIUS, ERASER_RADIUS)
 
     def resizeEvent(self, event) -> None:
+        if self._live is None:  # a stroke on its way keeps the view it started in
+            self._fit_view(keep=False)
         self._redraw()
         super().resizeEvent(event)
 
@@ -412,9 +453,11 @@ class SketchCanvas(QWidget):
         self._extend(pos, pressure)
 
     def _extend(self, pos: QPointF, pressure: float) -> None:
+        """`pos` in widget coordinates; the stroke keeps sketch coordinates (`_view`)."""
         live = self._live
         if live is None:
             return
+        pos = self._view.inverted()[0].map(QPointF(pos))
         point = (pos.x(), pos.y(), float(pressure), self._now())
         if live.points and live.points[-1][:2] == point[:2]:
             return
@@ -449,26 +492,27 @@ class SketchCanvas(QWidget):
 
     def _erase_along(self, a, b) -> None:
         """Mark every stroke within the eraser's radius of the segment a-b for removal."""
-        x, y = b[0], b[1]
-        steps = max(1, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (ERASER_RADIUS / 2))))
+        radius = ERASER_RADIUS / self._view_scale()  # on screen, in sketch coordinates
+        steps = max(1, int(math.ceil(math.hypot(b[0] - a[0], b[1] - a[1]) / (radius / 2))))
         probes = [(a[0] + (b[0] - a[0]) * k / steps, a[1] + (b[1] - a[1]) * k / steps) for k in range(steps + 1)]
         hit = False
         for stroke in self._strokes:
             if stroke in self._live.hits:
                 continue
-            reach = ERASER_RADIUS + stroke.width / 2
+            reach = radius + stroke.width / 2
             if any(_distance_to_polyline(stroke.points[:, :2], px, py) <= reach for px, py in probes):
                 self._live.hits.append(stroke)
                 hit = True
         if hit:
             self._redraw()
         else:
+            x, y = self._view.map(QPointF(b[0], b[1])).toTuple()
             pad = ERASER_RADIUS + 2
             self.update(QRectF(x - pad - 40, y - pad - 40, 2 * pad + 80, 2 * pad + 80).toAlignedRect())
 
     # mouse ------------------------------------------------------------------
     def _synthetic(self, event) -> bool:
-        if self._pen_down or self._touch_down:
+        if (self._pen_down or self._touch_down) and time.monotonic() - self._other_device_seen < ECHO_WINDOW_S:
             return True
         kind = event.device().type() if event.device() is not None else None
         return kind in (
@@ -518,6 +562,7 @@ class SketchCanvas(QWidget):
                 self._extend(event.position(), max(event.pressure(), 0.0) or self._live.points[-1][2])
                 self._end()
             self._pen_down = False
+        self._other_device_seen = time.monotonic()
         event.accept()
 
     # touch ------------------------------------------------------------------
@@ -557,6 +602,7 @@ class SketchCanvas(QWidget):
             if self._live is not None and self._live.source == "touch":
                 self._end()
             self._touch_down = False
+        self._other_device_seen = time.monotonic()
         event.accept()
 
     def _touch_position(self, point) -> QPointF:

@@ -153,7 +153,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_indexing)
         self.statusBar().addPermanentWidget(self.query_time)
-        self.resize(1280, 800)
+        screen = self.screen().availableGeometry()  # a small or scaled screen: no bigger than it
+        self.resize(min(1280, screen.width()), min(800, screen.height()))
         self._restore_window_state()
 
         self.autosave = Autosave(self.data_dir)

@@ -61,7 +61,7 @@ class ResultsView(QListView):
         self.set_thumb_size(THUMB)
         self.setWordWrap(True)
         self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
-        self.setMinimumWidth(2 * (THUMB + 16) + 24)
+        self.setMinimumWidth(THUMB + 16 + 24)  # one column: the window still fits a small (or 150 %-scaled) screen
         self.model_ = QStandardItemModel(self)
         self.setModel(self.model_)
         self.clicked.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
@@ -69,6 +69,9 @@ class ResultsView(QListView):
         self.placeholder = ""  # says why the grid is empty
         self._restoring = False
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
+
+    def sizeHint(self) -> QSize:
+        return QSize(2 * (THUMB + 16) + 24, 480)  # two columns where there is room (the minimum is one)
 
     def set_thumb_size(self, size: int) -> None:
         """Photos `size` px a side (clamped to THUMB_SIZES); the icons hold larger pixmaps, so no re-read."""

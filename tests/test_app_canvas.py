@@ -291,3 +291,24 @@ def test_empty_canvas_shows_a_hint_that_is_never_part_of_the_sketch(qtbot, canva
     canvas.set_placeholder("Draw a shoe here")
     canvas.clear()
     assert canvas.is_empty() and grey_pixels() > 50
+
+
+def test_a_smaller_canvas_shrinks_the_view_and_keeps_drawing_in_place(qtbot, canvas):
+    """A window made smaller than the drawing shows all of it, shrunk and centred (it used to cut
+    it off); strokes keep their coordinates, and a stroke drawn meanwhile lands where it is drawn."""
+    draw_mouse(qtbot, canvas, [(40, 40), (360, 60), (350, 360), (60, 340)])
+    before = canvas.stroke_arrays()[0].copy()
+    canvas.resize(260, 260)
+    qtbot.waitUntil(lambda: canvas.width() == 260)
+    ink = np.argwhere(canvas.render_grey() < 128)
+    assert ink.min() >= 4 and ink.max() < 256 and ink[:, 0].max() - ink[:, 0].min() > 200  # all of it, shrunk
+    np.testing.assert_array_equal(canvas.stroke_arrays()[0], before)  # the sketch itself is unchanged
+    scale = canvas._view.m11()
+    assert 0.7 < scale < 0.8
+    draw_mouse(qtbot, canvas, [(100, 100), (120, 100)])  # drawn in the shrunk view: stored in sketch units
+    drawn = canvas.stroke_arrays()[1]
+    expected = canvas._view.inverted()[0].map(QPointF(100, 100))
+    assert abs(drawn[0, 0] - expected.x()) < 1e-6 and abs(drawn[0, 1] - expected.y()) < 1e-6
+    canvas.resize(400, 400)  # room again: drawn at its own size
+    qtbot.waitUntil(lambda: canvas.width() == 400)
+    assert canvas._view.isIdentity()

@@ -762,3 +762,11 @@ def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
     for size in THUMB_SIZES:
         view.set_thumb_size(size)
         assert lines_high(0) == lines_high(1) == lines_high(2), size  # rank + name on one line, the distance below
+
+
+def test_window_fits_a_small_or_scaled_screen(qtbot, make_window):
+    """No bigger than the screen at first, and small enough for 1280 x 800 at 150 % (853 px wide)."""
+    window = make_window()
+    screen = window.screen().availableGeometry()
+    assert window.width() <= screen.width() and window.height() <= screen.height()
+    assert window.minimumSizeHint().width() <= 1280 / 1.5

@@ -11,7 +11,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from app.autosave import read_snapshot
-from app.canvas import UNDO_LIMIT
+from app.canvas import ECHO_WINDOW_S, UNDO_LIMIT
 
 EVENTS = 3000
 KEYS = [Qt.Key.Key_P, Qt.Key.Key_E, Qt.Key.Key_Z, Qt.Key.Key_A, Qt.Key.Key_Escape, Qt.Key.Key_Backspace,
@@ -124,6 +124,9 @@ def test_monkey(qtbot, make_window, fake_engines, seed):
     qtbot.waitUntil(lambda: fired == [1], timeout=2000)
     window.pen_action.trigger()
     canvas.clear()
+    # random touches may leave a finger down that Qt never releases to the canvas: the mouse counts
+    # as that finger's echo only for a moment (it used to be ignored for good)
+    qtbot.wait(int(ECHO_WINDOW_S * 1000) + 100)
     draw_mouse(qtbot, canvas, [(100, 100), (200, 220), (260, 120)])
     qtbot.waitUntil(lambda: window.info is not None and window.last_outcome is not None
                     and window.last_outcome.code is not None
