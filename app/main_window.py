@@ -596,7 +596,9 @@ class MainWindow(QMainWindow):
         self.results.set_results(outcome.results, outcome.thumbnails, keep_scroll=more)
         total, source = outcome.catalogue_size, getattr(self.catalogue, "source", "")
         where = f" in {Path(source).name}" if source else ""  # which catalogue, after switching folders
-        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}"
+        must = self.attributes.rank_params(0).must_have
+        having = f", with {', '.join(n.replace('_', ' ') for n in must)}" if must else ""  # why fewer than asked
+        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}{having}"
                                          if outcome.results and total else "Results")
         code = outcome.code
         if self.last_error is not None and self.last_error[0] == "query":
