@@ -49,12 +49,14 @@ def slider_to_weight(position: int, default: float) -> float:
     return min(base * 10.0**exponent, ATTRIBUTES_ONLY_WEIGHT)
 
 
-def weight_label(position: int, default: float) -> str:
+def weight_label(position: int, default: float | None) -> str:
     """The slider's middle label: the weight itself (the ends are named by the labels beside it)."""
     if position <= 0:
         return "w = 0"
     if position >= SLIDER_MAX:
         return "w = ∞"
+    if default is None:  # no model yet: its tuned weight is not known
+        return "tuned weight" if position == SLIDER_DEFAULT else ("more shape" if position < SLIDER_DEFAULT else "more attributes")
     suffix = " (tuned)" if position == SLIDER_DEFAULT else ""
     return f"w = {slider_to_weight(position, default):.3g}{suffix}"
 
@@ -71,7 +73,7 @@ class AttributesPanel(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("attributesPanel")
-        self.default_weight = 1.0
+        self.default_weight: float | None = None  # the model's tuned w, once a model is loaded
         self.names: list[str] = []
         self._bars: dict[str, QProgressBar] = {}
         self._values: dict[str, QLabel] = {}
@@ -266,7 +268,7 @@ class AttributesPanel(QWidget):
         self._modes[name].setCurrentIndex(MODES.index(mode))
 
     def attribute_weight(self) -> float:
-        return slider_to_weight(self.slider.value(), self.default_weight)
+        return slider_to_weight(self.slider.value(), 1.0 if self.default_weight is None else self.default_weight)
 
     def rank_params(self, top_k: int) -> RankParams:
         modes = [self.mode(name) for name in self.names]
