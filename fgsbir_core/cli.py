@@ -112,13 +112,16 @@ def _recipe(args):
 def _cmd_train(args) -> int:
     from .train import train
 
+    if args.refit_from and args.refit_at is not None:
+        raise ValueError("give --refit-from or --refit-at, not both")
+    if args.refit_from and (args.category or args.mode or args.steps is not None):
+        raise ValueError("with --refit-from the run's own recipe is used: drop --category, --mode and --steps")
+    args.category, args.mode = args.category or "shoes", args.mode or "mtl"
     config = _recipe(args)
-    if args.steps:
+    if args.steps is not None:
         config.steps = args.steps
     refit_from = None
-    if args.refit_from and args.refit_at:
-        raise ValueError("give --refit-from or --refit-at, not both")
-    if args.fusion_weight and not args.refit_at:
+    if args.fusion_weight and args.refit_at is None:
         raise ValueError("--fusion-weight goes with --refit-at (a run's own weight is chosen on validation)")
     if args.refit_from:
         from .train import refit_plan
@@ -128,7 +131,7 @@ def _cmd_train(args) -> int:
         if len(starts) != len(args.set or []):
             raise ValueError("with --refit-from, --set may only give init_from (the rest is the run's recipe)")
         config, refit_from = refit_plan(args.refit_from, args.threads, args.seed, init_from=starts[-1] if starts else None)
-    elif args.refit_at:
+    elif args.refit_at is not None:
         # a step (and weight) chosen elsewhere, e.g. a cross-validation on record: train on all pairs, stop there
         if not 0 < args.refit_at <= config.steps:
             raise ValueError(f"--refit-at must be a step from 1 to the recipe's {config.steps}")
@@ -226,6 +229,10 @@ def _cmd_card(args) -> int:
 def _cmd_table1(args) -> int:
     from .table1 import run_table1
 
+    if not args.retrain and (args.seeds != 3 or args.steps is not None or args.refit or args.cv):
+        raise ValueError("--seeds, --steps, --refit and --cv go with --retrain (without it the bundled models are evaluated)")
+    if args.seeds < 1 or (args.steps is not None and args.steps < 1):
+        raise ValueError("--seeds and --steps must be at least 1")
     run_table1(args.data_root, retrain=args.retrain, seeds=args.seeds, out_dir=Path(args.out_dir), steps=args.steps,
                refit=args.refit, cv=args.cv)
     return 0
@@ -260,9 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "gives a staged recipe's first stage)")
     p.add_argument("--refit-at", type=int, metavar="STEP", help="train on all training pairs (no validation carve) "
                    "and keep the weights at STEP, a step chosen beforehand")
-    p.add_argument("--fusion-weight", type=float, default=0.0, metavar="W",
+    p.add_argument("--fusion-weight", type=attribute_weight, default=0.0, metavar="W",
                    help="with --refit-at: the model's attribute fusion weight w (default 0)")
-    p.set_defaults(func=_cmd_train)
+    p.set_defaults(func=_cmd_train, category=None, mode=None)  # shoes, mtl, unless --refit-from gives the run's
 
     p = sub.add_parser("cv", help="choose the step and fusion weight by k-fold cross-validation on the training pairs")
     common(p)

@@ -6,7 +6,9 @@ import numpy as np
 
 def true_ranks(distances: np.ndarray, true_index: np.ndarray | None = None) -> np.ndarray:
     """0-based rank of each query's true item; every other item at a distance <= the true one's
-    counts as ahead of it (ties count against the query)."""
+    counts as ahead of it (ties count against the query). A distance that is not a number (a
+    model whose weights blew up) is as far as can be: such a true item is ranked last."""
+    distances = np.where(np.isnan(distances), np.inf, distances)
     q = len(distances)
     true_index = np.arange(q) if true_index is None else np.asarray(true_index)
     d_true = distances[np.arange(q), true_index]

@@ -45,7 +45,7 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
 
                     weights = out_dir / f"{category}_{mode}_seed{seed}.pt"
                     config = TrainConfig(category=category, mode=mode, seed=seed)
-                    if steps:
+                    if steps is not None:
                         config.steps = steps
                     if not weights.is_file():
                         train(config, weights, data_root)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import atomic_write_bytes, half_precision, load_checkpoint, save_checkpoint
-from .data import cross_validation_folds, load_benchmark, resolve_data_root, train_validation_split
+from .data import CATEGORIES, cross_validation_folds, load_benchmark, resolve_data_root, train_validation_split
 from .evaluate import retrieval_metrics, true_ranks
 from .model import ModelConfig
 from .raster import RasterSpec
@@ -28,6 +29,10 @@ from .sampling import AttributeNegativeSampler, AttributeTripletSampler, HumanTr
 
 MODES = ("mtl", "triplet")
 FUSION_GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)  # fusion weights w tried on validation
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being a number: no model worth writing."""
 
 
 @dataclass
@@ -77,6 +82,53 @@ class TrainConfig:
         """Whether a run saved with config `saved` was trained with this one (fields newer than
         that run count with their defaults, so adding an option does not void finished runs)."""
         return saved is not None and {**asdict(TrainConfig()), **saved} == self.to_dict()
+
+    def check(self) -> None:
+        """A clear ValueError naming the field for a setting that cannot train (before any time is spent)."""
+        def need(ok: bool, field_name: str, rule: str) -> None:
+            if not ok:
+                raise ValueError(f"{field_name} = {getattr(self, field_name, self.model.get(field_name[6:]))!r}: "
+                                 f"must be {rule}")
+
+        def finite(value) -> bool:
+            return isinstance(value, (int, float)) and math.isfinite(value)
+
+        need(self.mode in MODES, "mode", f"one of {', '.join(MODES)}")
+        need(self.select in ("best", "final"), "select", '"best" or "final"')
+        need(self.hard_ties in ("index", "appearance"), "hard_ties", '"index" or "appearance"')
+        for name in ("steps", "batch_size", "hard_pool", "mine_keep", "extra_batch", "augment_copies", "eval_every", "threads"):
+            need(getattr(self, name) >= 1, name, "a whole number of at least 1")
+        need(self.batch_size >= 2, "batch_size", "at least 2 (each sketch is ranked against the others' photos)")
+        need(self.seed >= 0 and self.mine_every >= 0, "seed" if self.seed < 0 else "mine_every", "at least 0")
+        need(finite(self.lr) and self.lr > 0, "lr", "a finite number above 0")
+        for name in ("weight_decay", "margin", "attribute_loss_weight", "attribute_triplet_weight", "attribute_margin",
+                     "train_fusion_weight", "attribute_agreement_weight", "attribute_graded_margin",
+                     "generated_triplet_weight", "augment_strength", "augment_jitter"):
+            need(finite(getattr(self, name)) and getattr(self, name) >= 0, name, "a finite number of at least 0")
+        need(0.0 <= self.hard_share <= 1.0, "hard_share", "from 0 to 1")
+        need(0.0 <= self.photo_dropout < 1.0, "photo_dropout", "from 0 to below 1")
+        need(0.0 <= self.ema_decay < 1.0, "ema_decay", "from 0 (off) to below 1")
+        need(0.0 < self.human_triplet_share <= 1.0, "human_triplet_share", "above 0 and at most 1")
+        for name in self.extra_categories:
+            need(name in CATEGORIES and name != self.category, "extra_categories",
+                 f"other categories than {self.category} (of {', '.join(CATEGORIES)}): its own pairs are there already, "
+                 "and would put the validation pairs into training")
+        for name in ("members", "width", "embedding_dim"):
+            if name in self.model:
+                need(isinstance(self.model[name], int) and self.model[name] >= 1, f"model.{name}", "a whole number of at least 1")
+
+
+def _check_writable(out: Path) -> None:
+    """Before the training time is spent: `out` must be a file that can be written."""
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder: give a file name (e.g. {out / 'model.pt'})")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f".{out.name}.write-test")
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValueError(f"--out {out} cannot be written: {exc.strerror or exc}") from exc
 
 
 def attribute_reliability(root: Path, category: str, names: list[str]) -> np.ndarray:
@@ -261,6 +313,10 @@ def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, fol
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n = len(load_benchmark(config.category, root).train)
+    if not 2 <= folds <= n // 2:
+        raise ValueError(f"--folds {folds}: must be from 2 to {n // 2} (each fold needs at least 2 validation pairs "
+                         f"of the {n})")
+    config.check()
     pooled: dict = {}
     seconds = 0.0
     for k in range(folds):
@@ -297,8 +353,12 @@ def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Pat
         config = replace(config, init_from=config.init_from.format(fold=k))
     fold_file = Path(out_dir) / f"{config.category}_{config.mode}_fold{k}.pt"
     card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
-    if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card:
-        card = train(config, fold_file, root, quiet=quiet, split=cross_validation_folds(n, folds)[k], history={})
+    split = cross_validation_folds(n, folds)[k]
+    # a fold file from before the split was recorded was one of 4 folds (the only count then used)
+    same_split = card is not None and card.get("validation_pairs", None if folds != 4 else [int(i) for i in split[1]]) \
+        == [int(i) for i in split[1]]
+    if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card or not same_split:
+        card = train(config, fold_file, root, quiet=quiet, split=split, history={})
     return card
 
 
@@ -312,6 +372,8 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
         card = json.loads(Path(run_weights).read_text())
     else:
         card = dict(load_checkpoint(run_weights)["card"])
+    if not isinstance(card, dict) or not isinstance(card.get("train_config"), dict) or "chosen_step" not in card:
+        raise ValueError(f"{run_weights} is not a finished run or a cross-validation of fgsbir (no recipe and chosen step in it)")
     config = TrainConfig(**card["train_config"])
     if threads:
         config.threads = threads
@@ -338,14 +400,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     """
     import torch
 
-    if config.mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}")
-    if config.select not in ("best", "final"):
-        raise ValueError('select must be "best" or "final"')
-    if config.hard_ties not in ("index", "appearance"):
-        raise ValueError('hard_ties must be "index" or "appearance"')
-    if not 0.0 < config.human_triplet_share <= 1.0:
-        raise ValueError("human_triplet_share must be in (0, 1]")
+    config.check()
+    _check_writable(Path(out))
     torch.set_num_threads(config.threads)
     root = resolve_data_root(data_root)
     bench = load_benchmark(config.category, root)
@@ -353,6 +409,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         raise ValueError(f"No attribute labels for {config.category} under {root}/attributes")
     fit_idx, val_idx = split if split is not None else train_validation_split(len(bench.train), seed=0)
     fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
+    if config.batch_size > len(fit):
+        raise ValueError(f"batch_size = {config.batch_size}: must be at most the {len(fit)} training pairs")
+    validation_pairs = [int(i) for i in val_idx]  # which split a partial or a fold file was trained on
     stop = config.steps
     if refit_from is not None:
         if not config.same_as(refit_from.get("train_config")):
@@ -385,9 +444,10 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     step, best, spent = 0, None, 0.0
+    resumed_rng = None
     if resume and partial.is_file():
         state = load_checkpoint(partial)
-        if config.same_as(state.get("train_config")):
+        if config.same_as(state.get("train_config")) and state.get("validation_pairs", validation_pairs) == validation_pairs:
             model.load_state_dict(state["model_state"])
             optimiser.load_state_dict(state["optimiser_state"])
             schedule.load_state_dict(state["schedule_state"])
@@ -396,8 +456,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 ema.load_state_dict(state["ema_state"])
             if history is not None:
                 history.update(state.get("history") or {})
-            rng.bit_generator.state = state["rng_state"]
-            torch.set_rng_state(state["torch_rng_state"])
+            resumed_rng = (state["rng_state"], state["torch_rng_state"])  # set once the data below is drawn
             if not quiet:
                 print(f"resuming {partial} at step {step}", file=sys.stderr)
 
@@ -437,6 +496,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         extras.append(augmented_pair_cells(model, pseudo_sketches(fit.photos, rng), fit.photos, config.augment_copies, rng,
                                            config.augment_strength, config.augment_jitter))
         own_pseudo = len(extras) - 1
+    if resumed_rng is not None:  # the augmented copies above are drawn as in the first run; training goes on where it stopped
+        rng.bit_generator.state = resumed_rng[0]
+        torch.set_rng_state(resumed_rng[1])
     started = time.time()
 
     shipped = ema if ema is not None else model
@@ -521,6 +583,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 # more sketch-like inputs with known labels for the sketch side of the attribute task
                 loss = loss + config.attribute_loss_weight * sum(
                     attribute_loss(logits[:n], labels[pick], weights_t) for _, logits in ex_members) / len(ex_members)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"The training loss became {loss.item()} at step {step + 1}: the learning rate "
+                                   f"({config.lr:g}) or another setting is out of range. Nothing was written to {out}.")
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -552,6 +617,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                 "optimiser_state": optimiser.state_dict(), "schedule_state": schedule.state_dict(), "step": step, "best": best,
                 "seconds": spent + time.time() - started, "rng_state": rng.bit_generator.state, "torch_rng_state": torch.get_rng_state(),
                 "ema_state": ema.state_dict() if ema is not None else None, "history": history,
+                "validation_pairs": validation_pairs,
             })
     seconds = spent + time.time() - started
     card = {
@@ -569,6 +635,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         card["first_stage_seconds"] = load_checkpoint(config.init_from).get("card", {}).get("training_seconds")
     if history is not None:
         card["validation_ranks"] = {str(k): {str(w): r for w, r in v.items()} for k, v in history.items()}
+        card["validation_pairs"] = validation_pairs
     if refit_from is not None:
         card["refit"] = f"trained on all {len(fit)} training pairs, stopped at the step " + refit_from.get(
             "chosen_by", f"chosen by a run on {len(fit_idx)} of them (validation figures: that run's, on the other {len(val_idx)})")

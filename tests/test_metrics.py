@@ -32,6 +32,14 @@ def test_tie_counts_against_query():
     assert retrieval_metrics(d)["acc_at_1"] == 0.5
 
 
+def test_distances_that_are_not_numbers_never_count_as_hits():
+    """A model whose weights blew up gives NaN distances: a miss (it scored 100 % acc@1 before)."""
+    d = np.full((3, 3), np.nan)
+    assert list(true_ranks(d)) == [2, 2, 2] and retrieval_metrics(d)["acc_at_1"] == 0.0
+    d = np.array([[0.1, np.nan], [np.nan, 0.3]])
+    assert list(true_ranks(d)) == [0, 0]
+
+
 def test_triplet_accuracy_brute_force():
     rng = np.random.default_rng(1)
     d = rng.integers(0, 4, size=(8, 8)).astype(float)

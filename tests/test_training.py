@@ -187,6 +187,11 @@ def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     card = train(config, out, data_root, quiet=True)
     assert out.is_file() and card["chosen_step"] in (2, 4)
+    # the resumed run is the uninterrupted one: same augmented data, same draws after the stop
+    whole = train(config, tmp_path / "whole.pt", data_root, quiet=True)
+    assert whole["chosen_step"] == card["chosen_step"] and whole["validation"] == card["validation"]
+    resumed, uninterrupted = load_checkpoint(out)["model_state"], load_checkpoint(tmp_path / "whole.pt")["model_state"]
+    assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
 
 
 def test_refit_keeps_the_runs_choices_and_uses_all_training_pairs(data_root, tmp_path):
@@ -311,6 +316,60 @@ def test_bad_checkpoints_are_clear_errors(tmp_path):
     truncated.write_bytes(mismatched.read_bytes()[:1000])
     with pytest.raises(ModelError):
         load_checkpoint(truncated)
+
+
+def test_settings_that_cannot_train_are_refused_before_any_training(tmp_path, capsys):
+    """Found by a QA pass: zeros, NaNs and out-of-range values used to train (to NaN, or the full
+    recipe for --steps 0) or end in a traceback; now one line naming the setting, and no file."""
+    from fgsbir_core.cli import main
+
+    out = str(tmp_path / "never.pt")
+    for bad, message in ((["--set", "steps=0"], "steps = 0"), (["--steps", "0"], "steps = 0"),
+                         (["--set", "batch_size=1"], "batch_size = 1"), (["--set", "lr=nan"], "lr = nan"),
+                         (["--set", "margin=nan"], "margin = nan"), (["--set", "eval_every=0"], "eval_every = 0"),
+                         (["--set", "augment_copies=0"], "augment_copies = 0"), (["--set", "model.members=0"], "model.members = 0"),
+                         (["--set", "hard_share=2"], "hard_share = 2"), (["--set", "ema_decay=1.5"], "ema_decay = 1.5"),
+                         (["--set", "hard_pool=0"], "hard_pool = 0"), (["--seed", "-1"], "seed = -1"),
+                         (["--set", "extra_categories=chairs"], "other categories than chairs"),
+                         (["--refit-at", "0"], "from 1 to the recipe's"), (["--out", str(tmp_path)], "is a folder")):
+        assert main(["train", "--category", "chairs", *bad, "--out", out][: None if "--out" not in bad else -2]) == 2, bad
+        assert message in capsys.readouterr().err, bad
+    with pytest.raises(SystemExit):
+        main(["train", "--category", "chairs", "--refit-at", "2", "--fusion-weight", "-1", "--out", out])
+    for folds in ("0", "1", "101"):
+        assert main(["cv", "--category", "chairs", "--folds", folds, "--out-dir", str(tmp_path / "cv")]) == 2
+        assert "--folds" in capsys.readouterr().err
+    (tmp_path / "run.json").write_text("{}")
+    assert main(["train", "--refit-from", str(tmp_path / "run.json"), "--out", out]) == 2
+    assert "not a finished run" in capsys.readouterr().err
+    assert main(["train", "--refit-from", str(tmp_path / "run.json"), "--category", "shoes", "--out", out]) == 2
+    assert "drop --category" in capsys.readouterr().err
+    assert main(["table1", "--seeds", "0", "--retrain"]) == 2 and main(["table1", "--cv"]) == 2
+    assert not (tmp_path / "never.pt").exists()
+
+
+def test_a_diverging_run_stops_with_a_message_and_writes_nothing(data_root, tmp_path):
+    from fgsbir_core.train import TrainingDiverged
+
+    config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, lr=1e6,
+                         model={"width": 8, "embedding_dim": 16}, augment_copies=1, threads=1)
+    with pytest.raises(TrainingDiverged, match="became"):
+        train(config, tmp_path / "m.pt", data_root, quiet=True)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cross_validation_never_reuses_folds_of_another_split(data_root, tmp_path):
+    """Fold files of a 2-fold run are not taken for folds of a 4-fold one (their validation
+    ranks were pooled as if they were: 300 ranks for 200 sketches)."""
+    from fgsbir_core.data import resolve_data_root
+    from fgsbir_core.train import cross_validate, train_fold
+
+    config = TrainConfig(category="chairs", mode="triplet", steps=2, batch_size=4, eval_every=2,
+                         model={"width": 8, "embedding_dim": 16}, augment_copies=1, threads=1, pseudo_sketch_pairs=False)
+    cross_validate(config, tmp_path, data_root, folds=2, quiet=True)
+    card = train_fold(config, tmp_path, 0, 4, resolve_data_root(data_root), quiet=True)
+    assert len(card["validation_pairs"]) == 50 and all(len(r) == 50 for by_w in card["validation_ranks"].values()
+                                                          for r in by_w.values())
 
 
 def test_cli_recipe_overrides(capsys):
