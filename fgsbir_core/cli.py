@@ -155,10 +155,9 @@ def _cmd_cv(args) -> int:
 
 
 def _cmd_eval(args) -> int:
+    from .checkpoint import load_checkpoint
     from .engine import bundled_weights
     from .evaluate import evaluate_checkpoint
-
-    from .checkpoint import load_checkpoint
 
     weights = args.weights or bundled_weights(args.category, args.mode)
     metrics, _ = evaluate_checkpoint(weights, args.category, args.data_root, args.attribute_weight)
