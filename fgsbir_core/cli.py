@@ -126,6 +126,9 @@ def _cmd_train(args) -> int:
     if args.refit_from:
         from .train import refit_plan
 
+        if Path(args.refit_from).resolve() == Path(args.out).resolve():
+            raise ValueError(f"--out {args.out} is the run being refitted: give another file")
+
         # a staged recipe's refit starts from its own first stage: init_from is the one field that may change
         starts = [item.partition("=")[2] for item in args.set or [] if item.startswith("init_from=")]
         if len(starts) != len(args.set or []):

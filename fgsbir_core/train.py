@@ -405,8 +405,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     torch.set_num_threads(config.threads)
     root = resolve_data_root(data_root)
     bench = load_benchmark(config.category, root)
-    if bench.train.attributes is None:
-        raise ValueError(f"No attribute labels for {config.category} under {root}/attributes")
+    if bench.train.attributes is None and config.mode == "mtl":  # the triplet baseline needs none
+        raise ValueError(f"No attribute labels for {config.category} under {root}/attributes: the multi-task model "
+                         "learns them (the triplet model trains without)")
     fit_idx, val_idx = split if split is not None else train_validation_split(len(bench.train), seed=0)
     fit, val = bench.train.subset(fit_idx), bench.train.subset(val_idx)
     if config.batch_size > len(fit):
@@ -459,12 +460,15 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             resumed_rng = (state["rng_state"], state["torch_rng_state"])  # set once the data below is drawn
             if not quiet:
                 print(f"resuming {partial} at step {step}", file=sys.stderr)
+        elif not quiet:
+            print(f"{partial} was left by a run with another recipe or split: starting afresh (it is replaced at "
+                  "the first save)", file=sys.stderr)
 
     if not quiet:
         print("computing augmented front-end cells ...", file=sys.stderr)
     fit_sketches, fit_photos = augmented_pair_cells(model, fit.sketches, fit.photos, config.augment_copies, rng,
                                                     config.augment_strength, config.augment_jitter)
-    labels = torch.from_numpy(fit.attributes)
+    labels = torch.from_numpy(fit.attributes) if use_attributes else None
     weights_t = torch.from_numpy(reliability)
     sampler_weights = np.where(reliability >= 0.5, reliability, 0.0)
     appearance = None
@@ -473,7 +477,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             photos_t = torch.from_numpy(fit.photos).float()[:, None]
             appearance = torch.cat([hog_descriptor(model.cells(photos_t[i: i + 128]), model.config.hog_cell // model.config.cell)
                                     for i in range(0, len(photos_t), 128)]).numpy()
-    attr_sampler = AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share, appearance)
+    attr_sampler = (AttributeNegativeSampler(fit.attributes, config.hard_pool, sampler_weights, config.hard_share, appearance)
+                    if use_attributes else None)
     human_triplets = fit.triplets
     if config.human_triplet_share < 1.0:  # own generator: the rest of training draws as before
         keep = np.random.default_rng(config.seed + 7919)

@@ -166,6 +166,23 @@ def test_training_smoke_and_checkpoint(data_root, tmp_path, mode, members, knobs
     assert not (tmp_path / f"{mode}.pt.partial").exists()
 
 
+def test_the_triplet_baseline_trains_without_attribute_labels(data_root, tmp_path):
+    """The published release has no attributes/ folder: the triplet model, which never sees a
+    label, trains from it; the multi-task model says what it misses."""
+    from fgsbir_core.data import resolve_data_root
+
+    root = tmp_path / "release"
+    root.mkdir()
+    for entry in resolve_data_root(data_root).iterdir():
+        if entry.name not in ("attributes", "SHA256SUMS"):
+            (root / entry.name).symlink_to(entry)
+    small = dict(steps=2, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16}, augment_copies=1, threads=1)
+    card = train(TrainConfig(category="chairs", mode="triplet", **small), tmp_path / "t.pt", root, quiet=True)
+    assert card["mode"] == "triplet" and load_checkpoint(tmp_path / "t.pt")["attribute_names"] == []
+    with pytest.raises(ValueError, match="No attribute labels for chairs"):
+        train(TrainConfig(category="chairs", mode="mtl", **small), tmp_path / "m.pt", root, quiet=True)
+
+
 def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
     config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16}, augment_copies=2)
     out = tmp_path / "m.pt"
@@ -344,6 +361,8 @@ def test_settings_that_cannot_train_are_refused_before_any_training(tmp_path, ca
     assert "not a finished run" in capsys.readouterr().err
     assert main(["train", "--refit-from", str(tmp_path / "run.json"), "--category", "shoes", "--out", out]) == 2
     assert "drop --category" in capsys.readouterr().err
+    assert main(["train", "--refit-from", str(tmp_path / "run.json"), "--out", str(tmp_path / "run.json")]) == 2
+    assert "is the run being refitted" in capsys.readouterr().err
     assert main(["table1", "--seeds", "0", "--retrain"]) == 2 and main(["table1", "--cv"]) == 2
     assert not (tmp_path / "never.pt").exists()
 
