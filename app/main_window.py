@@ -825,18 +825,21 @@ class MainWindow(QMainWindow):
         path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", suggested)
         if not path:
             return
-        try:
-            if Path(path).suffix.lower() == ".png":
-                self.canvas.export_png(path)
-            else:
-                self.canvas.save_json(path)
-        except Exception as exc:  # no permission, disk full, ...: the old file is untouched
-            log.warning("could not save %s: %s", path, exc)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.notice(f"Could not save {Path(path).name}: {reason}. Nothing was overwritten.")
-        else:
+        write = self.canvas.export_png if Path(path).suffix.lower() == ".png" else self.canvas.save_json
+        if self._write_or_say(path, write, "save"):
             self._sketch_saved_as(Path(path))
             self.statusBar().showMessage(f"Saved {path}", 4000)
+
+    def _write_or_say(self, path: str, write: Callable[[str], None], verb: str) -> bool:
+        """write(path); a failure (no permission, disk full, ...) is said, and the old file is untouched."""
+        try:
+            write(path)
+        except Exception as exc:
+            log.warning("could not %s %s: %s", verb, path, exc)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.notice(f"Could not {verb} {Path(path).name}: {reason}. Nothing was overwritten.")
+            return False
+        return True
 
     def _sketch_saved_as(self, path: Path) -> None:
         """The sketch as it is now is in `path`: nothing to lose on closing."""
@@ -893,13 +896,7 @@ class MainWindow(QMainWindow):
         if not path:
             return
         path = path if path.lower().endswith(".png") else path + ".png"
-        try:
-            self.canvas.export_png(path)
-        except Exception as exc:  # no permission, disk full, ...: the old file is untouched
-            log.warning("could not export %s: %s", path, exc)
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self.notice(f"Could not export {Path(path).name}: {reason}. Nothing was overwritten.")
-        else:
+        if self._write_or_say(path, self.canvas.export_png, "export"):
             self.statusBar().showMessage(f"Exported {path}", 4000)
 
     def export_results(self, path: str | None = None) -> None:
