@@ -210,8 +210,10 @@ class AttributesPanel(QWidget):
         margins = self._grid.contentsMargins()
         row_width = (sum(widest) + (len(widest) - 1) * self._grid.horizontalSpacing()
                      + margins.left() + margins.right())
-        self._scroll.setMinimumWidth(row_width + self._scroll.verticalScrollBar().sizeHint().width()
-                                     + 2 * self._scroll.frameWidth())
+        needed = row_width + self._scroll.verticalScrollBar().sizeHint().width() + 2 * self._scroll.frameWidth()
+        # never narrower than for a category shown before: switching back and forth keeps the
+        # window's layout (and the canvas's size) still; the bars take the room
+        self._scroll.setMinimumWidth(max(needed, self._scroll.minimumWidth()))
 
     def set_probabilities(self, probs) -> None:
         for i, name in enumerate(self.names):

@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Callable, Final
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
@@ -153,12 +153,22 @@ class _ReplaceSketch(QUndoCommand):
         self._canvas = canvas
         self._new = (list(strokes), image)
         self._old = (list(canvas._strokes), canvas._image)
+        self._also: list[QUndoCommand] = []  # the window's settings that went with the old sketch
+
+    def also(self, command: QUndoCommand) -> None:
+        """Do `command` now, and undo and redo it with this step."""
+        self._also.append(command)
+        command.redo()
 
     def redo(self) -> None:
         self._canvas._strokes, self._canvas._image = list(self._new[0]), self._new[1]
         self._canvas._changed()
+        for command in self._also:
+            command.redo()
 
     def undo(self) -> None:
+        for command in reversed(self._also):
+            command.undo()
         self._canvas._strokes, self._canvas._image = list(self._old[0]), self._old[1]
         self._canvas._changed()
 
@@ -245,6 +255,18 @@ class SketchCanvas(QWidget):
     def clear(self) -> None:
         if not self.is_empty():
             self.undo_stack.push(_ReplaceSketch(self, [], None, "Clear"))
+
+    def replacement(self, replace: Callable[[], object]) -> _ReplaceSketch | None:
+        """Call `replace` (clear, load_file, ...); the undo step that swapped the sketch, or None
+        where nothing was swapped, for the window to tie its own settings to."""
+        before = self._top_command()
+        replace()
+        top = self._top_command()
+        return top if top is not before and isinstance(top, _ReplaceSketch) else None
+
+    def _top_command(self) -> QUndoCommand | None:
+        index = self.undo_stack.index()
+        return self.undo_stack.command(index - 1) if index else None
 
     def set_strokes(self, strokes: list, text: str = "Open sketch") -> None:
         """Replace the sketch by these strokes (each (n, 2..4) array-like), undoably."""

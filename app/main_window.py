@@ -12,7 +12,7 @@ from typing import Callable, Final
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -49,6 +49,20 @@ SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Strok
 EMPTY_SKETCH: Final = "The closest photos appear here as you draw."
 NONE_MUST_HAVE: Final = "No photo has all the must-have attributes."
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
+
+
+class _SetIndex(QUndoCommand):
+    """A combo box set to another entry, as part of an undo step."""
+
+    def __init__(self, box, index: int):
+        super().__init__()
+        self._box, self._new, self._old = box, index, box.currentIndex()
+
+    def redo(self) -> None:
+        self._box.setCurrentIndex(self._new)
+
+    def undo(self) -> None:
+        self._box.setCurrentIndex(self._old)
 
 
 class MainWindow(QMainWindow):
@@ -764,24 +778,33 @@ class MainWindow(QMainWindow):
     def new_sketch(self) -> None:
         """An empty, untitled sketch. The old one goes by an undoable Clear, so nothing is lost,
         and a later Save asks for a new file instead of offering the old one's name."""
-        self.canvas.clear()
+        self._facing_to_auto(self.canvas.replacement(self.canvas.clear))
         self.sketch_file = None
         self.canvas.undo_stack.setClean()
         self._show_sketch_file()
-        self.attributes.facing.setCurrentIndex(0)  # a forced facing was for the old sketch: auto again
+
+    def _facing_to_auto(self, step) -> None:
+        """A forced facing was for the old sketch: the new one starts on Auto, as part of the undo
+        step that replaced the sketch, so that Undo brings back both."""
+        if self.attributes.facing.currentIndex() == 0:
+            return
+        if step is None:  # nothing to undo (New sketch on an empty canvas)
+            self.attributes.facing.setCurrentIndex(0)
+        else:
+            step.also(_SetIndex(self.attributes.facing, 0))
 
     def open_sketch(self, path: str | None = None) -> None:
         path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)
         if not path:
             return
         try:
-            self.canvas.load_file(path)  # by content: a PNG named .json still opens
+            step = self.canvas.replacement(lambda: self.canvas.load_file(path))  # by content: a PNG named .json opens
         except Exception as exc:  # SketchError and file errors: say so, keep the sketch
             log.warning("could not open %s: %s", path, exc)
             self.notice(f"Could not open {Path(path).name}: {exc}")
         else:
             self._sketch_saved_as(Path(path))
-            self.attributes.facing.setCurrentIndex(0)  # auto for the opened sketch
+            self._facing_to_auto(step)
 
     def paste_sketch(self) -> None:
         """Edit → Paste: a picture on the clipboard (a screenshot, an image copied from another

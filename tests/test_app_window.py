@@ -308,6 +308,13 @@ def test_attribute_rows_fit_the_panel_with_long_names(qtbot):
         assert menu.width() >= menu.sizeHint().width(), name
         right = menu.mapTo(viewport, QPoint(menu.width(), 0)).x()
         assert right <= viewport.width(), (name, right, viewport.width())
+    wide = panel.width()
+    panel.set_attributes(["heel", "toe"], {}, 1.0)  # back to shorter names: the layout keeps still
+    qtbot.wait(50)
+    panel.layout().activate()
+    panel.resize(1, 600)
+    qtbot.wait(50)
+    assert panel.width() == wide, (panel.width(), wide)
 
 
 def test_attributes_read_in_the_sketch_are_lit(qtbot):
@@ -705,7 +712,7 @@ def test_new_sketch_is_untitled_and_undoable(qtbot, make_window, tmp_path):
     assert window.sketch_file is None
 
 
-def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_engines):
+def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_engines, tmp_path):
     window = make_window()
     draw_and_wait(qtbot, window)
     eng = engine(window, fake_engines)
@@ -717,6 +724,23 @@ def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_en
     qtbot.waitUntil(lambda: eng.facings[-1] == "as drawn", timeout=5000)
     assert eng.encode_calls == encodes  # re-ranked from the cached code and its mirror
     window.new_action.trigger()  # a new sketch: auto again
+    assert window.attributes.facing.currentText() == "Auto"
+    window.canvas.undo_stack.undo()  # the old sketch comes back with the facing forced for it
+    assert window.canvas.stroke_arrays() and window.attributes.facing.currentText() == "As drawn"
+    qtbot.waitUntil(lambda: eng.facings[-1] == "as drawn", timeout=5000)
+    window.canvas.undo_stack.redo()
+    assert not window.canvas.stroke_arrays() and window.attributes.facing.currentText() == "Auto"
+    window.canvas.undo_stack.undo()
+    path = tmp_path / "other.json"
+    window.canvas.save_json(path)
+    window.open_sketch(str(path))  # an opened sketch starts on auto too, undoably
+    assert window.attributes.facing.currentText() == "Auto"
+    window.canvas.undo_stack.undo()
+    assert window.attributes.facing.currentText() == "As drawn"
+    window.open_sketch(str(tmp_path / "missing.json"))  # a file that does not open changes nothing
+    assert window.attributes.facing.currentText() == "As drawn"
+    window.attributes.facing.setCurrentText("Auto")
+    window.new_action.trigger()  # on an empty canvas with auto: nothing to undo but the clear
     assert window.attributes.facing.currentText() == "Auto"
 
 
