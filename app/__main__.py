@@ -12,42 +12,31 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
+    from fgsbir_core.cli import add_query_options
+    from fgsbir_core.data import RETRIEVAL_CATEGORIES
+
     parser = argparse.ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
-    parser.add_argument("--query", nargs="+", metavar="SKETCH", help="sketch files (.json strokes or images): print results and exit")
-    parser.add_argument("--category", choices=("shoes", "chairs"), default=None, help="product category (default: last used)")
-    parser.add_argument("--top", type=int, default=10, help="results per sketch with --query (default 10)")
-    parser.add_argument("--json", action="store_true", help="with --query: print JSON (the only output format)")
-    parser.add_argument("--gallery", choices=("test", "all"), default="test", help="with --query: benchmark photos to search (as fgsbir query)")
-    parser.add_argument("--catalogue", default=None, metavar="FOLDER", help="with --query: a folder of your own photos to search instead")
+    parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None, help="product category (default: last used)")
     parser.add_argument("--data-root", default=None, help="benchmark data folder (default $FGSBIR_DATA)")
-    parser.add_argument("--weights", default=None, help="model weights file (default: the bundled model)")
+    query = parser.add_argument_group("answering from the command line, without a window (as `fgsbir query`)")
+    query.add_argument("--query", nargs="+", metavar="SKETCH", help="sketch files (.json strokes or images): print results and exit")
+    add_query_options(query)
     return parser
 
 
 def run_query(args) -> int:
-    """The same answer as `fgsbir query`, for the bundled program."""
-    from fgsbir_core.catalogue_cli import query_catalogue_json
-    from fgsbir_core.cli import query_json
+    """The same answer as `fgsbir query`, for the bundled program; the same exit status (2 on error)."""
+    from fgsbir_core.cli import answer_queries, report_failed
 
-    category = args.category or "shoes"
-    paths = [str(p) for p in args.query]
-    if args.top < 1:
-        print(f"sketchfind: --top must be at least 1, not {args.top}", file=sys.stderr)
-        return 2
     try:
-        if args.catalogue:
-            answers = query_catalogue_json(paths, args.catalogue, category, args.top, args.weights)
-        else:
-            answers = query_json(paths, category, args.top, args.gallery, args.data_root, args.weights)
+        answers = answer_queries(args.query, args.category or "shoes", args.top, args.gallery, args.data_root,
+                                 args.catalogue, args.weights, args.attribute_weight, args.facing)
     except Exception as exc:  # a clear message and a non-zero status, no traceback
-        print(f"sketchfind: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+        print(f"sketchfind: error: {exc}", file=sys.stderr)
+        return 2
     json.dump(answers, sys.stdout, indent=None if not sys.stdout.isatty() else 2)
     sys.stdout.write("\n")
-    failed = [answer["error"] for answer in answers if "error" in answer]  # the other sketches are still answered
-    for message in failed:
-        print(f"sketchfind: {message}", file=sys.stderr)
-    return 1 if failed else 0
+    return report_failed(answers, "sketchfind")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,40 +38,7 @@ from fgsbir_core.raster import (RasterSpec, SketchError, normalise_image, on_whi
                                 read_sketch_picture)
 
 from fgsbir_core.checkpoint import atomic_write_bytes
-from fgsbir_core.sketch_file import MAX_SKETCH_BYTES, read_sketch, write_sketch
-
-_SNIFF_BYTES: Final = 512
-_IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*")
-
-
-def sniff_sketch(path: str | Path) -> str:
-    """What a sketch file really holds, by its first bytes: "json", "svg" or "image".
-
-    The name's suffix is only a hint: a PNG saved as .json opens as a picture. Anything else
-    (a PDF, a zip, an empty or huge file, a folder) is a SketchError naming the problem.
-    """
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise SketchError(f"{path.name} is a folder, not a sketch.")
-        if size > MAX_SKETCH_BYTES:
-            raise SketchError(f"{path.name} is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB).")
-        with open(path, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError as exc:
-        raise SketchError(f"Cannot read {path.name}: {exc.strerror or exc}") from exc
-    if not head.strip():
-        raise SketchError(f"{path.name} is empty.")
-    if head.startswith(_IMAGE_MAGIC):
-        return "image"
-    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if text[:1] in (b"{", b"["):
-        return "json"
-    lowered = text[:_SNIFF_BYTES].lower()
-    if lowered.startswith(b"<?xml") or lowered.startswith(b"<svg") or b"<svg" in lowered:
-        return "svg"
-    raise SketchError(f"{path.name} is not a sketch SketchFind can open (stroke JSON, SVG, PNG, JPEG or BMP).")
+from fgsbir_core.sketch_file import read_sketch, sniff_sketch, write_sketch
 
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)

@@ -51,6 +51,43 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
 
 
+def answer_queries(sketches, category: str, top: int = 10, gallery: str | None = None, data_root=None,
+                   catalogue=None, weights=None, attribute_weight: float | None = None,
+                   facing: str = "auto") -> list[dict]:
+    """`fgsbir query` and `sketchfind --query`: rank the benchmark photos (`gallery`, default
+    the test split) or a folder of the user's own photos (`catalogue`) for each sketch file."""
+    if catalogue and (gallery or data_root):
+        raise ValueError("--catalogue searches a folder of your own photos; --gallery and --data-root choose "
+                         "benchmark photos instead: give one or the other")
+    facing = facing.replace("-", " ")
+    if catalogue:
+        from .catalogue_cli import query_catalogue_json
+
+        return query_catalogue_json(sketches, catalogue, category, top, weights, attribute_weight=attribute_weight,
+                                    facing=facing)
+    return query_json(sketches, category, top, gallery or "test", data_root, weights, attribute_weight, facing)
+
+
+def add_query_options(p: argparse.ArgumentParser) -> None:
+    """The query options shared by `fgsbir query` and `sketchfind --query`."""
+    p.add_argument("--gallery", choices=("test", "all"), help="benchmark photos to search: the published test split (default) or all")
+    p.add_argument("--catalogue", metavar="FOLDER", help="search a folder of your own photos instead of the benchmark (indexed on first use)")
+    p.add_argument("--top", type=positive_int, default=10, help="results per sketch (default 10)")
+    p.add_argument("--weights", help="model weights file (default: the bundled model)")
+    p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the model's, chosen on validation)")
+    p.add_argument("--facing", choices=[f.replace(" ", "-") for f in FACINGS], default="auto",
+                   help="match each sketch as drawn, mirrored, or (auto) as the model's facing classifier judges it")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def report_failed(output: list[dict], program: str) -> int:
+    """One stderr line per sketch that could not be read; the exit status (2 if any)."""
+    failed = [item["error"] for item in output if "error" in item]
+    for message in failed:
+        print(f"{program}: error: {message}", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: a whole number of at least 1."""
     try:
@@ -175,17 +212,8 @@ def _cmd_eval(args) -> int:
 
 
 def _cmd_query(args) -> int:
-    if args.catalogue and (args.gallery or args.data_root):
-        raise ValueError("--catalogue searches a folder of your own photos; --gallery and --data-root choose "
-                         "benchmark photos instead: give one or the other")
-    if args.catalogue:
-        from .catalogue_cli import query_catalogue_json
-
-        output = query_catalogue_json(args.sketches, args.catalogue, args.category, args.top, args.weights,
-                                      attribute_weight=args.attribute_weight, facing=args.facing.replace("-", " "))
-    else:
-        output = query_json(args.sketches, args.category, args.top, args.gallery or "test", args.data_root, args.weights,
-                            args.attribute_weight, args.facing.replace("-", " "))
+    output = answer_queries(args.sketches, args.category, args.top, args.gallery, args.data_root, args.catalogue,
+                            args.weights, args.attribute_weight, args.facing)
     if args.json:
         print(json.dumps(output, indent=1))
     else:
@@ -196,10 +224,7 @@ def _cmd_query(args) -> int:
             for rank, r in enumerate(item["results"], 1):
                 on = [k for k, v in r["attributes"].items() if v >= 0.5]
                 print(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
-    failed = [item["error"] for item in output if "error" in item]
-    for message in failed:
-        print(f"fgsbir: error: {message}", file=sys.stderr)
-    return 2 if failed else 0
+    return report_failed(output, "fgsbir")
 
 
 def _cmd_card(args) -> int:
@@ -312,14 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")
     common(p, mode=False)
     p.add_argument("sketches", nargs="+")
-    p.add_argument("--gallery", choices=("test", "all"), help="benchmark photos to search: the published test split (default) or all")
-    p.add_argument("--catalogue", metavar="FOLDER", help="search a folder of your own photos instead of the benchmark (indexed on first use)")
-    p.add_argument("--top", type=positive_int, default=10)
-    p.add_argument("--weights")
-    p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the model's, chosen on validation)")
-    p.add_argument("--facing", choices=[f.replace(" ", "-") for f in FACINGS], default="auto",
-                   help="match each sketch as drawn, mirrored, or (auto) whichever finds a closer photo")
-    p.add_argument("--json", action="store_true")
+    add_query_options(p)
     p.set_defaults(func=_cmd_query)
 
     from .catalogue_cli import add_commands

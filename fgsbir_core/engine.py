@@ -247,11 +247,15 @@ class Engine:
         return self._code(normalise_image(image, self.raster_spec))
 
     def encode_file(self, path: str | os.PathLike) -> SketchCode:
-        """A sketch file: SketchFind strokes (.json) or a picture of a sketch."""
-        if str(path).lower().endswith(".json"):
-            from .sketch_file import read_strokes
+        """A sketch file: SketchFind strokes or a picture of a sketch, told apart by content
+        (as the app opens them: a PNG named .json is a picture)."""
+        from .sketch_file import read_strokes, sniff_sketch
 
+        kind = sniff_sketch(path)
+        if kind == "json":
             return self.encode_strokes(read_strokes(path))
+        if kind == "svg":  # drawing SVG needs Qt, which the core does without
+            raise SketchError(f"{Path(path).name} is an SVG drawing: open it in the app, or save it as a PNG to query it here.")
         return self.encode_image(path)
 
     # -- catalogues --------------------------------------------------------------------------

@@ -17,6 +17,9 @@ MAX_SKETCH_BYTES: Final = 64 * 1024 * 1024  # a bigger "sketch" is not a sketch
 MAX_SKETCH_POINTS: Final = 2_000_000  # all strokes together
 MAX_STROKE_WIDTH: Final = 200.0  # logical px; a wider or odd "width" is ignored
 DEFAULT_PRESSURE: Final = 1.0  # mouse and touch strokes
+_SNIFF_BYTES: Final = 512
+_IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*",
+                       b"P4", b"P5", b"P6")  # PNG, JPEG, BMP, GIF, WebP, TIFF, binary PNM
 
 
 def write_sketch(path: str | os.PathLike, strokes: list[tuple[np.ndarray, float]], canvas: tuple[int, int]) -> None:
@@ -86,3 +89,33 @@ def _width(value) -> float | None:
 def read_strokes(path: str | os.PathLike) -> list[np.ndarray]:
     """A sketch file -> rasteriser input: [(n, 3) x, y, pressure]."""
     return [points[:, :3] for points, _ in read_sketch(path)]
+
+
+def sniff_sketch(path: str | Path) -> str:
+    """What a sketch file really holds, by its first bytes: "json", "svg" or "image".
+
+    The name's suffix is only a hint: a PNG saved as .json opens as a picture. Anything else
+    (a PDF, a zip, an empty or huge file, a folder) is a SketchError naming the problem.
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise SketchError(f"{path.name} is a folder, not a sketch.")
+        if size > MAX_SKETCH_BYTES:
+            raise SketchError(f"{path.name} is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB).")
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError as exc:
+        raise SketchError(f"Cannot read {path.name}: {exc.strerror or exc}") from exc
+    if not head.strip():
+        raise SketchError(f"{path.name} is empty.")
+    if head.startswith(_IMAGE_MAGIC):
+        return "image"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        return "json"
+    lowered = text[:_SNIFF_BYTES].lower()
+    if lowered.startswith(b"<?xml") or lowered.startswith(b"<svg") or b"<svg" in lowered:
+        return "svg"
+    raise SketchError(f"{path.name} is not a sketch SketchFind can open (stroke JSON, SVG, PNG, JPEG or BMP).")

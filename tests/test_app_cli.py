@@ -16,8 +16,8 @@ import app.__main__ as entry
 import fgsbir_core.cli as core_cli
 
 calls = []
-def fake_query_json(paths, category, top, gallery, data_root, weights):
-    calls.append((paths, category, top, gallery, data_root, weights))
+def fake_query_json(paths, category, top, gallery, data_root, weights, attribute_weight, facing):
+    calls.append((paths, category, top, gallery, data_root, weights, attribute_weight, facing))
     return [{"sketch": p, "results": [{"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}][:top]} for p in paths]
 
 core_cli.query_json = fake_query_json
@@ -42,7 +42,7 @@ def test_query_json_prints_results_and_exits_zero():
     assert [a["sketch"] for a in answer] == ["a.png", "b.json"]
     assert answer[0]["results"][0] == {"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}
     calls = json.loads(done.stderr.strip().splitlines()[-1])
-    assert calls == [[["a.png", "b.json"], "chairs", 1, "test", None, None]]
+    assert calls == [[["a.png", "b.json"], "chairs", 1, "test", None, None, None, "auto"]]
 
 
 def test_query_error_is_one_line_and_nonzero(tmp_path):
@@ -50,7 +50,7 @@ def test_query_error_is_one_line_and_nonzero(tmp_path):
     driver = DRIVER.replace("return [", "raise FileNotFoundError('no such sketch: a.png')\n    return [")
     done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
+    assert done.returncode == 2  # as `fgsbir query`
     assert "no such sketch" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -59,11 +59,22 @@ def test_query_with_an_unreadable_sketch_answers_the_others_and_says_which(tmp_p
     driver = DRIVER.replace("return [", "return [{'sketch': 'bad.png', 'error': 'bad.png: no strokes', 'results': []}] + [")
     done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and "bad.png: no strokes" in done.stderr
+    assert done.returncode == 2 and "bad.png: no strokes" in done.stderr
     assert [a["sketch"] for a in json.loads(done.stdout)] == ["bad.png", "a.png"]
     top0 = subprocess.run([sys.executable, "-c", DRIVER, "--query", "a.png", "--top", "0"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-    assert top0.returncode == 2 and "--top must be at least 1" in top0.stderr
+    assert top0.returncode == 2 and "--top: must be at least 1" in top0.stderr
+
+
+def test_query_takes_the_options_of_fgsbir_query():
+    done = _run("--query", "a.png", "--facing", "mirrored", "--attribute-weight", "2.5", "--gallery", "all")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stderr.strip().splitlines()[-1]) == [[["a.png"], "shoes", 10, "all", None, None, 2.5, "mirrored"]]
+    both = _run("--query", "a.png", "--catalogue", "photos", "--gallery", "test")
+    assert both.returncode == 2 and "give one or the other" in both.stderr and "Traceback" not in both.stderr
+    for bad in (["--attribute-weight", "nan"], ["--facing", "left"]):
+        done = _run("--query", "a.png", *bad)
+        assert done.returncode == 2 and "usage:" in done.stderr, bad
 
 
 def test_help_lists_query_options():

@@ -305,6 +305,27 @@ def test_engine_refuses_what_it_cannot_answer(weights, tmp_path):
         eng.load_catalogue(tmp_path / "data", gallery="bogus")
 
 
+def test_sketch_files_are_told_apart_by_content_as_the_app_does(weights, tmp_path):
+    """`fgsbir query` opens what the app opens: a PNG named .json is a picture, a stroke file
+    named .png is strokes; SVG and PDF are refused by name, not with a decoder's error."""
+    from PIL import Image
+
+    eng = load(weights)
+    grey = np.full((120, 160), 255, np.uint8)
+    grey[30:90, 40] = grey[30, 40:120] = grey[89, 40:120] = 0
+    Image.fromarray(grey).save(tmp_path / "picture.json", format="PNG")
+    np.testing.assert_array_equal(eng.encode_file(tmp_path / "picture.json").raster, eng.encode_image(grey).raster)
+    strokes = [np.array([[0, 0, 1], [100, 40, 1], [30, 90, 1]], float)]
+    write_sketch(tmp_path / "strokes.png", [(np.hstack([s, np.zeros((3, 1))]), 2.0) for s in strokes], (200, 200))
+    np.testing.assert_array_equal(eng.encode_file(tmp_path / "strokes.png").raster, eng.encode_strokes(strokes).raster)
+    (tmp_path / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0L9 9"/></svg>')
+    with pytest.raises(SketchError, match="drawing.svg is an SVG drawing"):
+        eng.encode_file(tmp_path / "drawing.svg")
+    (tmp_path / "notes.png").write_bytes(b"%PDF-1.4 not a sketch")
+    with pytest.raises(SketchError, match="notes.png is not a sketch SketchFind can open"):
+        eng.encode_file(tmp_path / "notes.png")
+
+
 def test_sketch_arrays_of_any_kind_read_alike(weights):
     eng = load(weights)
     grey = np.full((120, 160), 255, np.uint8)
