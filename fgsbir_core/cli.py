@@ -330,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
     p.add_argument("--refit", action="store_true", help="with --retrain: evaluate each run refitted on all training "
                    "pairs (OUT_DIR/refit/, trained from the runs when missing)")
-    p.add_argument("--cv", action="store_true", help="with --retrain: the recipe chosen by `fgsbir cv`, every seed trained "
-                   "on all training pairs (OUT_DIR/cv/, made when missing), as the bundled models are")
+    p.add_argument("--cv", action="store_true", help="with --retrain: the shipped, staged recipe's models, every seed "
+                   "trained on all training pairs (OUT_DIR/cv/, trained by scripts/train_all.sh, which ends with this table)")
     p.set_defaults(func=_cmd_table1)
 
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")

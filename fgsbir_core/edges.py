@@ -33,7 +33,6 @@ import platform
 import sys
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Final
 
 import numpy as np
@@ -159,12 +158,6 @@ def _object_box(rgb: np.ndarray, tolerance: float) -> tuple[tuple[int, int, int,
     ys = np.flatnonzero(mask.any(1))
     xs = np.flatnonzero(mask.any(0))
     return (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1), background, True
-
-
-def frame_photo(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
-    """RGB photo -> (size, size, 3) uint8: the object cropped, its longer side scaled to
-    size - 2 * margin, centred on the background colour."""
-    return _frame(image, spec)[0]
 
 
 def _frame(image: Image.Image, spec: EdgeSpec) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
@@ -348,14 +341,3 @@ def keep_freed_memory() -> None:
 def thumbnail_rgb(image: Image.Image, size: int = 96) -> np.ndarray:
     """A small RGB uint8 preview of an (RGB) photo, longer side `size`."""
     return np.asarray(_reduce(image, size).convert("RGB"), np.uint8)
-
-
-def load_photo_file(path: str | os.PathLike, spec: EdgeSpec = DEFAULT_SPEC, thumbnail: int = 96) -> tuple[np.ndarray, np.ndarray]:
-    """Edge map and small RGB thumbnail of one photo file; raises ImageError."""
-    image = open_photo(path)
-    return edges_from_rgb(image, spec), thumbnail_rgb(image, thumbnail)
-
-
-def is_photo_file(path: Path) -> bool:
-    return path.suffix.lower() in PHOTO_SUFFIXES
-

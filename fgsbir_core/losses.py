@@ -40,8 +40,3 @@ def attribute_loss(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Te
         loss = loss * weights
         return loss.sum(1).mean() / weights.sum().clamp(min=1e-6)
     return loss.mean()
-
-
-def attribute_vector(logits: torch.Tensor) -> torch.Tensor:
-    """Predicted attribute probabilities, as used for attribute-level ranking at query time."""
-    return torch.sigmoid(logits)

@@ -1,7 +1,7 @@
 """The retrieval network: a fixed oriented-gradient front end, a learned CNN, two heads.
 
 Why this shape: on 304 training pairs a CNN learned from scratch reaches ~10 % acc@1, while
-blurred-HOG with no learning reaches ~39 % (SCIENCE.md). So the network starts from what HOG
+blurred-HOG with no learning reaches ~39 % (../shared/docs/SCIENCE.md). So the network starts from what HOG
 knows -- blur (tolerance to misplaced lines) and orientation energy -- as fixed,
 differentiable layers, and learns on top of them. The hand-made baseline is the same front
 end's block-normalised descriptor, so baseline and model share one implementation.

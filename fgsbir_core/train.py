@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import platform
@@ -374,6 +375,10 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
         card = dict(load_checkpoint(run_weights)["card"])
     if not isinstance(card, dict) or not isinstance(card.get("train_config"), dict) or "chosen_step" not in card:
         raise ValueError(f"{run_weights} is not a finished run or a cross-validation of fgsbir (no recipe and chosen step in it)")
+    unknown = sorted(set(card["train_config"]) - set(TrainConfig.__dataclass_fields__))
+    if unknown:  # a newer version's recipe: dropping its settings would train another one
+        raise ValueError(f"{run_weights} was trained with settings this version of fgsbir does not know "
+                         f"({', '.join(unknown)}): refit it with the version that made it")
     config = TrainConfig(**card["train_config"])
     if threads:
         config.threads = threads
@@ -437,9 +442,9 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         load_matching_weights(model, config.init_from)
     # the averaged weights (Polyak): a one-model stand-in for an ensemble of the last few hundred
     # steps, less at the mercy of where training happened to stop
-    ema = SketchPhotoNet(model_config) if config.ema_decay > 0 else None
-    if ema is not None:
-        ema.load_state_dict(model.state_dict())
+    # (a copy, not a new model: building one would draw from the random state, and the run with
+    # the average would then train other weights than the run without)
+    ema = copy.deepcopy(model) if config.ema_decay > 0 else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
     out = Path(out)

@@ -5,6 +5,7 @@ per seed) step by step and weight by weight, and print the best cell as `fgsbir 
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -25,4 +26,6 @@ def main(paths: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cv_json", nargs="+", help="*_cv.json files of one category and mode")
+    sys.exit(main(parser.parse_args().cv_json))

@@ -136,7 +136,7 @@ def test_table1_with_bundled_models(data_root, tmp_path, capsys):
     table = run_table1(data_root, retrain=False, out_dir=tmp_path)
     printed = capsys.readouterr().out
     assert "blurred-HOG" in printed and "39.13 / 87.83 / 69.49" in printed  # the paper's column
-    assert table["shoes/hog"]["acc_at_1"]["mean"] == pytest.approx(39.13, abs=0.01)  # SCIENCE.md: about 40 %
+    assert table["shoes/hog"]["acc_at_1"]["mean"] == pytest.approx(39.13, abs=0.01)  # ../shared/docs/SCIENCE.md: about 40 %
     assert table["chairs/hog"]["acc_at_1"]["mean"] == pytest.approx(63.92, abs=0.01)  # about 63 %
     assert (tmp_path / "table1.json").is_file()
     assert (tmp_path / "rank_distributions.png").stat().st_size > 1000

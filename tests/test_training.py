@@ -254,7 +254,11 @@ def test_ema_weights_are_what_is_validated_and_shipped(data_root, tmp_path):
                          model={"width": 8, "embedding_dim": 16}, augment_copies=2)
     card = train(config, tmp_path / "ema.pt", data_root, quiet=True)
     assert card["chosen_step"] == 3  # select="final"
-    build_model(load_checkpoint(tmp_path / "ema.pt"))
+    config.ema_decay = 0.0  # the same run without the average: the same trajectory, other weights shipped
+    train(config, tmp_path / "plain.pt", data_root, quiet=True)
+    averaged, plain = (build_model(load_checkpoint(tmp_path / name)).state_dict() for name in ("ema.pt", "plain.pt"))
+    learned = [name for name in plain if "trunk" in name and name.endswith(".0.weight")]  # the convolutions
+    assert learned and all(not torch.equal(averaged[name], plain[name]) for name in learned)
 
 
 def test_staged_start_copies_shared_weights_only(tmp_path):
@@ -364,6 +368,9 @@ def test_settings_that_cannot_train_are_refused_before_any_training(tmp_path, ca
     assert main(["train", "--refit-from", str(tmp_path / "run.json"), "--out", str(tmp_path / "run.json")]) == 2
     assert "is the run being refitted" in capsys.readouterr().err
     assert main(["table1", "--seeds", "0", "--retrain"]) == 2 and main(["table1", "--cv"]) == 2
+    capsys.readouterr()
+    assert main(["table1", "--retrain", "--cv", "--seeds", "1", "--out-dir", str(tmp_path / "t1")]) == 2
+    assert "run `scripts/train_all.sh 1`" in capsys.readouterr().err and not (tmp_path / "t1").exists()
     assert not (tmp_path / "never.pt").exists()
 
 
@@ -451,3 +458,7 @@ def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, c
     assert planned.init_from == "s1_seed1.pt" and planned.seed == 1 and planned.same_as(card["train_config"])
     assert main(["train", "--refit-from", str(recipe), "--set", "steps=300", "--out", str(tmp_path / "x.pt")]) == 2
     assert "may only give init_from" in capsys.readouterr().err
+    newer = tmp_path / "newer_cv.json"  # a recipe from a later version, with a setting this one lacks
+    newer.write_text(json.dumps({"train_config": {**config.to_dict(), "warp_tea": 1.0}, "folds": 4, "chosen_step": 400}))
+    assert main(["train", "--refit-from", str(newer), "--out", str(tmp_path / "y.pt")]) == 2
+    assert "settings this version of fgsbir does not know (warp_tea)" in capsys.readouterr().err
