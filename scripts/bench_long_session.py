@@ -119,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
 
     scratch = tempfile.mkdtemp(prefix="sketchfind-bench-")
     os.environ["SKETCHFIND_CONFIG_DIR"] = scratch  # throw-away preferences, autosave and log
-    import app  # noqa: F401
     from PySide6.QtCore import QPoint, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication

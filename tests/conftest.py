@@ -59,8 +59,6 @@ import threading  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fgsbir_core.engine import RankedResult, SketchCode  # noqa: E402
-
-import app  # noqa: E402,F401  (applies the PySide6 6.12 / CPython 3.11 None-refcount guard first)
 from fgsbir_core.raster import RasterSpec, normalise_image, rasterise_strokes  # noqa: E402
 
 

@@ -384,7 +384,8 @@ def test_a_folder_photo_opens_from_its_large_view(qtbot, make_window, tmp_path):
     assert "Could not open" in dialog.findChild(QLabel, "resultSummary").text()
 
 
-def _boot_picture() -> "QImage":
+def _boot_picture():
+    """A QImage of a boot outline."""
     from PySide6.QtGui import QImage, QPainter, QPen
 
     image = QImage(300, 300, QImage.Format.Format_RGB32)
