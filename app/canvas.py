@@ -204,7 +204,7 @@ class SketchCanvas(QWidget):
         if self.is_empty(include_live):
             return None
         if self._image is not None:
-            return "image", self.render_grey(include_live)
+            return "image", self._picture_grey(include_live)
         return "strokes", self.stroke_arrays(include_live)
 
     def model_input(self, spec: RasterSpec) -> np.ndarray:
@@ -299,6 +299,34 @@ class SketchCanvas(QWidget):
         image = QImage(self.width(), self.height(), QImage.Format.Format_Grayscale8)
         image.fill(PAPER)
         painter = QPainter(image)
+        self._paint_all(painter, include_live)
+        painter.end()
+        view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+        return view[:, : image.width()].copy()
+
+    def _picture_grey(self, include_live: bool) -> np.ndarray:
+        """The opened picture at its own resolution, with any strokes drawn over it where they
+        lie on it: the same model input as `fgsbir query` on that file, whatever the window's size
+        (the canvas shows the picture scaled to fit)."""
+        live = include_live and self.drawing and bool(self._live.points)
+        if not self._strokes and not live:
+            return self.image_array()
+        rect = self._image_rect()
+        scale = self._image.width() / max(rect.width(), 1e-6)
+        to_picture = QTransform.fromTranslate(-rect.x(), -rect.y()) * QTransform.fromScale(scale, scale)
+        # strokes drawn beside the picture still count: the sheet grows to hold them
+        points = np.concatenate([stroke.points[:, :2] for stroke in self._strokes]
+                                + ([np.asarray(self._live.points)[:, :2]] if live else []))
+        (x0, y0), (x1, y1) = points.min(0), points.max(0)
+        margin = 2 * scale * self._view_scale() * max([self.pen_width] + [stroke.width for stroke in self._strokes])
+        ink = (self._view * to_picture).mapRect(QRectF(QPointF(x0, y0), QPointF(x1, y1)))
+        left, top = math.floor(min(0.0, ink.left() - margin)), math.floor(min(0.0, ink.top() - margin))
+        right = math.ceil(max(self._image.width(), ink.right() + margin))
+        bottom = math.ceil(max(self._image.height(), ink.bottom() + margin))
+        image = QImage(right - left, bottom - top, QImage.Format.Format_Grayscale8)
+        image.fill(PAPER)
+        painter = QPainter(image)
+        painter.setTransform(to_picture * QTransform.fromTranslate(-left, -top))  # whole pixels: the picture unblurred
         self._paint_all(painter, include_live)
         painter.end()
         view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())

@@ -238,6 +238,34 @@ def test_png_export_and_open_as_image_query(qtbot, canvas, tmp_path):
     assert not canvas.has_image
 
 
+def test_an_opened_picture_is_queried_as_itself_whatever_the_canvas_size(qtbot, canvas, tmp_path):
+    """The model sees the picture as `fgsbir query` does, not as the window happens to show it;
+    strokes drawn over it land on it where they are seen."""
+    from PIL import Image, ImageDraw
+
+    from fgsbir_core.raster import read_sketch_picture
+
+    picture = Image.new("L", (500, 300), 255)
+    ImageDraw.Draw(picture).line([(60, 40), (70, 230), (420, 250), (430, 200), (200, 170), (180, 40)], fill=0, width=3)
+    path = tmp_path / "boot.png"
+    picture.save(path)
+    spec = RasterSpec()
+    as_queried = normalise_image(read_sketch_picture(path), spec)  # what `fgsbir query boot.png` encodes
+    canvas.load_image(path)
+    for size in ((640, 480), (300, 260), (900, 300)):
+        canvas.resize(*size)
+        kind, grey = canvas.query_input()
+        assert kind == "image" and grey.shape == (300, 500), size
+        np.testing.assert_array_equal(canvas.model_input(spec), as_queried)
+    canvas.resize(1000, 600)  # the picture shown twice its size, at (0, 0)
+    draw_mouse(qtbot, canvas, [(100, 500), (900, 500)])  # a sole line along its foot
+    kind, grey = canvas.query_input()
+    assert kind == "image" and grey.shape == (300, 500)
+    assert grey[248:253, 60:300].min() < 100 and grey[100:150, 100:150].min() > 200  # on the picture, at y = 250
+    draw_mouse(qtbot, canvas, [(100, 590), (100, 598)])  # below the picture: the sheet grows to keep it
+    assert canvas.query_input()[1].shape[0] > 300
+
+
 def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
     """A grey, unevenly lit photo is flattened when opened: the canvas shows white paper, so the
     picture's edge does not become ink where the canvas around it is white."""
