@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from fgsbir_core.engine import FACINGS
 
-from .results import AGREE_THRESHOLD, to_qimage
+from .results import to_qimage
 from .worker import RankParams
 
 SLIDER_MAX: Final = 100
@@ -36,6 +36,7 @@ DECADES_PER_HALF: Final = 2.0  # slider 1..99 spans default / 100 .. default * 1
 MODES: Final = ("Ignore", "Use", "Must have")
 FUSION_MIN_WIDTH: Final = 320  # px; room for the slider's three labels (the panel is as wide as its widest part)
 BAR_MIN_WIDTH: Final = 64  # px; room for the probability's text
+WEAK_LABELS: Final = 0.4  # reliability (annotators' kappa) below which an attribute is shown as weakly read
 
 
 def slider_to_weight(position: int, default: float) -> float:
@@ -86,6 +87,7 @@ class AttributesPanel(QWidget):
         self.slider.setRange(0, SLIDER_MAX)
         self.slider.setValue(SLIDER_DEFAULT)
         self.slider.setToolTip("Fusion weight: how much predicted attributes count against shape")
+        self.slider.setAccessibleName("Attributes against shape")
         self.weight_text = QLabel()
         self.slider.valueChanged.connect(self._slider_moved)
         ends = QHBoxLayout()
@@ -101,6 +103,7 @@ class AttributesPanel(QWidget):
         fusion_layout.addLayout(ends)
         self.reset_button = QPushButton("Reset")
         self.reset_button.setObjectName("resetRanking")
+        self.reset_button.setAccessibleName("Reset ranking")
         self.reset_button.setToolTip("Back to the tuned weight, with every attribute used")
         self.reset_button.clicked.connect(self.reset)
         reset_row = QHBoxLayout()
@@ -132,6 +135,7 @@ class AttributesPanel(QWidget):
         self.model_input.setToolTip("The exact picture given to the model (made by fgsbir_core.raster)")
         self.facing = QComboBox()
         self.facing.setObjectName("facing")
+        self.facing.setAccessibleName("Facing")
         self.facing.addItems([f.capitalize() for f in FACINGS])
         self.facing.setToolTip("Which way the sketch is matched. The model knows shoes and chairs facing left (toe on "
                                "the left), as the benchmark's do. Auto: mirrored when the sketch faces right; or force it.")
@@ -153,8 +157,12 @@ class AttributesPanel(QWidget):
         self._slider_moved(self.slider.value(), emit=False)
         self._show_reset()
 
-    def set_attributes(self, names: list[str], definitions: dict[str, str], default_weight: float) -> None:
-        """A new model: one row per attribute (name, probability bar and value, ignore/use/must-have)."""
+    def set_attributes(self, names: list[str], definitions: dict[str, str], default_weight: float,
+                       reliability=None) -> None:
+        """A new model: one row per attribute (name, probability bar and value, ignore/use/must-have).
+        reliability: per attribute, the weight its labels carry (the annotators' kappa), said in
+        its tooltip; an attribute whose labels are weak is greyed, since the model reads it poorly
+        and it counts little in the ranking."""
         self.default_weight = default_weight
         while self._grid.count():
             widget = self._grid.takeAt(0).widget()
@@ -168,7 +176,16 @@ class AttributesPanel(QWidget):
         self._modes.clear()
         for row, name in enumerate(self.names):
             label = QLabel(name.replace("_", " "))
-            label.setToolTip(definitions.get(name, ""))
+            tip = definitions.get(name, "")
+            if reliability is not None and len(reliability) == len(self.names):
+                weight = float(reliability[row])
+                tip += (f"\n\nCounts ×{weight:.2f} in the ranking (how far two annotators agreed on its labels,"
+                        " Cohen's κ).")
+                if weight < WEAK_LABELS:
+                    label.setEnabled(False)  # greyed, still readable
+                    tip += (" Its labels are weak, so the model reads it poorly and the slider barely moves "
+                            "results by it; Must have still filters on it.")
+            label.setToolTip(tip.strip())
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(0)
@@ -184,6 +201,9 @@ class AttributesPanel(QWidget):
             value.setText("–")
             mode = QComboBox()
             mode.setObjectName(f"attr:{name}")
+            mode.setAccessibleName(f"{label.text()}: how it counts")
+            mode.setToolTip(f"{label.text()} — Ignore: left out of the ranking; Use: counts in the ranking; "
+                            "Must have: only photos read to show it")
             mode.addItems(MODES)
             mode.setCurrentIndex(1)
             mode.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
@@ -193,6 +213,10 @@ class AttributesPanel(QWidget):
             self._grid.addWidget(mode, row, 3)
             self._bars[name], self._values[name], self._modes[name] = bar, value, mode
             self._labels[name] = label
+        # Tab goes down the panel as it is laid out (rows made now would otherwise come last)
+        chain = [self.slider, self.reset_button, *self._modes.values(), self.facing]
+        for before, after in zip(chain, chain[1:]):
+            QWidget.setTabOrder(before, after)
         self._fit_width_to_rows()
         self._show_summary(False)
         self._slider_moved(self.slider.value(), emit=False)
@@ -215,13 +239,14 @@ class AttributesPanel(QWidget):
         # window's layout (and the canvas's size) still; the bars take the room
         self._scroll.setMinimumWidth(max(needed, self._scroll.minimumWidth()))
 
-    def set_probabilities(self, probs) -> None:
+    def set_probabilities(self, probs, present=()) -> None:
+        """The sketch's predicted probabilities (None: nothing drawn), and the attributes it is
+        read to show (the engine's `present_attributes`: lit, and what *must have* goes by)."""
         for i, name in enumerate(self.names):
             value = None if probs is None else float(probs[i])
             self._bars[name].setValue(0 if value is None else int(round(value * 100)))
             self._values[name].setText("–" if value is None else f"{value:.2f}")
-        # What the sketch is read to have is lit (bold), at the threshold "must have" uses.
-        self._lit = [] if probs is None else [n for n, p in zip(self.names, probs) if float(p) >= AGREE_THRESHOLD]
+        self._lit = [] if probs is None else [name for name in self.names if name in present]
         for name in self.names:
             _set_bold(self._labels[name], name in self._lit)
             _set_bold(self._values[name], name in self._lit)

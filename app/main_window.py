@@ -47,7 +47,7 @@ AUTOSAVE_DELAY_MS: Final = 250  # a change is on disk within this time; changes 
 SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Stroke files (*.json);;"
                         "SVG drawings (*.svg);;Images (*.png *.jpg *.jpeg *.bmp)")
 EMPTY_SKETCH: Final = "The closest photos appear here as you draw."
-NONE_MUST_HAVE: Final = "No photo has all the must-have attributes."
+NONE_MUST_HAVE: Final = "No photo is read to show every must-have attribute"
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -240,11 +240,13 @@ class MainWindow(QMainWindow):
 
         self.category_box = QComboBox()
         self.category_box.setObjectName("category")
+        self.category_box.setAccessibleName("Category")
         self.category_box.addItems(list(settings.CATEGORIES))
         self.category_box.setCurrentText(self.prefs.category)
         self.category_box.currentTextChanged.connect(self.set_category)
         self.device_box = QComboBox()
         self.device_box.setObjectName("device")
+        self.device_box.setAccessibleName("Device")
         self.device_box.addItem("CPU", "cpu")
         self.device_box.currentIndexChanged.connect(lambda _: self.set_device(self.device_box.currentData()))
 
@@ -610,17 +612,17 @@ class MainWindow(QMainWindow):
         self.results.set_results(outcome.results, outcome.thumbnails, keep_scroll=more)
         total, source = outcome.catalogue_size, getattr(self.catalogue, "source", "")
         where = f" in {Path(source).name}" if source else ""  # which catalogue, after switching folders
-        must = self.attributes.rank_params(0).must_have
-        having = f", with {', '.join(n.replace('_', ' ') for n in must)}" if must else ""  # why fewer than asked
-        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}{having}"
-                                         if outcome.results and total else "Results")
+        must = self._must_have_text()
+        having = f", with {must}" if must else ""  # why fewer than asked
+        self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}{having}" if outcome.results
+                                         else f"Results: none of {total}{where}{having}" if total and must else "Results")
         code = outcome.code
         if self.last_error is not None and self.last_error[0] == "query":
             if self.statusBar().currentMessage().startswith("Query: "):
                 self.statusBar().clearMessage()  # this query worked: the last one's error no longer holds
             self.last_error = None
         self._show_placeholder(code is not None)
-        self.attributes.set_probabilities(None if code is None else code.attribute_probs)
+        self.attributes.set_probabilities(None if code is None else code.attribute_probs, outcome.sketch_present)
         self.attributes.set_model_input(None if code is None else code.raster)
         if code is None:
             self.query_time.setText("")
@@ -631,7 +633,13 @@ class MainWindow(QMainWindow):
         if self.catalogue is None:
             self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
         elif not outcome.results and len(self.catalogue):
-            self.statusBar().showMessage(NONE_MUST_HAVE, 4000)
+            self.statusBar().showMessage(self._none_must_have(), 4000)
+
+    def _must_have_text(self) -> str:
+        return ", ".join(n.replace("_", " ") for n in self.attributes.rank_params(0).must_have)
+
+    def _none_must_have(self) -> str:
+        return f"{NONE_MUST_HAVE} ({self._must_have_text()}): set one of them back to Use."
 
     def _show_placeholder(self, sketched: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
@@ -641,7 +649,7 @@ class MainWindow(QMainWindow):
         elif not len(self.catalogue):
             text = "The photo catalogue is empty."
         else:
-            text = NONE_MUST_HAVE if sketched else EMPTY_SKETCH
+            text = self._none_must_have() if sketched else EMPTY_SKETCH
         self.results.set_placeholder(text)
 
     # ------------------------------------------------------------------ worker signals
@@ -652,7 +660,7 @@ class MainWindow(QMainWindow):
         self.info = info
         self.last_error = None
         self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
-                                       info["default_attribute_weight"])
+                                       info["default_attribute_weight"], info.get("attribute_reliability"))
         self._apply_pending_modes()
         log.info("SketchFind %s: model %s (%s, hash %s) on %s", self.version, info["category"],
                  info.get("weights") or "bundled", info.get("model_hash") or "?", info["device"])
@@ -987,6 +995,6 @@ class MainWindow(QMainWindow):
         definitions = self.info.get("attribute_definitions", {}) if self.info else {}
         results = outcome.results
         position = next((i for i, r in enumerate(results) if r.index == result.index), 0)
-        self.dialogs.show(ResultDialog(results, position, picture, sketch, definitions, self,
+        self.dialogs.show(ResultDialog(results, position, picture, sketch, outcome.sketch_present, definitions, self,
                                        lambda r: catalogue.photo_file(r.index), self.dialogs.open_file,
                                        None if code is None else code.raster))

@@ -25,7 +25,6 @@ THUMB: Final = 112  # px, the grid's default photo size
 THUMB_SIZES: Final = range(80, 193, 16)  # what zooming the grid steps through
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
 RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
-AGREE_THRESHOLD: Final = 0.5
 DETAIL_MIN: Final = 384  # px, smallest side the large view shows the photo and the sketch at
 
 
@@ -168,13 +167,9 @@ def results_csv(results: list, photo_files: list) -> str:
     return out.getvalue()
 
 
-def attribute_agreement(photo: dict[str, float], sketch: dict[str, float]) -> dict[str, bool]:
-    """Per attribute: does the photo agree with what the sketch's prediction says (both >= 0.5 or both below)?"""
-    return {
-        name: (prob >= AGREE_THRESHOLD) == (sketch[name] >= AGREE_THRESHOLD)
-        for name, prob in photo.items()
-        if name in sketch
-    }
+def attribute_agreement(names, photo_present, sketch_present) -> dict[str, bool]:
+    """Per attribute: is it read as shown in both the photo and the sketch, or in neither?"""
+    return {name: (name in photo_present) == (name in sketch_present) for name in names}
 
 
 class ResultDialog(QDialog):
@@ -187,12 +182,12 @@ class ResultDialog(QDialog):
     cannot)."""
 
     def __init__(self, results: list, position: int, picture: Callable, sketch_probs: dict[str, float],
-                 definitions: dict[str, str], parent=None, photo_file: Callable | None = None,
+                 sketch_present, definitions: dict[str, str], parent=None, photo_file: Callable | None = None,
                  open_file: Callable | None = None, sketch_image: np.ndarray | None = None):
         super().__init__(parent)
         self.setObjectName("resultDialog")
         self.results, self._picture, self._photo_file, self._open_file = results, picture, photo_file, open_file
-        self.sketch_probs, self.definitions = sketch_probs, definitions
+        self.sketch_probs, self.sketch_present, self.definitions = sketch_probs, tuple(sketch_present), definitions
         self.sketch = QLabel()
         self.sketch.setObjectName("resultSketch")
         self.sketch.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -257,7 +252,8 @@ class ResultDialog(QDialog):
         else:
             self.picture.clear()
             self.picture.setText("(no picture)")
-        agree = attribute_agreement(result.attributes, self.sketch_probs)
+        agree = attribute_agreement([n for n in result.attributes if n in self.sketch_probs], result.present,
+                                    self.sketch_present)
         self.table.setRowCount(len(result.attributes))
         for row, (name, prob) in enumerate(result.attributes.items()):
             cells = [name.replace("_", " "), f"{prob:.2f}",

@@ -48,6 +48,7 @@ class QueryOutcome:
     encode_ms: float | None = None  # None: the cached code was re-ranked, no forward pass
     rank_ms: float = 0.0
     catalogue_size: int = 0
+    sketch_present: tuple[str, ...] = ()  # the attributes the sketch is read to show
 
 
 def friendly(exc: BaseException) -> str:
@@ -203,6 +204,7 @@ class Worker(QThread):
             "category": eng.category,
             "attribute_names": list(eng.attribute_names),
             "attribute_definitions": dict(getattr(eng, "attribute_definitions", {}) or {}),
+            "attribute_reliability": [float(r) for r in getattr(eng, "attribute_reliability", ())],
             "raster_spec": eng.raster_spec,
             "default_attribute_weight": float(eng.default_attribute_weight),
             "device": eng.device,
@@ -280,7 +282,8 @@ class Worker(QThread):
         # as drawn or mirrored (the panel then shows what was matched); the mirror stays in
         # self._code, so a new catalogue decides again
         code = engine.orient(self._code, catalogue, params.facing)
-        outcome = QueryOutcome(request_id, code, encode_ms=encode_ms)
+        outcome = QueryOutcome(request_id, code, encode_ms=encode_ms,
+                               sketch_present=engine.present_attributes(code.attribute_probs))
         if catalogue is not None:
             start = time.perf_counter()
             outcome.results = engine.rank(

@@ -17,7 +17,7 @@ import numpy as np
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
 from .data import RETRIEVAL_CATEGORIES, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, read_sketch_picture
-from .retrieval import Codes, attribute_distances, encode_images, must_have_mask
+from .retrieval import Codes, attribute_distances, encode_images, must_have_mask, present_attributes
 from .retrieval import top_k as top_k_indices
 
 FACINGS: Final = ("auto", "as drawn", "mirrored")  # Engine.orient
@@ -58,6 +58,7 @@ class RankedResult:
     id: str
     score: float  # fused distance, lower is better
     attributes: dict[str, float]  # predicted probabilities for the photo
+    present: tuple[str, ...] = ()  # the attributes the photo is read to show (`present_attributes`)
 
 
 @dataclass
@@ -307,7 +308,7 @@ class Engine:
 
         attribute_weight: the fusion weight w (None = the one chosen on validation).
         attribute_weights: per-attribute user weights (A,), 0 = ignore, 1 = use.
-        must_have: attribute names a photo must be predicted (p >= 0.5) to have.
+        must_have: attribute names a photo must be read (`present_attributes`) to show.
         A code with its mirror is oriented first (`orient`). An empty catalogue ranks nothing.
         """
         if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
@@ -321,12 +322,20 @@ class Engine:
             if unknown:
                 raise ValueError(f"Unknown attributes: {', '.join(unknown)}")
             distances = np.where(must_have_mask(catalogue.attribute_probs, self.attribute_names, must_have), distances, np.inf)
-        order = top_k_indices(distances[None], top_k)[0]
+        order = [int(i) for i in top_k_indices(distances[None], top_k)[0] if np.isfinite(distances[i])]
+        shown = present_attributes(catalogue.attribute_probs[order], self.attribute_names)
         return [
-            RankedResult(rank + 1, int(i), catalogue.ids[i], float(distances[i]),
-                         dict(zip(self.attribute_names, map(float, catalogue.attribute_probs[i]))))
-            for rank, i in enumerate(order) if np.isfinite(distances[i])
+            RankedResult(rank + 1, i, catalogue.ids[i], float(distances[i]),
+                         dict(zip(self.attribute_names, map(float, catalogue.attribute_probs[i]))),
+                         tuple(name for name, on in zip(self.attribute_names, row) if on))
+            for rank, (i, row) in enumerate(zip(order, shown))
         ]
+
+    def present_attributes(self, probs: np.ndarray) -> tuple[str, ...]:
+        """The attributes a sketch or photo with these predicted probabilities is read to show:
+        p >= 0.5, and one of each group the labels allow only one of (`retrieval.present_attributes`)."""
+        shown = present_attributes(np.asarray(probs, np.float32).reshape(-1), self.attribute_names)
+        return tuple(name for name, on in zip(self.attribute_names, shown) if on)
 
     def distances(self, code: SketchCode, catalogue: Catalogue, attribute_weight: float | None = None,
                   attribute_weights: np.ndarray | None = None) -> np.ndarray:

@@ -6,9 +6,18 @@ distance(s, p) = d_embedding(s, p) + w * d_attribute(s, p), where d_attribute is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Final, Sequence
 
 import numpy as np
+
+PRESENT_AT: Final = 0.5  # an attribute is read as present from this predicted probability
+# The labels' own rules (attributes/taxonomy_*.txt of the data root): of each group a product
+# shows at most one, or exactly one. Predictions are read by the same rules.
+EXCLUSIVE_GROUPS: Final = (
+    ("at most one", ("shaft_ankle", "shaft_mid_calf", "shaft_knee")),
+    ("exactly one", ("heel_flat", "heel_low", "heel_high")),
+    ("exactly one", ("base_four_legs", "base_star_casters", "base_sled_or_cantilever", "base_pedestal")),
+)
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,29 @@ def top_k(distances: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, idx, 1)
 
 
+def present_attributes(probs: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Predicted probabilities (..., A) -> bool (..., A): the attributes a sketch or photo is read
+    to show. p >= PRESENT_AT, except within an exclusive group (EXCLUSIVE_GROUPS): there only
+    the likeliest member, and in an "exactly one" group that one even below PRESENT_AT (a shoe
+    has some heel: two heel heights, or none, would contradict the labels' rules)."""
+    probs = np.asarray(probs, np.float32)
+    present = probs >= PRESENT_AT
+    names = list(names)
+    for rule, group in EXCLUSIVE_GROUPS:
+        if not set(group) <= set(names):
+            continue
+        columns = [names.index(name) for name in group]
+        likeliest = np.argmax(probs[..., columns], axis=-1)
+        for k, column in enumerate(columns):
+            chosen = likeliest == k
+            present[..., column] = chosen if rule == "exactly one" else chosen & present[..., column]
+    return present
+
+
 def must_have_mask(gallery_probs: np.ndarray, names: Sequence[str], required: Sequence[str]) -> np.ndarray:
-    """Boolean (G,) of gallery items predicted (p >= 0.5) to have every required attribute."""
+    """Boolean (G,) of gallery items read (`present_attributes`) to have every required attribute."""
+    present = present_attributes(gallery_probs, names)
     keep = np.ones(len(gallery_probs), bool)
     for name in required:
-        keep &= gallery_probs[:, list(names).index(name)] >= 0.5
+        keep &= present[:, list(names).index(name)]
     return keep

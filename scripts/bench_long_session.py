@@ -108,6 +108,9 @@ class NumpyEngine:
         order = np.argsort(dist, kind="stable")[:top_k]
         return [RankedResult(r + 1, int(i), cat.ids[i], float(dist[i]), {}) for r, i in enumerate(order)]
 
+    def present_attributes(self, probs) -> tuple[str, ...]:
+        return tuple(name for name, p in zip(self.NAMES, probs) if p >= 0.5)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -60,6 +60,7 @@ import numpy as np  # noqa: E402
 
 from fgsbir_core.engine import RankedResult, SketchCode  # noqa: E402
 from fgsbir_core.raster import RasterSpec, normalise_image, rasterise_strokes  # noqa: E402
+from fgsbir_core.retrieval import must_have_mask, present_attributes  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -210,12 +211,16 @@ class FakeEngine:
         aw = np.ones(len(self.attribute_names)) if attribute_weights is None else np.asarray(attribute_weights, float)
         if w > 0 and aw.sum() > 0:
             dist = dist + w * (((cat.attribute_probs - code.attribute_probs) ** 2) * aw).sum(1) / aw.sum()
-        for name in must_have:
-            dist = np.where(cat.attribute_probs[:, self.attribute_names.index(name)] >= 0.5, dist, np.inf)
+        dist = np.where(must_have_mask(cat.attribute_probs, self.attribute_names, must_have), dist, np.inf)
         order = np.lexsort((np.arange(len(dist)), dist))[:top_k]
         return [RankedResult(r + 1, int(i), cat.ids[i], float(dist[i]),
-                           dict(zip(self.attribute_names, map(float, cat.attribute_probs[i]))))
+                             dict(zip(self.attribute_names, map(float, cat.attribute_probs[i]))),
+                             self.present_attributes(cat.attribute_probs[i]))
                 for r, i in enumerate(order) if np.isfinite(dist[i])]
+
+    def present_attributes(self, probs):
+        shown = present_attributes(np.asarray(probs).reshape(-1), self.attribute_names)
+        return tuple(name for name, on in zip(self.attribute_names, shown) if on)
 
 
 class FakeDialogs:

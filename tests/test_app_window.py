@@ -318,17 +318,17 @@ def test_attribute_rows_fit_the_panel_with_long_names(qtbot):
 
 
 def test_attributes_read_in_the_sketch_are_lit(qtbot):
-    """The panel lights (bolds) exactly the attributes predicted present, and unlights them on clear."""
+    """The panel lights (bolds) exactly the attributes the engine reads as present, and unlights them on clear."""
     from app.attributes_panel import AttributesPanel
 
     panel = AttributesPanel()
     qtbot.addWidget(panel)
     panel.set_attributes(["shaft_knee", "zip", "heel_high", "laces"], {}, 0.5)
-    panel.set_probabilities(np.array([0.91, 0.5, 0.49, 0.02]))
+    panel.set_probabilities(np.array([0.91, 0.5, 0.49, 0.02]), ("zip", "shaft_knee"))
     assert panel.lit() == ["shaft_knee", "zip"]
     assert [n for n in panel.names if panel._labels[n].font().bold()] == ["shaft_knee", "zip"]  # what the eye sees
     assert "shaft knee, zip" in panel.summary.text() and "heel" not in panel.summary.text()
-    panel.set_probabilities(np.array([0.1, 0.2, 0.7, 0.9]))
+    panel.set_probabilities(np.array([0.1, 0.2, 0.7, 0.9]), ("heel_high", "laces"))
     assert panel.lit() == ["heel_high", "laces"]
     for name in ("heel_high", "laces"):  # the row was laid out with room for its bold text
         for widget in (panel._labels[name], panel._values[name]):
@@ -349,7 +349,9 @@ def test_empty_result_grid_says_why(qtbot, make_window, fake_engines):
     before = window.last_outcome
     window.attributes.set_mode("laces", "Must have")
     qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
-    assert shown_ids(window) == [] and window.results.placeholder == NONE_MUST_HAVE
+    assert shown_ids(window) == [] and window.results.placeholder.startswith(NONE_MUST_HAVE)
+    assert "(laces): set one of them back to Use" in window.results.placeholder  # which ones, and what to do
+    assert window.results_dock.windowTitle().startswith("Results: none of") and "with laces" in window.results_dock.windowTitle()
     before = window.last_outcome
     window.clear_action.trigger()
     qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
@@ -796,3 +798,34 @@ def test_window_fits_a_small_or_scaled_screen(qtbot, make_window):
     screen = window.screen().availableGeometry()
     assert window.width() <= screen.width() and window.height() <= screen.height()
     assert window.minimumSizeHint().width() <= 1280 / 1.5
+
+
+def test_attribute_controls_are_named_reached_in_order_and_weak_labels_said(qtbot):
+    """A screen reader hears which attribute a mode box is for; Tab goes down the panel as laid
+    out; an attribute whose labels are weak is greyed and says why."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication, QComboBox
+
+    from app.attributes_panel import AttributesPanel
+
+    panel = AttributesPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["heel", "toe"], {}, 1.0)
+    panel.set_attributes(["shaft_knee", "zip", "laces"], {"zip": "a visible zip"}, 0.5, [0.97, 0.1, 0.59])
+    panel.show()
+    qtbot.waitExposed(panel)
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the old model's rows, as the event loop would
+    names = [box.accessibleName() for box in panel.findChildren(QComboBox) if box.objectName().startswith("attr:")]
+    assert names == ["shaft knee: how it counts", "zip: how it counts", "laces: how it counts"]
+    assert all(w.accessibleName() for w in (panel.slider, panel.reset_button, panel.facing))
+    order, widget = [], panel.slider
+    for _ in range(6):
+        order.append(widget.objectName())
+        widget = widget.nextInFocusChain()
+        while widget.focusPolicy() & Qt.FocusPolicy.TabFocus != Qt.FocusPolicy.TabFocus or not widget.isVisible():
+            widget = widget.nextInFocusChain()
+    assert order == ["attributeWeight", "resetRanking", "attr:shaft_knee", "attr:zip", "attr:laces", "facing"]
+    weak, strong = panel._labels["zip"], panel._labels["shaft_knee"]
+    assert not weak.isEnabled() and strong.isEnabled()
+    assert weak.toolTip().startswith("a visible zip") and "×0.10" in weak.toolTip() and "labels are weak" in weak.toolTip()
+    assert "×0.97" in strong.toolTip() and "weak" not in strong.toolTip()

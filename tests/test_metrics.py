@@ -66,3 +66,33 @@ def test_top_k_is_sorted_and_stable():
     d = np.array([[3.0, 1.0, 1.0, 0.5, 9.0]])
     assert top_k(d, 3).tolist() == [[3, 1, 2]]
     assert top_k(d, 10).tolist() == [[3, 1, 2, 0, 4]]
+
+
+def test_attributes_are_read_by_the_labels_exclusivity_rules(data_root):
+    """One heel height exactly, at most one shaft, one chair base: the labels' own rules
+    (attributes/taxonomy_*.txt), which every label row keeps, and so do the readings."""
+    import csv
+
+    from fgsbir_core.retrieval import EXCLUSIVE_GROUPS, must_have_mask, present_attributes
+
+    names = ["shaft_ankle", "shaft_knee", "shaft_mid_calf", "heel_flat", "heel_low", "heel_high", "zip"]
+    probs = np.array([[0.7, 0.9, 0.1, 0.2, 0.3, 0.1, 0.6],   # two shafts above 0.5, no heel above it
+                      [0.2, 0.3, 0.1, 0.6, 0.55, 0.9, 0.4],  # three heel heights above 0.5
+                      [0.2, 0.3, 0.1, 0.5, 0.5, 0.5, 0.5]])  # a tie: the first of the group
+    shown = present_attributes(probs, names)
+    assert [[n for n, on in zip(names, row) if on] for row in shown] == [
+        ["shaft_knee", "heel_low", "zip"], ["heel_high"], ["heel_flat", "zip"]]
+    assert must_have_mask(probs, names, ["heel_low"]).tolist() == [True, False, False]
+    assert present_attributes(probs[:, [0, 6]], ["shaft_ankle", "zip"]).tolist() == (probs[:, [0, 6]] >= 0.5).tolist()
+    for category in ("shoes", "chairs"):
+        with open(data_root / "attributes" / f"{category}.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        taxonomy = (data_root / "attributes" / f"taxonomy_{category}.txt").read_text()
+        for rule, group in EXCLUSIVE_GROUPS:
+            if group[0] not in rows[0]:
+                continue
+            assert all(name in taxonomy for name in group) and rule in taxonomy
+            counts = [sum(int(row[name]) for name in group) for row in rows]
+            assert all(c == 1 if rule == "exactly one" else c <= 1 for c in counts), (category, group)
+            labels = np.array([[float(row[name]) for name in group] for row in rows])
+            assert (present_attributes(labels, group) == labels.astype(bool)).all()  # labels read as themselves
