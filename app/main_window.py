@@ -348,6 +348,13 @@ class MainWindow(QMainWindow):
             self._apply_pending_modes()
         self.canvas.set_image(snap.image, "Restore sketch", snap.strokes)
 
+    def _remember_modes(self) -> None:
+        """The attribute modes the user set for this category's model (kept across a switch of
+        category and a restart, as the slider is)."""
+        if self.info is not None and self.attributes.names:
+            self.prefs.attribute_modes[self.info["category"]] = {
+                name: self.attributes.mode(name) for name in self.attributes.names if self.attributes.mode(name) != "Use"}
+
     def _apply_pending_modes(self) -> None:
         if self._pending_modes is None or not self.attributes.names:
             return
@@ -526,6 +533,7 @@ class MainWindow(QMainWindow):
         if self.downloader is not None:
             self.downloader.stop()  # cancels between blocks; a resumable .part stays
         self.prefs.attribute_slider = self.attributes.slider.value()
+        self._remember_modes()
         self._save_preferences()
         state = settings.window_settings(self._config_dir)
         state.setValue("layout_version", settings.LAYOUT_VERSION)
@@ -661,6 +669,9 @@ class MainWindow(QMainWindow):
         self.last_error = None
         self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
                                        info["default_attribute_weight"], info.get("attribute_reliability"))
+        if self._pending_modes is None:  # a restored sketch's modes win over the remembered ones
+            remembered = self.prefs.attribute_modes.get(info["category"], {})
+            self._pending_modes = (info["category"], {k: v for k, v in remembered.items() if v in MODES})
         self._apply_pending_modes()
         log.info("SketchFind %s: model %s (%s, hash %s) on %s", self.version, info["category"],
                  info.get("weights") or "bundled", info.get("model_hash") or "?", info["device"])
@@ -770,6 +781,7 @@ class MainWindow(QMainWindow):
     def set_category(self, category: str) -> None:
         if category == self.prefs.category:
             return
+        self._remember_modes()
         self.prefs.category = category
         self._save_preferences()
         self._schedule_autosave()

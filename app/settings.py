@@ -32,6 +32,7 @@ class Preferences:
     data_root: str = ""  # empty: use $FGSBIR_DATA
     top_k: int = 24
     attribute_slider: int = 50  # AttributesPanel slider position, 50 = the model's tuned weight
+    attribute_modes: dict = field(default_factory=dict)  # category -> {attribute: "Ignore" | "Must have"}
     thumb_size: int = 112  # px, the result grid's photos (Ctrl + wheel, View menu)
     pen_width: float = 3.0  # on-screen width in logical pixels at pressure 1
     first_run_done: bool = False
@@ -58,6 +59,10 @@ class Preferences:
             recent = values.get(name)
             setattr(prefs, name, [p for p in recent if isinstance(p, str) and p][:MAX_RECENT] if isinstance(recent, list) else [])
         prefs.attribute_slider = min(max(prefs.attribute_slider, 0), 100)
+        modes = values.get("attribute_modes")
+        prefs.attribute_modes = {category: {str(k): str(v) for k, v in chosen.items()}
+                                 for category, chosen in (modes.items() if isinstance(modes, dict) else ())
+                                 if category in CATEGORIES and isinstance(chosen, dict)}
         if not math.isfinite(prefs.pen_width) or not 0.5 <= prefs.pen_width <= 50:
             prefs.pen_width = Preferences.pen_width
         return prefs

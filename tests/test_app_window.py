@@ -278,6 +278,30 @@ def test_preferences_json_and_window_state(qtbot, make_window, tmp_path):
     assert again.attributes.slider.value() == 30
 
 
+def test_attribute_modes_are_kept_per_category_and_across_a_restart(qtbot, make_window):
+    window = make_window()
+    window.attributes.set_mode("laces", "Must have")
+    window.attributes.set_mode("boot", "Ignore")
+    window.set_category("chairs")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "chairs", timeout=5000)
+    assert [window.attributes.mode(n) for n in window.attributes.names] == ["Use"] * 4  # chairs' own: none set
+    window.attributes.set_mode("high_heel", "Ignore")
+    window.set_category("shoes")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "shoes", timeout=5000)
+    assert window.attributes.mode("laces") == "Must have" and window.attributes.mode("boot") == "Ignore"
+    assert window.attributes.mode("high_heel") == "Use"
+    window.close()
+    again = make_window()
+    assert again.attributes.mode("laces") == "Must have" and again.attributes.mode("boot") == "Ignore"
+    again.attributes.reset()  # Reset is remembered too
+    again.close()
+    assert all(make_window().attributes.mode(n) == "Use" for n in again.attributes.names)
+    (settings.config_dir() / settings.PREFERENCES_FILE).write_text(
+        '{"attribute_modes": {"shoes": {"laces": "Sometimes", "boot": 3}, "boats": {"x": "Ignore"}, "chairs": []}}')
+    odd = make_window()  # hand-edited nonsense is dropped, not a crash
+    assert all(odd.attributes.mode(n) == "Use" for n in odd.attributes.names)
+
+
 def test_bad_preferences_file_falls_back_to_defaults(tmp_path):
     (tmp_path / settings.PREFERENCES_FILE).write_text('{"top_k": "many", "category": "boats", "device": "tpu"')
     assert settings.load_preferences(tmp_path) == settings.Preferences()
