@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,6 +36,9 @@ DECADES_PER_HALF: Final = 2.0  # slider 1..99 spans default / 100 .. default * 1
 MODES: Final = ("Ignore", "Use", "Must have")
 FUSION_MIN_WIDTH: Final = 320  # px; room for the slider's three labels (the panel is as wide as its widest part)
 BAR_MIN_WIDTH: Final = 64  # px; room for the probability's text
+PREVIEW: Final = 128  # px, the model input's picture where there is room
+PREVIEW_MIN: Final = 56  # px, on a short screen: the attribute list keeps at least ATTRIBUTE_ROWS_MIN rows
+ATTRIBUTE_ROWS_MIN: Final = 4
 WEAK_LABELS: Final = 0.4  # reliability (annotators' kappa) below which an attribute is shown as weakly read
 
 
@@ -60,6 +63,43 @@ def weight_label(position: int, default: float | None) -> str:
         return "tuned weight" if position == SLIDER_DEFAULT else ("more shape" if position < SLIDER_DEFAULT else "more attributes")
     suffix = " (tuned)" if position == SLIDER_DEFAULT else ""
     return f"w = {slider_to_weight(position, default):.3g}{suffix}"
+
+
+class _Picture(QLabel):
+    """A picture scaled to the label's size: 128 px where there is room, smaller on a short
+    screen, so that the attribute list keeps its rows."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self._pixmap = QPixmap()
+        self.setMinimumSize(PREVIEW_MIN, PREVIEW_MIN)
+
+    def sizeHint(self) -> QSize:
+        return QSize(PREVIEW, PREVIEW)
+
+    def set_picture(self, pixmap: QPixmap) -> None:
+        self._pixmap = pixmap
+        self._show()
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._show()
+
+    def _show(self) -> None:
+        if self._pixmap.isNull():
+            self.setPixmap(QPixmap())
+            return
+        side = min(self.width(), self.height(), PREVIEW)
+        self.setPixmap(self._pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
+                                           Qt.TransformationMode.SmoothTransformation))
+
+
+class _Rows(QScrollArea):
+    """The attribute list: it asks for no more than its minimum height (a few rows), so that a
+    short screen takes room from the list's spare rows before it shrinks the model input."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(super().sizeHint().width(), self.minimumHeight())
 
 
 def _set_bold(widget: QWidget, bold: bool) -> None:
@@ -115,7 +155,7 @@ class AttributesPanel(QWidget):
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
         self._grid.setColumnStretch(1, 1)
-        self._scroll = QScrollArea()
+        self._scroll = _Rows()
         self._scroll.setWidgetResizable(True)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._scroll.setWidget(self._grid_host)
@@ -128,10 +168,9 @@ class AttributesPanel(QWidget):
         attributes_layout.addWidget(self.summary)
         attributes_layout.addWidget(self._scroll)
 
-        self.model_input = QLabel("Draw to see what the model sees")
+        self.model_input = _Picture("Draw to see what the model sees")
         self.model_input.setObjectName("modelInput")
         self.model_input.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.model_input.setMinimumHeight(132)
         self.model_input.setToolTip("The exact picture given to the model (made by fgsbir_core.raster)")
         self.facing = QComboBox()
         self.facing.setObjectName("facing")
@@ -238,6 +277,10 @@ class AttributesPanel(QWidget):
         # never narrower than for a category shown before: switching back and forth keeps the
         # window's layout (and the canvas's size) still; the bars take the room
         self._scroll.setMinimumWidth(max(needed, self._scroll.minimumWidth()))
+        # and a few rows tall, however short the screen (the model input gives way first)
+        row_height = max(w.sizeHint().height() for row in rows for w in row) + self._grid.verticalSpacing()
+        shown = min(ATTRIBUTE_ROWS_MIN, len(rows))
+        self._scroll.setMinimumHeight(shown * row_height + margins.top() + 2 * self._scroll.frameWidth())
 
     def set_probabilities(self, probs, present=()) -> None:
         """The sketch's predicted probabilities (None: nothing drawn), and the attributes it is
@@ -265,11 +308,10 @@ class AttributesPanel(QWidget):
 
     def set_model_input(self, raster: np.ndarray | None) -> None:
         if raster is None:
-            self.model_input.setPixmap(QPixmap())
+            self.model_input.set_picture(QPixmap())
             self.model_input.setText("Draw to see what the model sees")
             return
-        pixmap = QPixmap.fromImage(to_qimage(raster))
-        self.model_input.setPixmap(pixmap.scaled(128, 128, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.model_input.set_picture(QPixmap.fromImage(to_qimage(raster)))
 
     def is_default(self) -> bool:
         return self.slider.value() == SLIDER_DEFAULT and all(self.mode(n) == "Use" for n in self.names)
