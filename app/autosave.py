@@ -130,6 +130,19 @@ class Autosave:
             older.release()  # offered at a later start
         return found[-1]
 
+    def keep(self, leftover: Leftover) -> None:
+        """Leave a crashed session's autosave for a later start. One in this window's own slot is
+        moved aside first: the window's next autosave would overwrite (or, empty, remove) it."""
+        if leftover.path == self.path:
+            kept = self.directory / f"autosave-kept-{time.time_ns()}.json"
+            try:
+                leftover.path.replace(kept)
+            except OSError:
+                pass  # then it stays where it is, as before
+            else:
+                leftover.path = kept
+        leftover.release()
+
     # ------------------------------------------------------------------ saving
     def save(self, snapshot: Snapshot) -> bool:
         """Write the snapshot (an empty sketch removes the file). False when it failed."""

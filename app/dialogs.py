@@ -40,13 +40,20 @@ class QtDialogs:
     def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
         return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
 
-    def ask_restore(self, parent: QWidget, summary: str) -> bool:
-        answer = QMessageBox.question(
-            parent, "Restore sketch",
-            f"SketchFind did not close properly last time. Restore the sketch it was showing?\n\n{summary}",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+    def ask_restore(self, parent: QWidget, summary: str) -> bool | None:
+        """True: restore it; False: discard it; None (Not now, Escape, closing the box): keep it
+        and ask again at the next start. Only the explicit button throws a sketch away."""
+        box = QMessageBox(parent)
+        box.setWindowTitle("Restore sketch")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(f"SketchFind did not close properly last time. Restore the sketch it was showing?\n\n{summary}")
+        restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard it", QMessageBox.ButtonRole.DestructiveRole)
+        later = box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(restore)
+        box.setEscapeButton(later)
+        box.exec()
+        return True if box.clickedButton() is restore else False if box.clickedButton() is discard else None
 
     def ask_save_changes(self, parent: QWidget) -> str:
         """Closing with a sketch that was never saved: "save", "discard" or "cancel"."""

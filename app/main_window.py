@@ -184,6 +184,11 @@ class MainWindow(QMainWindow):
             self.notice(f"Autosave is off: {self.autosave.error}.", lasting=True)
         if prefs_notice:
             self.notice(prefs_notice, lasting=True)
+        self._prefs_error = ""  # set when the preferences cannot be kept: said once, not at every change
+        try:
+            (self._config_dir or settings.config_dir()).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. HOME=/nonexistent, or a read-only home
+            self._preferences_not_kept(exc)
 
     # ------------------------------------------------------------------ layout
     def _dock(self, title: str, name: str, widget: QWidget, area) -> QDockWidget:
@@ -308,16 +313,20 @@ class MainWindow(QMainWindow):
             return
         ask = getattr(self.dialogs, "ask_restore", None)
         if ask is None:  # dialogs that cannot ask (scripted): keep it for a later start
-            leftover.release()
+            self.autosave.keep(leftover)
             return
         snap = leftover.snapshot
         what = f"{len(snap.strokes)} stroke{'s' * (len(snap.strokes) != 1)}" + (" over a picture" if snap.image is not None else "")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "unknown time"
         try:
-            restore = bool(ask(self, f"{what}, {snap.category or 'shoes'}, saved {when}."))
+            restore = ask(self, f"{what}, {snap.category or 'shoes'}, saved {when}.")
         except Exception:  # a broken dialog must not lose the file
             log.exception("restore dialog failed")
-            leftover.release()
+            self.autosave.keep(leftover)
+            return
+        if restore is None:  # not now (Escape): kept, offered again at the next start
+            log.info("autosaved sketch at %s kept for later", leftover.path)
+            self.autosave.keep(leftover)
             return
         if restore:
             try:
@@ -325,7 +334,7 @@ class MainWindow(QMainWindow):
             except Exception as exc:
                 log.exception("restoring the autosave failed")
                 self.notice(f"Could not restore the autosaved sketch: {exc}")
-                leftover.release()
+                self.autosave.keep(leftover)
                 return
             log.info("restored an autosaved sketch (%d strokes) from %s", len(snap.strokes), leftover.path)
         else:
@@ -560,10 +569,19 @@ class MainWindow(QMainWindow):
             log.warning("saved dock layout unreadable; using the default")
 
     def _save_preferences(self) -> None:
+        if self._prefs_error:
+            return
         try:
             settings.save_preferences(self.prefs, self._config_dir)
         except OSError as exc:
-            self.statusBar().showMessage(f"Could not save preferences: {exc}", 5000)
+            self._preferences_not_kept(exc)
+
+    def _preferences_not_kept(self, exc: OSError) -> None:
+        self._prefs_error = exc.strerror or str(exc)
+        where = self._config_dir or settings.config_dir()
+        log.warning("preferences cannot be saved in %s: %s", where, exc)
+        self.notice(f"Preferences will not be kept: {where} cannot be written ({self._prefs_error}). "
+                    "Everything else works.", lasting=True)
 
     # ------------------------------------------------------------------ queries
     def submit_sketch(self, include_live: bool = False) -> int | None:

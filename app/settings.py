@@ -74,6 +74,8 @@ def remember_recent(recent: list, path: str) -> list:
 
 
 def config_dir() -> Path:
+    """Where the preferences and the window state live (not created here: saving creates it,
+    and a home that cannot hold it costs the preferences, not the start)."""
     override = os.environ.get(CONFIG_ENV)
     if override:
         path = Path(override)
@@ -82,7 +84,6 @@ def config_dir() -> Path:
 
         location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppConfigLocation)
         path = Path(location or Path.home() / ".config" / "sketchfind")
-    path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -134,7 +135,9 @@ def load_preferences_report(directory: Path | None = None) -> tuple[Preferences,
 
 
 def save_preferences(prefs: Preferences, directory: Path | None = None) -> None:
+    """Written atomically; OSError where the folder cannot be made or written."""
     path = (directory or config_dir()) / PREFERENCES_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(asdict(prefs), indent=2, sort_keys=True) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"))
 

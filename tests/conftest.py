@@ -67,6 +67,7 @@ from fgsbir_core.retrieval import must_have_mask, present_attributes  # noqa: E4
 def _isolated_app_config(tmp_path, monkeypatch):
     """Every test gets its own preferences file and QSettings."""
     monkeypatch.setenv("SKETCHFIND_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "config").mkdir()  # as the window makes it; tests write into it before a window starts
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     try:
         from PySide6.QtCore import QSettings, QStandardPaths

@@ -23,7 +23,7 @@ BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (
 
 
 class RestoreDialogs(FakeDialogs):
-    def __init__(self, answer: bool, **kw):
+    def __init__(self, answer: bool | None, **kw):
         super().__init__(**kw)
         self.answer = answer
         self.asked: list[str] = []
@@ -96,6 +96,9 @@ def test_declined_restore_deletes_and_is_not_asked_again(qtbot, make_window):
     first.autosave_now()
     first.autosave._lock.unlock()
     first.autosave._lock = first.autosave.path = None
+    later = RestoreDialogs(None)  # Not now, or Escape: kept and asked again next time
+    assert make_window(dialogs=later).canvas.strokes == [] and len(later.asked) == 1
+    assert make_window(dialogs=later).canvas.strokes == [] and len(later.asked) == 2
     dialogs = RestoreDialogs(False)
     second = make_window(dialogs=dialogs)
     assert len(dialogs.asked) == 1 and second.canvas.strokes == []
@@ -169,8 +172,15 @@ def test_scripted_dialogs_without_restore_keep_the_file(qtbot, make_window):
     first.autosave_now()
     first.autosave._lock.unlock()
     path, first.autosave._lock, first.autosave.path = first.autosave.path, None, None
-    make_window()  # FakeDialogs has no ask_restore: nothing asked, nothing deleted
-    assert path.is_file()
+    content = path.read_bytes()
+    second = make_window()  # FakeDialogs has no ask_restore: nothing asked, nothing deleted
+    draw_mouse(qtbot, second.canvas, BOOT[:3])
+    second.autosave_now()  # the new window writes its own slot (the same number) ...
+    second.canvas.clear()
+    second.autosave_now()  # ... and an empty sketch removes it: the crashed session's file was moved aside
+    assert content in [p.read_bytes() for p in path.parent.glob("autosave-*.json")]
+    later = RestoreDialogs(True)
+    assert make_window(dialogs=later).canvas.strokes and len(later.asked) == 1  # and offered at the next start
 
 
 def test_unwritable_data_folder_turns_autosave_off_with_a_notice(qtbot, make_window, tmp_path):
@@ -182,6 +192,21 @@ def test_unwritable_data_folder_turns_autosave_off_with_a_notice(qtbot, make_win
     draw_mouse(qtbot, window.canvas, BOOT)  # everything else works
     qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
     assert window.autosave_now() is False
+
+
+def test_a_config_folder_that_cannot_be_made_costs_the_preferences_not_the_start(qtbot, make_window, tmp_path,
+                                                                                 monkeypatch):
+    """HOME=/nonexistent, a read-only home, XDG_CONFIG_HOME naming a file: the window still opens."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the config folder should be")
+    monkeypatch.setenv("SKETCHFIND_CONFIG_DIR", str(blocker / "config"))
+    window = make_window(data_dir=tmp_path / "data")
+    notices = [n for n in window.notices if n.startswith("Preferences will not be kept")]
+    assert len(notices) == 1 and "Everything else works" in notices[0]
+    window.set_category("chairs")  # a change that saves: not said again
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
+    assert sum(n.startswith("Preferences will not be kept") for n in window.notices) == 1
 
 
 def test_autosave_write_failure_is_noticed_once_and_recovers(qtbot, make_window, monkeypatch):
