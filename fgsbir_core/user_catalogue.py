@@ -29,6 +29,7 @@ import json
 import multiprocessing
 import os
 import stat
+import threading
 import time
 import uuid
 from collections import deque
@@ -53,6 +54,7 @@ BATCH: Final = 64
 READ_WORKERS: Final = max(1, min(8, os.cpu_count() or 2))  # photo decoding processes (or threads)
 CHUNK: Final = 8  # photos per decoding task
 PROCESS_MIN: Final = 64  # fewer new photos are decoded on threads: a process takes ~0.2 s to start
+PARENT_CHECK_S: Final = 0.5  # how often a decoding process looks whether its parent is still there
 
 Skipped = list[tuple[str, str]]
 
@@ -184,10 +186,23 @@ def _decoding_pool(jobs: int) -> Executor:
     if jobs >= PROCESS_MIN and READ_WORKERS > 1:
         try:  # spawn, not fork: this may run beside Qt's and torch's threads
             return ProcessPoolExecutor(max_workers=READ_WORKERS, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=keep_freed_memory)
+                                       initializer=_decoding_worker_start, initargs=(os.getpid(),))
         except (OSError, ValueError, NotImplementedError):
             pass
     return _thread_pool()
+
+
+def _decoding_worker_start(parent: int) -> None:
+    keep_freed_memory()
+    # A killed parent (SIGKILL, a logout's SIGTERM) cannot shut its pool down: the workers would
+    # live on, orphaned, each holding its memory. They leave within a second of it instead.
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    os._exit(0)
 
 
 def _thread_pool() -> Executor:

@@ -509,3 +509,44 @@ def test_random_pictures_never_crash():
         assert edge_map.shape == (256, 256) and edge_map.dtype == np.uint8
 
     check()
+
+
+def test_decoding_processes_leave_when_their_parent_is_killed(tmp_path):
+    """A SIGKILLed app (or a logout's SIGTERM) cannot shut its pool down; its decoding processes
+    must not live on as orphans."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from fgsbir_core import user_catalogue as uc\n"
+        "pool = uc._decoding_pool(uc.PROCESS_MIN)\n"
+        "futures = [pool.submit(time.sleep, 0.2) for _ in range(4)]\n"
+        "[f.result() for f in futures]\n"
+        "print(' '.join(str(p) for p in getattr(pool, '_processes', ())) or 'threads', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+                             stdout=subprocess.PIPE, text=True)
+    line = child.stdout.readline().strip()
+    if line == "threads":  # one core: photos are decoded on threads, nothing can be orphaned
+        child.kill()
+        pytest.skip("this machine decodes on threads")
+    workers = [int(p) for p in line.split()]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists() and "Z" not in _state(p)]
+    assert not alive, f"orphaned decoding processes {alive}"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+    except (OSError, IndexError):
+        return "Z"
