@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import socket
 import sys
 from pathlib import Path
 
@@ -15,7 +18,10 @@ def _parser() -> argparse.ArgumentParser:
     from fgsbir_core.cli import add_query_options
     from fgsbir_core.data import RETRIEVAL_CATEGORIES
 
+    from .logs import version
+
     parser = argparse.ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
+    parser.add_argument("--version", action="version", version=f"SketchFind {version()}")
     parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None, help="product category (default: last used)")
     parser.add_argument("--data-root", default=None, help="benchmark data folder (default $FGSBIR_DATA)")
     query = parser.add_argument_group("answering from the command line, without a window (as `fgsbir query`)")
@@ -39,10 +45,45 @@ def run_query(args) -> int:
     return report_failed(answers, "sketchfind")
 
 
+def display_problem() -> str:
+    """Why no window can open here ("" when one can, or when we cannot tell): Qt would abort
+    with a core dump and a hint about a library that is in fact there."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return ""
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return ""
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return "no display: DISPLAY is not set (start SketchFind from a desktop session)"
+    match = re.fullmatch(r":(\d+)(\.\d+)?", display)
+    if match is None:
+        return ""  # a remote display (host:N): let Qt try
+    path = f"/tmp/.X11-unix/X{match.group(1)}"
+    for address in (path, "\0" + path):  # the socket file, or Linux's abstract one
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            try:
+                probe.connect(address)
+                return ""
+            except OSError:
+                continue
+    return f"cannot connect to the display {display} (is the X server running? DISPLAY may be stale)"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.query:
         return run_query(args)
+    given = [f"--{name.replace('_', '-')}" for name in ("gallery", "catalogue", "attribute_weight", "json")
+             if getattr(args, name) not in (None, False)]
+    given += ["--top"] * (args.top != parser.get_default("top")) + ["--facing"] * (args.facing != "auto")
+    if given:
+        parser.error(f"{', '.join(given)} go{'es' * (len(given) == 1)} with --query (answers without a window)")
+    problem = display_problem()
+    if problem:
+        print(f"sketchfind: error: {problem}; or answer from the command line: sketchfind --query SKETCH", file=sys.stderr)
+        return 2
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

@@ -103,7 +103,13 @@ EOF
   done
   install -m 0644 packaging/debian/copyright "$stage/usr/share/doc/sketchfind/copyright"
   installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-  sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$DEB_ARCH/" -e "s/@INSTALLED_SIZE@/$installed_kb/" \
+  # the newest glibc any bundled binary asks for (the build machine's, through libpython and
+  # the bundled libstdc++): the .deb must not promise to run on an older one
+  glibc=$(find "$BUNDLE" -type f \( -name '*.so*' -o -name SketchFind \) -print0 | xargs -0 objdump -T 2>/dev/null \
+          | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1)
+  if [ -z "$glibc" ]; then echo "build.sh: cannot read the glibc the bundle needs (objdump from binutils)" >&2; exit 1; fi
+  echo "   needs glibc >= $glibc"
+  sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$DEB_ARCH/" -e "s/@INSTALLED_SIZE@/$installed_kb/" -e "s/@GLIBC@/$glibc/" \
       packaging/debian/control.in > "$stage/DEBIAN/control"
   chmod -R go-w "$stage"
   # xz -1: 25 % smaller than gzip at twice its time; xz's default -6 takes 8 minutes on 2 cores

@@ -81,6 +81,11 @@ else
   fail "no usable $TARBALL"
 fi
 
+# the bundle knows its version (the package metadata went in: About and the log say it too)
+bundle_version=$("$BUNDLE/SketchFind" --version 2>&1 || true)
+if [ "$bundle_version" = "SketchFind $VERSION" ]; then pass "bundle --version: $bundle_version"
+else fail "bundle --version says '$bundle_version', not 'SketchFind $VERSION'"; fi
+
 # every Python extension and the Qt platform/image plugins find their libraries (in the bundle,
 # or on the system for those trim.SYSTEM_LIBRARIES leaves to it; not the Wayland plugin, whose
 # libwayland-* come with a Wayland desktop)
@@ -175,6 +180,14 @@ fi
 if [ "$deb_unpacked" = 1 ]; then
   [ "$(dpkg-deb -f "$DEB" Package)" = sketchfind ] && [ "$(dpkg-deb -f "$DEB" Version)" = "$VERSION" ] \
     && pass ".deb control: sketchfind $VERSION" || fail ".deb control fields"
+  needed=$(find "$DEBROOT/opt/sketchfind" -type f \( -name '*.so*' -o -name SketchFind \) -print0 | xargs -0 objdump -T 2>/dev/null \
+           | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1)
+  promised=$(dpkg-deb -f "$DEB" Depends | grep -o 'libc6 (>= [0-9.]*' | grep -o '[0-9.]*$')
+  if [ -n "$needed" ] && [ "$(printf '%s\n%s\n' "$needed" "$promised" | sort -V | tail -n 1)" = "$promised" ]; then
+    pass ".deb asks for libc6 >= $promised; its binaries need glibc $needed"
+  else
+    fail ".deb asks for libc6 >= ${promised:-?}, but its binaries need glibc ${needed:-?}"
+  fi
   for f in usr/bin/sketchfind opt/sketchfind/SketchFind usr/share/applications/sketchfind.desktop \
            usr/share/icons/hicolor/256x256/apps/sketchfind.png usr/share/icons/hicolor/scalable/apps/sketchfind.svg; do
     [ -e "$DEBROOT/$f" ] || missing_in_deb="${missing_in_deb:-} /$f"

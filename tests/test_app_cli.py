@@ -95,3 +95,29 @@ def test_many_void_qt_calls_do_not_abort():
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-500:]
+
+
+def test_no_display_is_one_line_not_a_core_dump(monkeypatch, capsys):
+    """Without a reachable X display Qt aborts (SIGABRT) with a misleading library hint; the
+    app says what is wrong first. Query-only options without --query are a usage error."""
+    import pytest
+
+    import app.__main__ as entry
+
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("DISPLAY", raising=False)
+    assert "DISPLAY is not set" in entry.display_problem()
+    monkeypatch.setenv("DISPLAY", ":987")  # no X server there
+    assert "cannot connect to the display :987" in entry.display_problem()
+    assert entry.main([]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    monkeypatch.setenv("DISPLAY", "otherhost:0")  # remote: Qt is left to try
+    assert entry.display_problem() == ""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("DISPLAY", ":987")
+    assert entry.display_problem() == ""
+    for args in (["--top", "5"], ["--json"], ["--catalogue", "photos"]):
+        with pytest.raises(SystemExit) as stop:
+            entry.main(args)
+        assert stop.value.code == 2 and "with --query" in capsys.readouterr().err

@@ -150,6 +150,7 @@ def test_deb_control_template():
     fields = dict(line.split(": ", 1) for line in control.splitlines() if line and not line.startswith(" "))
     assert fields["Package"] == "sketchfind" and fields["Version"] == "@VERSION@" and fields["Architecture"] == "@ARCH@"
     assert "Maintainer" in fields and "Description" in fields and "Installed-Size" in fields
+    assert "libc6 (>= @GLIBC@)" in fields["Depends"]  # filled in by build.sh from what the binaries need
     build = (PACKAGING / "build.sh").read_text()
     assert "dpkg-deb --build --root-owner-group" in build
     assert "/opt/sketchfind" in build or "opt/sketchfind" in build
