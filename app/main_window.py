@@ -669,7 +669,10 @@ class MainWindow(QMainWindow):
 
     def _show_placeholder(self, sketched: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
-        if self.catalogue is None:
+        if self.info is None and self.last_error is not None and self.last_error[0] == "load":
+            self.results_dock.setWindowTitle("Results")
+            text = f"Nothing can be searched: the model could not be loaded. {self.last_error[1]}"
+        elif self.catalogue is None:
             self.results_dock.setWindowTitle("Results")  # not the count of a catalogue no longer searched
             text = "Loading the photos…" if self._catalogue_pending else NO_CATALOGUE
         elif not len(self.catalogue):
@@ -793,7 +796,8 @@ class MainWindow(QMainWindow):
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
                   "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
-        self.statusBar().showMessage(f"{prefix}: {message}{hint}{back}")
+        said = message if message.lower().startswith(prefix.lower()) else f"{prefix}: {message}"  # not "Download: Downloading …"
+        self.statusBar().showMessage(f"{said}{hint}{back}")
 
     # ------------------------------------------------------------------ user actions
     def set_category(self, category: str) -> None:

@@ -474,8 +474,12 @@ def test_model_load_failure_keeps_drawing_and_autosave(qtbot, make_window, fake_
     fake_engines.setup["fail_load"] = "Cannot read model file shoes_mtl.pt: it is truncated"
     window = make_window(wait_ready=False)
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert window.statusBar().currentMessage().startswith("Model: Cannot read model file")
     draw_mouse(qtbot, window.canvas, BOOT)
     assert window.autosave_now() and len(read_snapshot(window.autosave.path).strokes) == 1
+    qtbot.wait(100)
+    placeholder = window.results.placeholder  # the model is what stands in the way, not the photos
+    assert placeholder.startswith("Nothing can be searched: the model could not be loaded") and "truncated" in placeholder
 
 
 def test_exception_in_a_slot_is_logged_and_shown(qtbot, make_window):
