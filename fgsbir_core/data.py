@@ -21,6 +21,20 @@ class DataError(RuntimeError):
     """The data root is missing, incomplete or corrupted; the message names the file."""
 
 
+def check_folder_readable(path: str | os.PathLike) -> None:
+    """A DataError naming the folder when it exists but cannot be listed (permissions), where
+    the later checks would report a file in it that the user never had, or "no photos"."""
+    path = Path(path).expanduser()
+    try:
+        with os.scandir(path):
+            pass
+    except (PermissionError, NotADirectoryError) as exc:
+        if path.is_dir() or isinstance(exc, PermissionError):
+            raise DataError(f"Cannot read the folder {path}: {exc.strerror or exc}.") from exc
+    except FileNotFoundError:
+        pass  # said by the caller, which knows what it wanted there
+
+
 def is_photo_folder(path: str | os.PathLike) -> bool:
     """A folder that is not a benchmark data root: the user's own photos, to be indexed as a
     catalogue. A data root has SHA256SUMS or one of the benchmark's own files (a photo folder

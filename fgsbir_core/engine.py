@@ -15,7 +15,7 @@ from typing import Callable, Final, Sequence
 import numpy as np
 
 from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
-from .data import RETRIEVAL_CATEGORIES, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
+from .data import RETRIEVAL_CATEGORIES, check_folder_readable, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, read_sketch_picture
 from .retrieval import Codes, attribute_distances, encode_images, must_have_mask, present_attributes
 from .retrieval import top_k as top_k_indices
@@ -267,6 +267,8 @@ class Engine:
         self._require_model()
         if gallery not in ("all", "test"):
             raise ValueError(f"gallery must be 'all' or 'test', not {gallery!r}")
+        if data_root is not None:
+            check_folder_readable(data_root)
         if data_root is not None and is_photo_folder(data_root):
             from .user_catalogue import build_folder_catalogue
 

@@ -42,7 +42,7 @@ from typing import Final
 import numpy as np
 
 from .checkpoint import atomic_write, atomic_write_bytes
-from .data import sha256_file
+from .data import check_folder_readable, sha256_file
 from .edges import PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_memory, open_photo, thumbnail_rgb
 from .engine import Catalogue, cache_dir
 from .retrieval import Codes
@@ -219,6 +219,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     removed, skipped, total).
     """
     root = Path(folder).expanduser()
+    check_folder_readable(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder.")
     root = root.resolve()

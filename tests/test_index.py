@@ -400,6 +400,27 @@ def test_not_a_folder(tmp_path):
         build_folder_catalogue(IndexEngine(), tmp_path / "missing")
 
 
+def test_a_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch):
+    """chmod 700 by another user: said as such, not as a missing SHA256SUMS or "no photos"."""
+    from fgsbir_core.data import DataError
+
+    folder = tmp_path / "theirs"
+    write_photos(folder, 2)
+    real = os.scandir
+
+    def scandir(path=".", *args):
+        if Path(path) == folder:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(DataError, match="Cannot read the folder .*theirs: Permission denied"):
+        build_folder_catalogue(make_engine(), folder)
+    engine = make_engine()
+    with pytest.raises(DataError, match="Cannot read the folder"):
+        engine.load_catalogue(folder)
+
+
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX pipes and links")
 def test_scan_follows_linked_folders_once_and_leaves_out_special_files(tmp_path):
     folder, elsewhere = tmp_path / "photos", tmp_path / "elsewhere"
