@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_query(args) -> int:
     """The same answer as `fgsbir query`, for the bundled program; the same exit status (2 on error)."""
-    from fgsbir_core.cli import answer_queries, report_failed
+    from fgsbir_core.cli import answer_queries, emit, report_failed
 
     try:
         answers = answer_queries(args.query, args.category or "shoes", args.top, args.gallery, args.data_root,
@@ -40,8 +40,11 @@ def run_query(args) -> int:
     except Exception as exc:  # a clear message and a non-zero status, no traceback
         print(f"sketchfind: error: {exc}", file=sys.stderr)
         return 2
-    json.dump(answers, sys.stdout, indent=None if not sys.stdout.isatty() else 2)
-    sys.stdout.write("\n")
+    try:
+        emit(json.dumps(answers, indent=None if not sys.stdout.isatty() else 2) + "\n")
+    except OSError as exc:
+        print(f"sketchfind: error: {exc}", file=sys.stderr)
+        return 2
     return report_failed(answers, "sketchfind")
 
 

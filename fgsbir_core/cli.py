@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -215,16 +216,31 @@ def _cmd_query(args) -> int:
     output = answer_queries(args.sketches, args.category, args.top, args.gallery, args.data_root, args.catalogue,
                             args.weights, args.attribute_weight, args.facing)
     if args.json:
-        print(json.dumps(output, indent=1))
+        emit(json.dumps(output, indent=1) + "\n")
     else:
+        lines = []
         for item in output:
             if "error" in item:
                 continue
-            print(item["sketch"])
+            lines.append(item["sketch"])
             for rank, r in enumerate(item["results"], 1):
                 on = [k for k, v in r["attributes"].items() if v >= 0.5]
-                print(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+                lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+        emit("".join(line + "\n" for line in lines))
     return report_failed(output, "fgsbir")
+
+
+def emit(text: str) -> None:
+    """Print an answer. A reader that went away (`| head`) ends the program quietly with 141,
+    as SIGPIPE would; a full disk is an OSError with one line, not a traceback at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        if isinstance(exc, BrokenPipeError):
+            raise SystemExit(141) from None
+        raise OSError(f"cannot write the answer: {exc.strerror or exc}") from None
 
 
 def _cmd_card(args) -> int:

@@ -121,3 +121,22 @@ def test_no_display_is_one_line_not_a_core_dump(monkeypatch, capsys):
         with pytest.raises(SystemExit) as stop:
             entry.main(args)
         assert stop.value.code == 2 and "with --query" in capsys.readouterr().err
+
+
+def test_answers_to_a_reader_that_left_or_a_full_disk_end_without_a_traceback():
+    """`... --json | head`, `> /dev/full`: a quiet 141 (as SIGPIPE), one error line and 2."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the answer is written
+    done = subprocess.run([sys.executable, "-c", "from fgsbir_core.cli import emit; emit('answer')"], cwd=ROOT,
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""
+    if Path("/dev/full").exists():
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-c", "from fgsbir_core.cli import main; import sys\n"
+                                   "from fgsbir_core import cli\n"
+                                   "try:\n    cli.emit('answer')\nexcept OSError as exc:\n    print(exc, file=sys.stderr); sys.exit(2)"],
+                                  cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        assert done.returncode == 2 and done.stderr.strip() == "cannot write the answer: No space left on device"
