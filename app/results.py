@@ -86,13 +86,13 @@ class ResultsView(QListView):
         self.thumbSizeChanged.emit(size)
 
     def _label(self, result) -> str:
-        """Rank, the photo's file name (not its folders), elided in the middle to the cell's width;
-        the distance on a line of its own, so that it is always seen."""
-        name = f"#{result.rank}  {PurePath(str(result.id)).name}"
+        """The photo's file name (not its folders) on a line of its own, elided in the middle to
+        the cell's width only if it must be; the rank and the distance below, always seen."""
+        name = PurePath(str(result.id)).name
         # the photo's width, not the cell's: the delegate keeps margins, and a line wider than its
         # text area wraps at the spaces and pushes the distance out of the cell
         name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, self.thumb_size)
-        return f"{name}\n{result.score:.3f}"
+        return f"{name}\n#{result.rank} · {result.score:.3f}"
 
     def zoom(self, steps: int) -> None:
         self.set_thumb_size(self.thumb_size + steps * THUMB_SIZES.step)

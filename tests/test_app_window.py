@@ -795,9 +795,13 @@ def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
     view.set_results([RankedResult(1, 0, long_id, 1.2345, {}), RankedResult(2, 1, "305", 1.5, {})], {})
     first, second = view.model_.item(0), view.model_.item(1)
     name, distance = first.text().split("\n")
-    assert distance == "1.234" and name.startswith("#1  an") and name.endswith("000.jpg") and "/" not in name
+    assert distance == "#1 · 1.234" and name.startswith("an") and name.endswith("000.jpg") and "/" not in name
     assert long_id in first.toolTip() and first.data(Qt.ItemDataRole.UserRole) == long_id  # the whole path kept
-    assert second.text() == "#2  305\n1.500"
+    assert second.text() == "305\n#2 · 1.500"
+    view.set_results([RankedResult(1, 0, "schuh_20_ß.jpg", 0.9, {}), RankedResult(2, 1, "schuh_00_ß.jpg", 1.0, {})], {})
+    assert [view.model_.item(r).text().split("\n")[0] for r in (0, 1)] == ["schuh_20_ß.jpg", "schuh_00_ß.jpg"]
+    view.set_results([RankedResult(1, 0, long_id, 1.2345, {}), RankedResult(2, 1, "305", 1.5, {})], {})
+    first = view.model_.item(0)
     view.set_thumb_size(192)  # wider cells: more of the name
     assert len(first.text().split("\n")[0]) > len(name)
 
@@ -813,7 +817,7 @@ def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
                       RankedResult(3, 2, "305", 1.5, {})], {})
     for size in THUMB_SIZES:
         view.set_thumb_size(size)
-        assert lines_high(0) == lines_high(1) == lines_high(2), size  # rank + name on one line, the distance below
+        assert lines_high(0) == lines_high(1) == lines_high(2), size  # the name on one line, rank and distance below
 
 
 def test_window_fits_a_small_or_scaled_screen(qtbot, make_window):
