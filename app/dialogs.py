@@ -3,12 +3,16 @@ that tests can replace them with scripted answers."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Final
 
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from fgsbir_core.data import DATA_ENV
+
+
+DOWNLOAD: Final = "\0download"  # ask_data_root's answer for "download the benchmark" (no path holds a NUL)
 
 
 class QtDialogs:
@@ -27,12 +31,16 @@ class QtDialogs:
             "You can draw without it: the attribute panel still works."
         )
         choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.AcceptRole)
+        download = box.addButton("Download the benchmark…", QMessageBox.ButtonRole.ActionRole)
         box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
         box.exec()
+        if box.clickedButton() is download:
+            return DOWNLOAD
         return self.pick_folder(parent) if box.clickedButton() is choose else None
 
-    def pick_folder(self, parent: QWidget) -> str | None:
-        return QFileDialog.getExistingDirectory(parent, "Photo folder: the benchmark data folder or your own product photos") or None
+    def pick_folder(self, parent: QWidget, title: str = "Photo folder: the benchmark data folder or your own product photos"
+                    ) -> str | None:
+        return QFileDialog.getExistingDirectory(parent, title) or None
 
     def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
         return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None

@@ -34,7 +34,7 @@ from .about import AboutDialog, about_rows, shortcut_rows
 from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
-from .dialogs import QtDialogs
+from .dialogs import DOWNLOAD, QtDialogs
 from .results import RESULT_ROLE, ResultDialog, ResultsView, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
@@ -452,7 +452,7 @@ class MainWindow(QMainWindow):
         if self.downloader is not None and self.downloader.isRunning():
             self.notice("A download is already running.", 4000)
             return
-        dest = self.dialogs.pick_folder(self)
+        dest = self.dialogs.pick_folder(self, "Where to put the benchmark data (about 34 MB, every file checked)")
         if not dest:
             return
         self.downloader = Downloader(dest, self._fetch, self)
@@ -495,6 +495,9 @@ class MainWindow(QMainWindow):
         if not root and not self.prefs.first_run_done:
             self.prefs.first_run_done = True
             root = self.dialogs.ask_data_root(self)
+            if root == DOWNLOAD:  # the download picks its folder, and loads it when done
+                QTimer.singleShot(0, self.download_benchmark)
+                root = None
             if root:
                 self.prefs.data_root = root
                 self._remember_folder(root)

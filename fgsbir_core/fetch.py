@@ -25,6 +25,7 @@ from __future__ import annotations
 import http.client
 import os
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -117,11 +118,29 @@ def fetch_qmul_v1(dest: str | os.PathLike | None = None, base_url: str = PINNED_
     leave only verified files under final names (a resumable ``.part`` may remain).
     """
     root = Path(dest).expanduser() if dest else default_data_dir()
+    # the folders this makes, to take away again where nothing came
+    made = [p for p in (*(root / c for c in CATEGORIES), root, *root.parents) if not p.exists()]
     try:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(root / "SHA256SUMS", sha256sums_text().encode())
+        with tempfile.TemporaryFile(dir=root):
+            pass  # writable (SHA256SUMS is written last: before, the folder would pass for a data root)
     except OSError as exc:
         raise DataError(f"Cannot write to the data folder {root}: {exc}") from exc
+    try:
+        _fetch_files(root, base_url, progress, cancel, categories, files, photos, retries, timeout, notice)
+        atomic_write_bytes(root / "SHA256SUMS", sha256sums_text().encode())
+    except BaseException:
+        for folder in made:  # deepest first; only empty ones go (a resumable .part keeps its folder)
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    return root
+
+
+def _fetch_files(root: Path, base_url: str, progress, cancel, categories, files, photos: bool, retries: int,
+                 timeout: float, notice) -> None:
     say = notice or (lambda message: None)
     names = _select(categories, files)
     if photos and files is None:
@@ -150,7 +169,6 @@ def fetch_qmul_v1(dest: str | os.PathLike | None = None, base_url: str = PINNED_
                 say(f"{name}: skipped ({exc})")
                 continue
             raise
-    return root
 
 
 def _download(url: str, name: str, final: Path, expected: str | None, size: int, progress: Progress | None,
@@ -177,7 +195,7 @@ def _download(url: str, name: str, final: Path, expected: str | None, size: int,
             if failures > retries:
                 raise DataError(
                     f"Downloading {name} failed after {failures} tries ({last_error}). "
-                    "Check the connection and run the fetch again: it resumes where it stopped."
+                    "Check the connection and start the download again: it resumes where it stopped."
                 ) from exc
             time.sleep(min(0.25 * 2 ** (failures - 1), 4.0))
             continue

@@ -243,7 +243,8 @@ class FakeDialogs:
         self.asked_data_root += 1
         return self.data_root
 
-    def pick_folder(self, parent):
+    def pick_folder(self, parent, title=""):
+        self.picked_titles = getattr(self, "picked_titles", []) + [title]
         return self.data_root
 
     def open_path(self, parent, title, filters):

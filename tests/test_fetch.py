@@ -177,6 +177,19 @@ def test_gives_up_after_retries_and_keeps_part(mirror, tmp_path):
     assert _sha(dest / name) == QMUL_V1_FILES[name][0]
 
 
+def test_no_connection_leaves_nothing_that_looks_like_data(tmp_path):
+    """Offline: the folder chosen is left as it was (no SHA256SUMS, which would make it pass for a
+    data root, and no empty category folders); one the download made itself goes again."""
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    (chosen / "mine.txt").write_text("the user's")
+    for dest in (chosen, tmp_path / "new" / "data"):
+        with pytest.raises(DataError, match="Check the connection and start the download again"):
+            fetch_qmul_v1(dest, base_url="http://127.0.0.1:9", files=[SMALL[0]], retries=1, timeout=2)
+    assert sorted(p.name for p in chosen.iterdir()) == ["mine.txt"]
+    assert not (tmp_path / "new").exists()
+
+
 def test_resume_existing_part(mirror, tmp_path):
     name = SMALL[0]
     dest = tmp_path / "dest"

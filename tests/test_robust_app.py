@@ -465,9 +465,29 @@ def test_download_failure_and_success_are_reported(qtbot, make_window, tmp_path)
     window.download_benchmark()
     qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
     assert window.last_error[0] == "download" and "no network" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage().startswith("Downloading shoes/x.mat failed")  # no "Download: " before it
+    assert window.dialogs.picked_titles[-1].startswith("Where to put the benchmark data")
     window.downloader.wait(2000)
     window.download_benchmark()
     qtbot.waitUntil(lambda: window.prefs.data_root == str(tmp_path / "dl"), timeout=5000)
+
+
+def test_first_run_dialog_offers_the_download(qtbot, make_window, tmp_path, monkeypatch):
+    from app.dialogs import DOWNLOAD
+
+    class FirstRun(FakeDialogs):
+        def ask_data_root(self, parent):
+            self.asked_data_root += 1
+            return DOWNLOAD  # "Download the benchmark…"
+
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    dialogs = FirstRun(data_root=str(tmp_path / "dl"))
+    fetched = []
+    window = make_window(data_root=None, dialogs=dialogs, wait_ready=False,
+                         fetch=lambda dest, progress, cancel: fetched.append(dest) or dest)
+    qtbot.waitUntil(lambda: bool(fetched), timeout=5000)
+    assert fetched == [str(tmp_path / "dl")] and dialogs.picked_titles[-1].startswith("Where to put the benchmark data")
+    qtbot.waitUntil(lambda: window.prefs.data_root == str(tmp_path / "dl"), timeout=5000)  # and it is then used
 
 
 def test_model_load_failure_keeps_drawing_and_autosave(qtbot, make_window, fake_engines):
