@@ -134,4 +134,11 @@ def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=No
     catalogue, skipped = build_folder_catalogue(engine, folder, progress=progress)
     if not len(catalogue):
         raise ValueError(no_photos_message(folder, skipped))
+    for path, reason in skipped:  # searched without them: said, as `fgsbir index` says it
+        note(f"skipped {path}: {reason}")
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
+
+
+def note(message: str) -> None:
+    """What an answer on stdout leaves out or does otherwise, on stderr."""
+    print(f"note: {message}", file=sys.stderr)

@@ -26,6 +26,10 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
     others are still ranked."""
     if attribute_weight and not engine.attribute_names:
         raise ValueError(f"{engine.weights} is a triplet model: it predicts no attributes, so --attribute-weight does not apply.")
+    if engine.facing_note and facing == "auto":
+        from .catalogue_cli import note
+
+        note(f"the facing classifier is off ({engine.facing_note}); sketches are turned by their nearest photos")
     output = []
     for path in paths:
         try:

@@ -67,7 +67,6 @@ from fgsbir_core.retrieval import must_have_mask, present_attributes  # noqa: E4
 def _isolated_app_config(tmp_path, monkeypatch):
     """Every test gets its own preferences file and QSettings."""
     monkeypatch.setenv("SKETCHFIND_CONFIG_DIR", str(tmp_path / "config"))
-    (tmp_path / "config").mkdir()  # as the window makes it; tests write into it before a window starts
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     try:
         from PySide6.QtCore import QSettings, QStandardPaths
@@ -146,6 +145,7 @@ class FakeEngine:
     def __init__(self, category: str = "shoes", weights=None, device: str = "cpu", catalogue_size: int = 40):
         self.category = category
         self.attribute_names: list[str] = []
+        self.facing_note = ""  # why the facing classifier is off ("" when it is on), as the engine's
         self.attribute_definitions: dict[str, str] = {}
         self.raster_spec = RasterSpec()
         self.default_attribute_weight = 0.5

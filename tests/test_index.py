@@ -486,6 +486,12 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
     ImageDraw.Draw(image).line([(20, 200), (150, 60), (280, 200)], fill=0, width=3)
     image.save(sketch)
     result = query_catalogue_json([sketch], folder, "shoes", top=2)
+    assert "note: skipped broken.png:" in capsys.readouterr().err  # searched without it, and said so
+    off = IndexEngine("shoes")
+    off.facing_note = "shoes_facing.npz is damaged"
+    monkeypatch.setattr(engine_module, "Engine", lambda category, weights=None: off)
+    query_catalogue_json([sketch], folder, "shoes", top=2)
+    assert "note: the facing classifier is off (shoes_facing.npz is damaged)" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not a photo")
     args = parser.parse_args(["index", str(tmp_path / "empty"), "--category", "shoes"])

@@ -347,6 +347,7 @@ def test_svg_and_misnamed_files_open_by_content(qtbot, make_window, tmp_path):
 # ------------------------------------------------------------------------------ settings files
 def test_corrupt_preferences_reset_with_notice_and_backup(qtbot, make_window):
     config = settings.config_dir()
+    config.mkdir(parents=True, exist_ok=True)  # as a window before this one made it
     (config / settings.PREFERENCES_FILE).write_bytes(b"\x00\xff{{{ not json")
     window = make_window()
     assert window.prefs == settings.Preferences(first_run_done=window.prefs.first_run_done, data_root="fake-root")
@@ -361,6 +362,7 @@ def test_corrupt_preferences_reset_with_notice_and_backup(qtbot, make_window):
                                      b"\x00\x01\x02\xff" * 100,
                                      b"[General]\nlayout_version=1\ngeometry=@ByteArray(garbage)\nstate=@ByteArray(junk)\n"])
 def test_corrupt_window_state_uses_default_layout(qtbot, make_window, content):
+    settings.config_dir().mkdir(parents=True, exist_ok=True)  # as a window before this one made it
     (settings.config_dir() / settings.WINDOW_STATE_FILE).write_bytes(content)
     window = make_window()
     assert window.isVisible() and window.findChild(object, "resultsDock").isVisible()
