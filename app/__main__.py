@@ -22,8 +22,10 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
     parser.add_argument("--version", action="version", version=f"SketchFind {version()}")
-    parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None, help="product category (default: last used)")
+    parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None,
+                        help="product category (default: the last one used in the window; shoes with --query)")
     parser.add_argument("--data-root", default=None, help="benchmark data folder (default $FGSBIR_DATA)")
+    parser.add_argument("sketch", nargs="?", help="a sketch to open in the window (stroke file, SVG or picture)")
     query = parser.add_argument_group("answering from the command line, without a window (as `fgsbir query`)")
     query.add_argument("--query", nargs="+", metavar="SKETCH", help="sketch files (.json strokes or images): print results and exit")
     add_query_options(query)
@@ -76,6 +78,8 @@ def display_problem() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.query and args.sketch:
+        parser.error(f"{args.sketch}: a sketch to open in the window goes without --query")
     if args.query:
         return run_query(args)
     given = [f"--{name.replace('_', '-')}" for name in ("gallery", "catalogue", "attribute_weight", "json")
@@ -108,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.install_excepthook(lambda message: window.notice(message))
     window.show()
     QTimer.singleShot(0, window.start)  # the window shows first, the model loads behind it
+    if args.sketch:  # "Open with SketchFind": after the restore offer, so the file is what shows
+        QTimer.singleShot(0, lambda: window.open_sketch(str(Path(args.sketch).resolve())))
     return app.exec()
 
 

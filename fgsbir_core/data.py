@@ -53,7 +53,7 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
         raise DataError(
             f"No data root: pass --data-root DIR or set {DATA_ENV} to a folder in the "
             "QMUL V1 layout (shoes/, chairs/, handbags/, attributes/). "
-            "`fgsbir data fetch qmul-v1` downloads it."
+            "`fgsbir data fetch qmul-v1` (or the app's File → Download benchmark data…) downloads it."
         )
     path = Path(root).expanduser()
     if not path.is_dir():

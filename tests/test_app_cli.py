@@ -140,3 +140,16 @@ def test_answers_to_a_reader_that_left_or_a_full_disk_end_without_a_traceback():
                                   cwd=ROOT, stdout=full, stderr=subprocess.PIPE, text=True, timeout=60,
                                   env=dict(os.environ, PYTHONPATH=str(ROOT)))
         assert done.returncode == 2 and done.stderr.strip() == "cannot write the answer: No space left on device"
+
+
+def test_a_sketch_given_to_the_program_is_opened_in_the_window():
+    """`sketchfind boot.png` (the desktop's "Open with SketchFind", Exec=sketchfind %f)."""
+    import pytest
+
+    import app.__main__ as entry
+
+    args = entry._parser().parse_args(["boot.png", "--category", "chairs"])
+    assert args.sketch == "boot.png" and args.query is None
+    with pytest.raises(SystemExit):
+        entry.main(["boot.png", "--query", "other.png"])
+

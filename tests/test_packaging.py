@@ -137,7 +137,7 @@ def test_desktop_entry():
     parser.read(desktop)
     entry = parser["Desktop Entry"]
     assert entry["Type"] == "Application" and entry["Name"] == "SketchFind"
-    assert entry["Exec"].split()[0] == "sketchfind" and entry["Icon"] == "sketchfind"
+    assert entry["Exec"] == "sketchfind %f" and entry["Icon"] == "sketchfind"  # "Open with SketchFind" opens the file
     assert entry["Categories"].endswith(";")
     validate = shutil.which("desktop-file-validate")
     if validate:
