@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from fgsbir_core.engine import FACINGS
 
-from .results import to_qimage
+from .results import attribute_label, to_qimage
 from .worker import RankParams
 
 SLIDER_MAX: Final = 100
@@ -214,7 +214,7 @@ class AttributesPanel(QWidget):
         self._labels.clear()
         self._modes.clear()
         for row, name in enumerate(self.names):
-            label = QLabel(name.replace("_", " "))
+            label = QLabel(attribute_label(name))
             tip = definitions.get(name, "")
             if reliability is not None and len(reliability) == len(self.names):
                 weight = float(reliability[row])
@@ -299,7 +299,7 @@ class AttributesPanel(QWidget):
         if not read:
             self.summary.setText("Draw to see which attributes the sketch shows.")
         else:
-            names = [name.replace("_", " ") for name in self.lit()]
+            names = [attribute_label(name) for name in self.lit()]
             self.summary.setText("Sketch shows: <b>" + (", ".join(names) if names else "none of these") + "</b>")
 
     def lit(self) -> list[str]:

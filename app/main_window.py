@@ -35,7 +35,7 @@ from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .dialogs import DOWNLOAD, QtDialogs
-from .results import RESULT_ROLE, ResultDialog, ResultsView, results_csv
+from .results import RESULT_ROLE, attribute_label, ResultDialog, ResultsView, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
 log = logging.getLogger("sketchfind.window")
@@ -665,7 +665,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(self._none_must_have(), 4000)
 
     def _must_have_text(self) -> str:
-        return ", ".join(n.replace("_", " ") for n in self.attributes.rank_params(0).must_have)
+        return ", ".join(attribute_label(n) for n in self.attributes.rank_params(0).must_have)
 
     def _none_must_have(self) -> str:
         return f"{NONE_MUST_HAVE} ({self._must_have_text()}): set one of them back to Use."

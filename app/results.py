@@ -167,6 +167,23 @@ def results_csv(results: list, photo_files: list) -> str:
     return out.getvalue()
 
 
+# How the labels' attribute names read to a shopper (the taxonomy's names are written for
+# annotators: shaft_knee is a knee-high boot). Files, the CSV export and the CLI keep the names.
+ATTRIBUTE_LABELS: Final = {
+    "shaft_ankle": "ankle-high", "shaft_mid_calf": "mid-calf", "shaft_knee": "knee-high",
+    "heel_flat": "flat heel", "heel_low": "low heel", "heel_high": "high heel", "heel_stiletto": "stiletto heel",
+    "heel_wedge": "wedge heel", "toe_open": "open toe", "toe_pointed": "pointed toe", "back_open": "open back",
+    "straps_sandal": "sandal straps", "hook_and_loop": "hook and loop",
+    "base_four_legs": "four legs", "base_star_casters": "star base", "base_sled_or_cantilever": "sled or cantilever base",
+    "base_pedestal": "pedestal base", "back_open_frame": "open-frame back", "back_mesh_or_pattern": "mesh or patterned back",
+}
+
+
+def attribute_label(name: str) -> str:
+    """An attribute as the window shows it: "knee-high" for shaft_knee; others with spaces."""
+    return ATTRIBUTE_LABELS.get(name, name.replace("_", " "))
+
+
 def attribute_agreement(names, photo_present, sketch_present) -> dict[str, bool]:
     """Per attribute: is it read as shown in both the photo and the sketch, or in neither?"""
     return {name: (name in photo_present) == (name in sketch_present) for name in names}
@@ -256,7 +273,7 @@ class ResultDialog(QDialog):
                                     self.sketch_present)
         self.table.setRowCount(len(result.attributes))
         for row, (name, prob) in enumerate(result.attributes.items()):
-            cells = [name.replace("_", " "), f"{prob:.2f}",
+            cells = [attribute_label(name), f"{prob:.2f}",
                      f"{self.sketch_probs[name]:.2f}" if name in self.sketch_probs else "–"]
             cells.append(("✓" if agree[name] else "✗") if name in agree else "")
             for column, text in enumerate(cells):

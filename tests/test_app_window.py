@@ -351,7 +351,7 @@ def test_attributes_read_in_the_sketch_are_lit(qtbot):
     panel.set_probabilities(np.array([0.91, 0.5, 0.49, 0.02]), ("zip", "shaft_knee"))
     assert panel.lit() == ["shaft_knee", "zip"]
     assert [n for n in panel.names if panel._labels[n].font().bold()] == ["shaft_knee", "zip"]  # what the eye sees
-    assert "shaft knee, zip" in panel.summary.text() and "heel" not in panel.summary.text()
+    assert "knee-high, zip" in panel.summary.text() and "heel" not in panel.summary.text()  # as a shopper says it
     panel.set_probabilities(np.array([0.1, 0.2, 0.7, 0.9]), ("heel_high", "laces"))
     assert panel.lit() == ["heel_high", "laces"]
     for name in ("heel_high", "laces"):  # the row was laid out with room for its bold text
@@ -844,7 +844,7 @@ def test_attribute_controls_are_named_reached_in_order_and_weak_labels_said(qtbo
     qtbot.waitExposed(panel)
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the old model's rows, as the event loop would
     names = [box.accessibleName() for box in panel.findChildren(QComboBox) if box.objectName().startswith("attr:")]
-    assert names == ["shaft knee: how it counts", "zip: how it counts", "laces: how it counts"]
+    assert names == ["knee-high: how it counts", "zip: how it counts", "laces: how it counts"]
     assert all(w.accessibleName() for w in (panel.slider, panel.reset_button, panel.facing))
     order, widget = [], panel.slider
     for _ in range(6):
