@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
@@ -304,7 +305,16 @@ def choose_fusion_weight(sketches: Codes, photos: Codes, triplets=None, attribut
     return best[1], best[2]
 
 
-def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, folds: int = 4, quiet: bool = False) -> dict:
+CV_FOLDS: Final = 4  # the cross-validation every recipe choice here was made by
+
+
+def fold_file(out_dir: str | Path, category: str, mode: str, k: int) -> Path:
+    """Fold k's model of a cross-validation in out_dir (`cross_validate`, scripts/cv_parallel.py)."""
+    return Path(out_dir) / f"{category}_{mode}_fold{k}.pt"
+
+
+def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, folds: int = CV_FOLDS,
+                   quiet: bool = False) -> dict:
     """Choose the recipe's step and fusion weight on every training pair: train `folds` models,
     each validated on its own part, pool the validation ranks of all pairs at each validated
     step and weight, and take the best acc@1 (then acc@10, then the later step, the smaller w).
@@ -352,14 +362,14 @@ def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Pat
     n = len(load_benchmark(config.category, root).train)
     if "{fold}" in config.init_from:  # staged training whose first stage saw only this fold's training part
         config = replace(config, init_from=config.init_from.format(fold=k))
-    fold_file = Path(out_dir) / f"{config.category}_{config.mode}_fold{k}.pt"
-    card = load_checkpoint(fold_file)["card"] if fold_file.is_file() else None
+    path = fold_file(out_dir, config.category, config.mode, k)
+    card = load_checkpoint(path)["card"] if path.is_file() else None
     split = cross_validation_folds(n, folds)[k]
     # a fold file from before the split was recorded was one of 4 folds (the only count then used)
     same_split = card is not None and card.get("validation_pairs", None if folds != 4 else [int(i) for i in split[1]]) \
         == [int(i) for i in split[1]]
     if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card or not same_split:
-        card = train(config, fold_file, root, quiet=quiet, split=split, history={})
+        card = train(config, path, root, quiet=quiet, split=split, history={})
     return card
 
 

@@ -24,8 +24,9 @@ from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import attribute_distances, embedding_distances, encode_images  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 INK = 200  # darker than this is ink (the edge maps' grey frame is skipped by the 2-pixel margin)
 
 
@@ -56,7 +57,7 @@ def main() -> int:
     for cv_dir in args.cv_dir:
         ranks: dict = {}
         for k, (_, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
-            state = load_checkpoint(Path(cv_dir) / f"{args.category}_{args.mode}_fold{k}.pt")
+            state = load_checkpoint(fold_file(cv_dir, args.category, args.mode, k))
             model = build_model(state)
             photos = encode_images(model, train.photos[val])
             versions = {"as drawn": train.sketches[val],

@@ -36,8 +36,9 @@ from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import attribute_distances, embedding_distances, encode_images  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # FUSION_GRID widened at both ends
 
 
@@ -87,7 +88,7 @@ def main() -> int:
         ranks: dict = {}
         pooled: list = []  # (sketch probs, photo probs, labels) of each fold's validation pairs
         for k, (fit, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
-            state = load_checkpoint(Path(cv_dir) / f"{args.category}_mtl_fold{k}.pt")
+            state = load_checkpoint(fold_file(cv_dir, args.category, "mtl", k))
             model = build_model(state)
             weights = np.asarray(state["attribute_reliability"], np.float32)
             sketches, photos = encode_images(model, train.sketches[val]), encode_images(model, train.photos[val])

@@ -24,9 +24,9 @@ from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
-from fgsbir_core.train import FUSION_GRID  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, FUSION_GRID, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 
 
 def main() -> int:
@@ -42,7 +42,7 @@ def main() -> int:
     for mode in ("mtl", "triplet"):
         ranks: dict = {}
         for k, (fit, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
-            state = load_checkpoint(Path(args.cv_dir) / f"{args.category}_{mode}_fold{k}.pt")
+            state = load_checkpoint(fold_file(args.cv_dir, args.category, mode, k))
             model = build_model(state)
             reliability = np.asarray(state.get("attribute_reliability") or [], np.float32)
             sketches = encode_images(model, train.sketches[val])

@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.cli import _recipe
 from fgsbir_core.data import resolve_data_root
-from fgsbir_core.train import cross_validate, train_fold
+from fgsbir_core.train import CV_FOLDS, cross_validate, train_fold
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 
 
 def recipe_config(category: str, mode: str, text: str, seed: int = 0):

@@ -38,9 +38,10 @@ from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_dat
 from fgsbir_core.edges import photo_to_edges  # noqa: E402
 from fgsbir_core.engine import bundled_weights  # noqa: E402
 from fgsbir_core.facing import FacingClassifier, descriptors, front_end_settings  # noqa: E402
+from fgsbir_core.train import CV_FOLDS  # noqa: E402
 
 RIDGE = 1.0  # fixed before any figure was read (docs/EXPERIMENTS.md)
-FOLDS = 4
+FOLDS = CV_FOLDS  # the same folds as the recipes' cross-validation
 
 
 def describe(model, images: np.ndarray) -> np.ndarray:

@@ -29,8 +29,9 @@ from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 KS = (5, 10, 20)
 
@@ -58,7 +59,7 @@ def main() -> int:
         w = float(load_checkpoint(MODELS / f"{args.category}_{mode}.pt").get("fusion_weight", 0.0))
         ranks: dict[str, list] = {"plain": [], **{f"k={k}": [] for k in KS}}
         for k_fold, (fit, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
-            model = build_model(load_checkpoint(Path(args.cv_dir) / f"{args.category}_{mode}_fold{k_fold}.pt"))
+            model = build_model(load_checkpoint(fold_file(args.cv_dir, args.category, mode, k_fold)))
             sketches, photos = encode_images(model, train.sketches[val]), encode_images(model, train.photos[val])
             seen = encode_images(model, train.sketches[fit])
             d = fused_distances(sketches, photos, w)

@@ -33,6 +33,7 @@ from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_dat
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.raster import RasterSpec, ink_run_weights, normalise_image, rasterise_strokes  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
+from fgsbir_core.train import fold_file  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 
@@ -110,7 +111,7 @@ def main() -> int:
                     reliability = None if reliability is None else np.asarray(reliability, np.float32)
                     ranks = []
                     for k, (_, val) in enumerate(cross_validation_folds(len(train), 4)):
-                        model = build_model(load_checkpoint(Path(args.cv_dir) / f"{category}_{mode}_fold{k}.pt"))
+                        model = build_model(load_checkpoint(fold_file(args.cv_dir, category, mode, k)))
                         gallery = encode_images(model, train.photos[val])
                         sketches = encode_images(model, np.stack([version(heavier(s, radius)) for s in train.sketches[val]]))
                         ranks.extend(true_ranks(fused_distances(sketches, gallery, w, reliability)).tolist())

@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.engine import ORIENT_NEIGHBOURS, Engine  # noqa: E402
+from fgsbir_core.train import fold_file  # noqa: E402
 
 
 def sketch_sets(category: str, args, bench):
@@ -38,7 +39,7 @@ def sketch_sets(category: str, args, bench):
     if args.cv_dir:
         folds = cross_validation_folds(len(bench.train.sketches), 4)
         for k, (_, val) in enumerate(folds):
-            weights = Path(args.cv_dir) / f"{category}_mtl_fold{k}.pt"
+            weights = fold_file(args.cv_dir, category, "mtl", k)
             yield str(weights), bench.train.sketches[val], [bench.train.photo_ids[i] for i in val], "all"
     elif args.split == "train":
         yield args.weights, bench.train.sketches[::2], bench.train.photo_ids[::2], "all"

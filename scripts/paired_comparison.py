@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.checkpoint import load_checkpoint  # noqa: E402
 from fgsbir_core.evaluate import evaluate_checkpoint, true_ranks  # noqa: E402
+from fgsbir_core.train import fold_file  # noqa: E402
 
 
 def sign_test(only_a: int, only_b: int) -> float:
@@ -49,7 +50,7 @@ def cv_ranks(result_file: str) -> np.ndarray:
     step, w = str(result["chosen_step"]), result["validation"]["fusion_weight"]
     ranks = []
     for k in range(result["folds"]):
-        card = load_checkpoint(Path(result_file).parent / f"{config['category']}_{config['mode']}_fold{k}.pt")["card"]
+        card = load_checkpoint(fold_file(Path(result_file).parent, config["category"], config["mode"], k))["card"]
         by_weight = card["validation_ranks"][step]
         ranks.extend(by_weight[str(float(w))])  # keys written as str(float) by `train`
     return np.asarray(ranks)

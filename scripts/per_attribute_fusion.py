@@ -26,8 +26,9 @@ from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import embedding_distances, encode_images  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 RIDGES = (0.01, 0.1, 1.0)
 
@@ -89,7 +90,7 @@ def main() -> int:
     for cv_dir in args.cv_dir:
         folds = []
         for k, (_, val) in enumerate(cross_validation_folds(len(train), FOLDS)):
-            state = load_checkpoint(Path(cv_dir) / f"{args.category}_mtl_fold{k}.pt")
+            state = load_checkpoint(fold_file(cv_dir, args.category, "mtl", k))
             model = build_model(state)
             reliability = np.asarray(state["attribute_reliability"], np.float32)
             sketches, photos = encode_images(model, train.sketches[val]), encode_images(model, train.photos[val])

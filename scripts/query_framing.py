@@ -28,8 +28,9 @@ from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_dat
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.raster import RasterSpec, normalise_image  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
+from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
-FOLDS = 4
+FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 
 
@@ -78,7 +79,7 @@ def main() -> int:
             pooled = {k: list(v) for k, v in ranks_by_framing(state, bench.test.sketches, bench.test.photos, margins).items()}
         else:
             for k, (_, val) in enumerate(cross_validation_folds(len(bench.train), FOLDS)):
-                state = load_checkpoint(Path(args.cv_dir) / f"{args.category}_{mode}_fold{k}.pt")
+                state = load_checkpoint(fold_file(args.cv_dir, args.category, mode, k))
                 # fold models carry no fusion weight: use the bundled model's (chosen by this cross-validation)
                 state["fusion_weight"] = load_checkpoint(MODELS / f"{args.category}_{mode}.pt").get("fusion_weight", 0.0)
                 for name, r in ranks_by_framing(state, bench.train.sketches[val], bench.train.photos[val], margins).items():
