@@ -13,10 +13,6 @@ from .data import DataError, RETRIEVAL_CATEGORIES
 from .engine import FACINGS
 from .raster import SketchError
 
-PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
-    ("shoes", "triplet"): (39.13, 87.83, 69.49), ("shoes", "mtl"): (50.43, 91.30, 70.59),
-    ("chairs", "triplet"): (69.07, 97.94, 72.30), ("chairs", "mtl"): (78.35, 98.97, 73.13),
-}
 
 
 def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None,
@@ -115,40 +111,12 @@ def attribute_weight(text: str) -> float:
     return value
 
 
-def _parse_like(current, text: str):
-    if isinstance(current, bool):
-        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ValueError
-        return text.lower() in ("1", "true", "yes")
-    return tuple(text.split(",")) if isinstance(current, tuple) else type(current)(text)
-
-
 def _recipe(args):
-    """TrainConfig from the options, with `--set KEY=VALUE` overrides of its other fields
-    (`--set model.KEY=VALUE` for the network's, fgsbir_core.model.ModelConfig)."""
-    import dataclasses
-
-    from .model import ModelConfig
+    """TrainConfig from the options, with the `--set KEY=VALUE` overrides (`TrainConfig.with_overrides`)."""
     from .train import TrainConfig
 
-    config = TrainConfig(category=args.category, mode=args.mode, seed=args.seed, threads=args.threads)
-    fixed = ("category", "mode", "seed", "threads", "model", "num_attributes")
-    for item in args.set or []:
-        key, _, text = item.partition("=")
-        owner, name = (ModelConfig(), key[6:]) if key.startswith("model.") else (config, key)
-        names = [f.name for f in dataclasses.fields(owner) if f.name not in fixed]
-        if name not in names or not text:
-            raise ValueError(f"--set {item}: expected {key.partition('.')[0] + '.' if owner is not config else ''}KEY=VALUE "
-                             f"with KEY one of {', '.join(names)}")
-        try:
-            value = _parse_like(getattr(owner, name), text)
-        except ValueError as exc:
-            raise ValueError(f"--set {item}: {name} takes a {type(getattr(owner, name)).__name__}") from exc
-        if owner is config:
-            setattr(config, name, value)
-        else:
-            config.model = {**config.model, name: value}
-    return config
+    return TrainConfig(category=args.category, mode=args.mode, seed=args.seed,
+                       threads=args.threads).with_overrides(args.set or [])
 
 
 def _cmd_train(args) -> int:

@@ -15,7 +15,7 @@ import platform
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Final
 
@@ -80,6 +80,29 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def with_overrides(self, items) -> "TrainConfig":
+        """This recipe with `KEY=VALUE` overrides of its fields (`model.KEY=VALUE` for the network's,
+        ModelConfig), as `fgsbir train/cv --set` and scripts/cv_parallel.py --recipe give them.
+        The fields a run is named by (category, mode, seed, threads) are set otherwise."""
+        config = replace(self, model=dict(self.model))
+        fixed = ("category", "mode", "seed", "threads", "model", "num_attributes")
+        for item in items:
+            key, _, text = item.partition("=")
+            owner, name = (ModelConfig(), key[6:]) if key.startswith("model.") else (config, key)
+            names = [f.name for f in fields(owner) if f.name not in fixed]
+            if name not in names or not text:
+                raise ValueError(f"--set {item}: expected {key.partition('.')[0] + '.' if owner is not config else ''}"
+                                 f"KEY=VALUE with KEY one of {', '.join(names)}")
+            try:
+                value = _parse_like(getattr(owner, name), text)
+            except ValueError as exc:
+                raise ValueError(f"--set {item}: {name} takes a {type(getattr(owner, name)).__name__}") from exc
+            if owner is config:
+                setattr(config, name, value)
+            else:
+                config.model = {**config.model, name: value}
+        return config
+
     def same_as(self, saved: dict | None) -> bool:
         """Whether a run saved with config `saved` was trained with this one (fields newer than
         that run count with their defaults, so adding an option does not void finished runs)."""
@@ -131,6 +154,15 @@ def _check_writable(out: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise ValueError(f"--out {out} cannot be written: {exc.strerror or exc}") from exc
+
+
+def _parse_like(current, text: str):
+    """`text` as a value of the type of `current` (a bool from yes/no/true/false/1/0; a tuple from a comma list)."""
+    if isinstance(current, bool):
+        if text.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError
+        return text.lower() in ("1", "true", "yes")
+    return tuple(text.split(",")) if isinstance(current, tuple) else type(current)(text)
 
 
 def attribute_reliability(root: Path, category: str, names: list[str]) -> np.ndarray:

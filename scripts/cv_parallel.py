@@ -20,16 +20,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fgsbir_core.cli import _recipe
 from fgsbir_core.data import resolve_data_root
-from fgsbir_core.train import CV_FOLDS, cross_validate, train_fold
+from fgsbir_core.train import CV_FOLDS, TrainConfig, cross_validate, train_fold
 
 FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 
 
 def recipe_config(category: str, mode: str, text: str, seed: int = 0):
     sets = [s for s in re.split(r",(?=[\w.]+=)", text) if s]  # "extra_categories=shoes,handbags" stays one
-    return _recipe(argparse.Namespace(category=category, mode=mode, seed=seed, threads=1, set=sets))
+    return TrainConfig(category=category, mode=mode, seed=seed, threads=1).with_overrides(sets)
 
 
 def run_fold(category: str, mode: str, text: str, seed: int, out_dir: str, k: int) -> None:
