@@ -111,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
 
     logs.install_excepthook(lambda message: window.notice(message))
     window.show()
-    QTimer.singleShot(0, window.start)  # the window shows first, the model loads behind it
-    if args.sketch:  # "Open with SketchFind": after the restore offer, so the file is what shows
-        QTimer.singleShot(0, lambda: window.open_sketch(str(Path(args.sketch).resolve())))
+    def start() -> None:  # the window shows first, the model loads behind it
+        window.start()
+        if args.sketch:  # "Open with SketchFind": once the restore offer is answered, so the file is what shows
+            window.open_sketch(str(Path(args.sketch).resolve()))
+
+    QTimer.singleShot(0, start)
     return app.exec()
 
 

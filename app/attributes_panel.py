@@ -11,6 +11,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QComboBox,
     QGridLayout,
     QGroupBox,
@@ -94,6 +95,28 @@ class _Picture(QLabel):
                                            Qt.TransformationMode.SmoothTransformation))
 
 
+class _ModeBox(QComboBox):
+    """An attribute's Ignore / Use / Must have. The wheel scrolls the list it sits in unless the
+    box has the focus: rolling over the list must not set modes (they are remembered)."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not focused by the wheel either
+
+    def wheelEvent(self, event) -> None:
+        if self.hasFocus():
+            super().wheelEvent(event)
+            return
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        if area is None:
+            event.ignore()
+            return
+        QApplication.sendEvent(area.verticalScrollBar(), event)  # handed on, not left to propagate
+        event.accept()
+
+
 class _Rows(QScrollArea):
     """The attribute list: it asks for no more than its minimum height (a few rows), so that a
     short screen takes room from the list's spare rows before it shrinks the model input."""
@@ -156,6 +179,7 @@ class AttributesPanel(QWidget):
         self._grid = QGridLayout(self._grid_host)
         self._grid.setColumnStretch(1, 1)
         self._scroll = _Rows()
+        self._scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the boxes in it, not to the list itself
         self._scroll.setWidgetResizable(True)
         self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._scroll.setWidget(self._grid_host)
@@ -238,9 +262,10 @@ class AttributesPanel(QWidget):
                 widget.setMinimumWidth(widget.sizeHint().width())
                 _set_bold(widget, False)
             value.setText("–")
-            mode = QComboBox()
+            mode = _ModeBox()
             mode.setObjectName(f"attr:{name}")
             mode.setAccessibleName(f"{label.text()}: how it counts")
+            mode.setAccessibleDescription(label.toolTip())  # what the label's tooltip says, weak labels included
             mode.setToolTip(f"{label.text()} — Ignore: left out of the ranking; Use: counts in the ranking; "
                             "Must have: only photos read to show it")
             mode.addItems(MODES)

@@ -28,7 +28,7 @@ import numpy as np
 from fgsbir_core.checkpoint import atomic_write_bytes
 
 AUTOSAVE_FORMAT: Final = "sketchfind.autosave"
-AUTOSAVE_VERSION: Final = 1
+AUTOSAVE_VERSION: Final = 2  # 2: strokes over a picture are in its pixels (they were in the canvas's)
 SLOTS: Final = 8
 MAX_AUTOSAVE_BYTES: Final = 256 * 1024 * 1024
 

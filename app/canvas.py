@@ -287,12 +287,14 @@ class SketchCanvas(QWidget):
         return view[:, : image.width()].copy()
 
     def export_png(self, path: str | Path) -> None:
-        """Save the drawing as seen (white paper, dark ink) at the canvas's logical size."""
+        """Save the drawing as seen (white paper, dark ink): at the canvas's logical size, or an
+        opened picture at its own size with the strokes drawn into it (what the model is given)."""
         from PIL import Image
         import io
 
         buffer = io.BytesIO()
-        Image.fromarray(self.render_grey()).save(buffer, format="PNG")
+        grey = self._picture_grey(False) if self._image is not None else self.render_grey()
+        Image.fromarray(grey).save(buffer, format="PNG")
         atomic_write_bytes(path, buffer.getvalue())
 
     def render_grey(self, include_live: bool = False) -> np.ndarray:
@@ -348,9 +350,15 @@ class SketchCanvas(QWidget):
         self.sketchChanged.emit()
 
     def _fit_view(self, keep: bool) -> None:
-        """The view for the strokes: the identity when they fit the canvas as drawn; else the
-        current view if it shows them all (`keep`: no jump after each stroke); else shrunk to fit
-        (never enlarged), centred."""
+        """The view for the strokes: over an opened picture, the picture's own pixels as it is
+        shown (the strokes stay on it whatever the window's size); else the identity when they
+        fit the canvas as drawn; else the current view if it shows them all (`keep`: no jump
+        after each stroke); else shrunk to fit (never enlarged), centred."""
+        if self._image is not None:
+            rect = self._image_rect()
+            scale = rect.width() / max(self._image.width(), 1)
+            self._view = QTransform(scale, 0, 0, scale, rect.x(), rect.y())
+            return
         if not self._strokes:
             self._view = QTransform()
             return
@@ -372,6 +380,11 @@ class SketchCanvas(QWidget):
 
     def _view_scale(self) -> float:
         return self._view.m11()
+
+    def _new_stroke_width(self) -> float:
+        """A new stroke's width in its own coordinates: over a picture, the pen's width on screen
+        now, in the picture's pixels (it then grows and shrinks with the picture)."""
+        return self.pen_width / self._view_scale() if self._image is not None else self.pen_width
 
     def _screen_width(self, base: float, pressure: float) -> float:
         return base * (MIN_WIDTH_FACTOR + (1 - MIN_WIDTH_FACTOR) * min(max(pressure, 0.0), 1.0))
@@ -401,7 +414,7 @@ class SketchCanvas(QWidget):
             if id(stroke) not in hidden:
                 self._paint_points(painter, stroke.points, stroke.width)
         if include_live and self.drawing and self._live.points:
-            self._paint_points(painter, np.asarray(self._live.points), self.pen_width)
+            self._paint_points(painter, np.asarray(self._live.points), self._new_stroke_width())
         painter.restore()
 
     def _image_rect(self) -> QRectF:
@@ -426,10 +439,11 @@ class SketchCanvas(QWidget):
 
     def _paint_segment(self, a, b) -> None:
         """Draw the newest live segment into the backing image and repaint just around it."""
-        width = self._screen_width(self.pen_width, (a[2] + b[2]) / 2)
+        base = self._new_stroke_width()
+        width = self._screen_width(base, (a[2] + b[2]) / 2)  # in sketch coordinates, as the dirty box
         painter = QPainter(self._backing)
         painter.setTransform(self._view)
-        self._paint_points(painter, np.asarray([a, b]), self.pen_width)
+        self._paint_points(painter, np.asarray([a, b]), base)
         painter.end()
         pad = width / 2 + 2
         dirty = QRectF(QPointF(min(a[0], b[0]), min(a[1], b[1])), QPointF(max(a[0], b[0]), max(a[1], b[1])))
@@ -504,7 +518,7 @@ class SketchCanvas(QWidget):
             else:
                 self.update()
         elif live.points:
-            stroke = Stroke(np.asarray(live.points, dtype=np.float64), self.pen_width)
+            stroke = Stroke(np.asarray(live.points, dtype=np.float64), self._new_stroke_width())
             self.undo_stack.push(_AddStroke(self, stroke))
 
     def _erase_along(self, a, b) -> None:

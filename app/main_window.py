@@ -159,7 +159,8 @@ class MainWindow(QMainWindow):
         self.cancel_indexing.setToolTip("Stop indexing; the photos done so far are kept for next time")
         self.cancel_indexing.clicked.connect(self.stop_indexing)
         self.cancel_indexing.hide()
-        self.warning = QLabel("")  # the latest lasting problem (autosave off, settings reset): stays visible
+        self._lasting: list[str] = []  # problems that hold for the whole session (autosave off, settings reset)
+        self.warning = QLabel("")  # the latest of them, and how many: stays visible
         self.warning.setObjectName("warning")
         self.warning.setStyleSheet("color: #a04000;")
         self.warning.hide()
@@ -409,7 +410,8 @@ class MainWindow(QMainWindow):
                         lasting=True)
         elif ok and was_failing:
             log.info("autosave works again")
-            self.warning.hide()
+            self._lasting = [m for m in self._lasting if not m.startswith("Autosave failed")]
+            self._show_lasting()
         return ok
 
     def notice(self, message: str, timeout: int = 0, lasting: bool = False) -> None:
@@ -417,10 +419,20 @@ class MainWindow(QMainWindow):
         (short text, the whole message as its tooltip) so that later messages do not hide it."""
         self.notices.append(message)
         self.statusBar().showMessage(message, timeout)
-        if lasting:
-            self.warning.setText("⚠ " + (message if len(message) <= 48 else message[:47] + "…"))
-            self.warning.setToolTip(message)
-            self.warning.show()
+        if lasting and message not in self._lasting:
+            self._lasting.append(message)
+            self._show_lasting()
+
+    def _show_lasting(self) -> None:
+        """Every lasting problem stays said: the latest in short, all of them in the tooltip."""
+        if not self._lasting:
+            self.warning.hide()
+            return
+        latest = self._lasting[-1]
+        text = latest if len(latest) <= 48 else latest[:47] + "…"
+        self.warning.setText("⚠ " + (f"{len(self._lasting)} problems: {text}" if len(self._lasting) > 1 else text))
+        self.warning.setToolTip("\n\n".join(self._lasting))
+        self.warning.show()
 
     # ------------------------------------------------------------------ help
     def show_shortcuts(self) -> None:
@@ -583,8 +595,10 @@ class MainWindow(QMainWindow):
         self._prefs_error = exc.strerror or str(exc)
         where = self._config_dir or settings.config_dir()
         log.warning("preferences cannot be saved in %s: %s", where, exc)
-        self.notice(f"Preferences will not be kept: {where} cannot be written ({self._prefs_error}). "
-                    "Everything else works.", lasting=True)
+        autosave = getattr(self, "autosave", None)
+        others = "Everything else works." if autosave is None or autosave.enabled else "Autosave is off too."
+        self.notice(f"Preferences will not be kept: {where} cannot be written ({self._prefs_error}). {others}",
+                    lasting=True)
 
     # ------------------------------------------------------------------ queries
     def submit_sketch(self, include_live: bool = False) -> int | None:
@@ -642,7 +656,7 @@ class MainWindow(QMainWindow):
         total, source = outcome.catalogue_size, getattr(self.catalogue, "source", "")
         where = f" in {Path(source).name}" if source else ""  # which catalogue, after switching folders
         must = self._must_have_text()
-        having = f", with {must}" if must else ""  # why fewer than asked
+        having = f", only those with {must}" if must else ""  # why fewer than asked
         self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}{having}" if outcome.results
                                          else f"Results: none of {total}{where}{having}" if total and must else "Results")
         code = outcome.code
@@ -663,6 +677,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
         elif not outcome.results and len(self.catalogue):
             self.statusBar().showMessage(self._none_must_have(), 4000)
+        elif self.statusBar().currentMessage().startswith(NONE_MUST_HAVE):
+            self.statusBar().clearMessage()  # photos qualify again
 
     def _must_have_text(self) -> str:
         return ", ".join(attribute_label(n) for n in self.attributes.rank_params(0).must_have)
@@ -889,9 +905,16 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def save_sketch(self, path: str | None = None) -> None:
-        suggested = str(self.sketch_file.with_suffix(".json")) if self.sketch_file else "sketch.json"
-        path = path or self.dialogs.save_path(self, "Save sketch", "Stroke files (*.json);;PNG image (*.png)", suggested)
+        # a stroke file holds strokes only: a sketch with a picture is saved as a picture, strokes drawn in
+        kind, filters = ((".png", "PNG image (*.png)") if self.canvas.has_image
+                         else (".json", "Stroke files (*.json);;PNG image (*.png)"))
+        suggested = str(self.sketch_file.with_suffix(kind)) if self.sketch_file else f"sketch{kind}"
+        path = path or self.dialogs.save_path(self, "Save sketch", filters, suggested)
         if not path:
+            return
+        if self.canvas.has_image and Path(path).suffix.lower() != ".png":
+            self.notice(f"Not saved: this sketch has a picture, which a stroke file cannot hold. Save it as a "
+                        f"PNG picture ({Path(path).with_suffix('.png').name}).")
             return
         write = self.canvas.export_png if Path(path).suffix.lower() == ".png" else self.canvas.save_json
         if self._write_or_say(path, write, "save"):

@@ -115,7 +115,7 @@ def load_preferences_report(directory: Path | None = None) -> tuple[Preferences,
     path = (directory or config_dir()) / PREFERENCES_FILE
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the first run, or no folder for them (said when saving)
         return Preferences(), ""
     except OSError as exc:
         return Preferences(), f"Preferences could not be read ({exc.strerror or exc}); using the defaults."

@@ -262,6 +262,10 @@ def test_an_opened_picture_is_queried_as_itself_whatever_the_canvas_size(qtbot, 
     kind, grey = canvas.query_input()
     assert kind == "image" and grey.shape == (300, 500)
     assert grey[248:253, 60:300].min() < 100 and grey[100:150, 100:150].min() > 200  # on the picture, at y = 250
+    drawn = canvas.query_input()[1]
+    for size in ((500, 300), (1400, 500), (1000, 600)):  # the strokes stay on the picture, whatever the window
+        canvas.resize(*size)
+        np.testing.assert_array_equal(canvas.query_input()[1], drawn)
     draw_mouse(qtbot, canvas, [(100, 590), (100, 598)])  # below the picture: the sheet grows to keep it
     assert canvas.query_input()[1].shape[0] > 300
 

@@ -90,7 +90,7 @@ def test_slider_and_attribute_modes_rerank_without_forward_pass(qtbot, make_wind
     assert eng.rank_calls[-1]["must_have"] == ("laces",)
     laces = eng.ATTRIBUTES.index("laces")
     assert all(window.catalogue.attribute_probs[int(i) - 1, laces] >= 0.5 for i in shown_ids(window))
-    assert window.results_dock.windowTitle().endswith(", with laces")  # why the grid may hold fewer
+    assert window.results_dock.windowTitle().endswith(", only those with laces")  # why the grid may hold fewer
 
     assert eng.encode_calls == encodes  # no new forward pass for any of it
     assert len(eng.rank_calls) >= ranks + 4
@@ -375,6 +375,12 @@ def test_empty_result_grid_says_why(qtbot, make_window, fake_engines):
     qtbot.waitUntil(lambda: window.last_outcome is not before and window.last_outcome.request_id == window._latest_request)
     assert shown_ids(window) == [] and window.results.placeholder.startswith(NONE_MUST_HAVE)
     assert "(laces): set one of them back to Use" in window.results.placeholder  # which ones, and what to do
+    assert window.statusBar().currentMessage().startswith(NONE_MUST_HAVE)
+    window.attributes.set_mode("laces", "Use")
+    qtbot.waitUntil(lambda: bool(shown_ids(window)))
+    assert not window.statusBar().currentMessage().startswith(NONE_MUST_HAVE)  # no longer true: gone at once
+    window.attributes.set_mode("laces", "Must have")
+    qtbot.waitUntil(lambda: not shown_ids(window))
     assert window.results_dock.windowTitle().startswith("Results: none of") and "with laces" in window.results_dock.windowTitle()
     before = window.last_outcome
     window.clear_action.trigger()
@@ -450,6 +456,34 @@ def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
         assert window.canvas.has_image
     finally:
         clipboard.clear()  # left on the clipboard, it crashed the application's teardown (exit 139)
+
+
+def test_a_sketch_with_a_picture_is_saved_as_a_picture_not_lost(qtbot, make_window, tmp_path):
+    """A stroke file cannot hold a picture: Save offers PNG (the picture at its size, strokes drawn
+    in: what the model is given), refuses a .json name, and never marks the sketch saved without it."""
+    from conftest import draw_mouse
+
+    path = tmp_path / "boot.png"
+    _boot_picture().save(str(path))
+    window = make_window()
+    window.open_sketch(str(path))
+    draw_mouse(qtbot, window.canvas, [(200, 300), (420, 320)])
+    assert window.has_unsaved_sketch()
+    window.dialogs.save_answer = str(tmp_path / "mine.json")
+    window.save_action.trigger()
+    assert window.dialogs.suggested[-1].endswith(".png")
+    assert not (tmp_path / "mine.json").exists() and window.has_unsaved_sketch()
+    assert "Save it as a PNG picture (mine.png)" in window.statusBar().currentMessage()
+    window.dialogs.save_answer = str(tmp_path / "mine.png")
+    window.save_action.trigger()
+    assert not window.has_unsaved_sketch()
+    from PIL import Image
+
+    saved = np.asarray(Image.open(tmp_path / "mine.png"))
+    np.testing.assert_array_equal(saved, window.canvas.query_input()[1])  # the picture, and the stroke on it
+    window.canvas.clear()
+    window.open_sketch(str(tmp_path / "mine.png"))
+    np.testing.assert_array_equal(window.canvas.query_input()[1], saved)
 
 
 def test_drop_a_sketch_file_on_the_window(qtbot, make_window, tmp_path):
@@ -847,13 +881,47 @@ def test_attribute_controls_are_named_reached_in_order_and_weak_labels_said(qtbo
     assert names == ["knee-high: how it counts", "zip: how it counts", "laces: how it counts"]
     assert all(w.accessibleName() for w in (panel.slider, panel.reset_button, panel.facing))
     order, widget = [], panel.slider
-    for _ in range(6):
+    for _ in range(7):
         order.append(widget.objectName())
         widget = widget.nextInFocusChain()
         while widget.focusPolicy() & Qt.FocusPolicy.TabFocus != Qt.FocusPolicy.TabFocus or not widget.isVisible():
             widget = widget.nextInFocusChain()
-    assert order == ["attributeWeight", "resetRanking", "attr:shaft_knee", "attr:zip", "attr:laces", "facing"]
+    # the list holding the boxes is no stop of its own: after Facing, Tab leaves the panel
+    assert order[:6] == ["attributeWeight", "resetRanking", "attr:shaft_knee", "attr:zip", "attr:laces", "facing"]
+    assert order[6] == "attributeWeight"
     weak, strong = panel._labels["zip"], panel._labels["shaft_knee"]
     assert not weak.isEnabled() and strong.isEnabled()
     assert weak.toolTip().startswith("a visible zip") and "×0.10" in weak.toolTip() and "labels are weak" in weak.toolTip()
     assert "×0.97" in strong.toolTip() and "weak" not in strong.toolTip()
+    assert "labels are weak" in panel._modes["zip"].accessibleDescription()  # for those who reach the box, not the label
+
+
+def test_the_wheel_over_the_attribute_list_scrolls_it_and_sets_no_mode(qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    from app.attributes_panel import AttributesPanel
+
+    panel = AttributesPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes([f"attribute_{i}" for i in range(21)], {}, 1.0)
+    panel.resize(420, 420)
+    panel.show()
+    qtbot.waitExposed(panel)
+    box = panel._modes["attribute_2"]
+    bar = panel._scroll.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == 0
+
+    def wheel():
+        centre = QPointF(box.rect().center())
+        event = QWheelEvent(centre, QPointF(box.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(box, event)
+
+    wheel()
+    assert panel.mode("attribute_2") == "Use" and bar.value() > 0  # the list scrolled, the mode stayed
+    box.setFocus()
+    qtbot.waitUntil(box.hasFocus)
+    wheel()
+    assert panel.mode("attribute_2") == "Must have"  # a focused box takes the wheel, as any box does

@@ -207,6 +207,10 @@ def test_a_config_folder_that_cannot_be_made_costs_the_preferences_not_the_start
     draw_mouse(qtbot, window.canvas, BOOT)
     qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None, timeout=5000)
     assert sum(n.startswith("Preferences will not be kept") for n in window.notices) == 1
+    both = make_window(data_dir=blocker / "data")  # autosave off as well: neither hides the other
+    tip = both.warning.toolTip()
+    assert "Autosave is off" in tip and "Preferences will not be kept" in tip and "Autosave is off too" in tip
+    assert both.warning.text().startswith("⚠ 2 problems:")
 
 
 def test_autosave_write_failure_is_noticed_once_and_recovers(qtbot, make_window, monkeypatch):
