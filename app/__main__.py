@@ -6,7 +6,6 @@ QApplication (PySide6 is not even imported on that path).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import socket
@@ -34,17 +33,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def run_query(args) -> int:
     """The same answer as `fgsbir query`, for the bundled program; the same exit status (2 on error)."""
-    from fgsbir_core.cli import answer_queries, emit, report_failed
+    from fgsbir_core.cli import answer_queries, print_answers, report_failed
 
     try:
         answers = answer_queries(args.query, args.category or "shoes", args.top, args.gallery, args.data_root,
                                  args.catalogue, args.weights, args.attribute_weight, args.facing)
+        print_answers(answers, args.json)
+    except KeyboardInterrupt:
+        print("sketchfind: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # a clear message and a non-zero status, no traceback
-        print(f"sketchfind: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        emit(json.dumps(answers, indent=None if not sys.stdout.isatty() else 2) + "\n")
-    except OSError as exc:
         print(f"sketchfind: error: {exc}", file=sys.stderr)
         return 2
     return report_failed(answers, "sketchfind")

@@ -74,8 +74,10 @@ def _cmd_index(args) -> int:
     catalogue, skipped = build_folder_catalogue(engine, args.folder, progress=lambda d, t: bar.update("indexing", d, t),
                                                 stats=stats)
     seconds = time.perf_counter() - started
-    if not len(catalogue) and not skipped:
-        raise ValueError(no_photos_message(args.folder))
+    if not len(catalogue):
+        for path, reason in skipped:
+            note(f"skipped {path}: {reason}")
+        raise ValueError(no_photos_message(args.folder, skipped))
     print(f"{len(catalogue)} photos indexed in {args.folder} ({stats.get('encoded', 0)} encoded, "
           f"{stats.get('reused', 0)} unchanged, {stats.get('removed', 0)} removed, {len(skipped)} skipped) "
           f"in {seconds:.1f} s")
@@ -94,7 +96,7 @@ def no_photos_message(folder, skipped=()) -> str:
     from .edges import PHOTO_SUFFIXES
 
     if skipped:
-        return f"No readable photo in {folder}: all {len(skipped)} were skipped (`fgsbir index` lists why)."
+        return f"No readable photo in {folder}: all {len(skipped)} were skipped (each is listed above, with why)."
     return (f"No photos in {folder}: SketchFind reads {', '.join(s.lstrip('.') for s in PHOTO_SUFFIXES)} files "
             "(subfolders included).")
 
@@ -132,10 +134,10 @@ def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=No
     engine = Engine(category, weights)
     engine.load()
     catalogue, skipped = build_folder_catalogue(engine, folder, progress=progress)
-    if not len(catalogue):
-        raise ValueError(no_photos_message(folder, skipped))
     for path, reason in skipped:  # searched without them: said, as `fgsbir index` says it
         note(f"skipped {path}: {reason}")
+    if not len(catalogue):
+        raise ValueError(no_photos_message(folder, skipped))
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
 
 

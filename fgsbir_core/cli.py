@@ -8,10 +8,13 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from .checkpoint import ModelError
 from .data import DataError, RETRIEVAL_CATEGORIES
 from .engine import FACINGS
 from .raster import SketchError
+from .retrieval import present_attributes
 
 
 
@@ -25,7 +28,7 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
     if engine.facing_note and facing == "auto":
         from .catalogue_cli import note
 
-        note(f"the facing classifier is off ({engine.facing_note}); sketches are turned by their nearest photos")
+        note(f"{engine.facing_note}: sketches are turned to face like their nearest photos instead")
     output = []
     for path in paths:
         try:
@@ -187,19 +190,26 @@ def _cmd_eval(args) -> int:
 def _cmd_query(args) -> int:
     output = answer_queries(args.sketches, args.category, args.top, args.gallery, args.data_root, args.catalogue,
                             args.weights, args.attribute_weight, args.facing)
-    if args.json:
-        emit(json.dumps(output, indent=1) + "\n")
-    else:
-        lines = []
-        for item in output:
-            if "error" in item:
-                continue
-            lines.append(item["sketch"])
-            for rank, r in enumerate(item["results"], 1):
-                on = [k for k, v in r["attributes"].items() if v >= 0.5]
-                lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
-        emit("".join(line + "\n" for line in lines))
+    print_answers(output, args.json)
     return report_failed(output, "fgsbir")
+
+
+def print_answers(output: list[dict], as_json: bool) -> None:
+    """The query answer on stdout: JSON, or a list a person reads."""
+    if as_json:
+        emit(json.dumps(output, indent=1) + "\n")
+        return
+    lines = []
+    for item in output:
+        if "error" in item:
+            continue
+        lines.append(item["sketch"])
+        for rank, r in enumerate(item["results"], 1):
+            names = list(r["attributes"])  # read as the app reads them (one heel height, ...)
+            shown = present_attributes(np.array([r["attributes"][n] for n in names], np.float32), names)
+            on = [n for n, lit in zip(names, shown) if lit]
+            lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+    emit("".join(line + "\n" for line in lines))
 
 
 def emit(text: str) -> None:
@@ -253,8 +263,18 @@ def _cmd_table1(args) -> int:
     return 0
 
 
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("sketchfind")
+    except Exception:  # a checkout that was not installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
+    parser.add_argument("--version", action="version", version=f"fgsbir {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def recipe(p):
@@ -338,11 +358,14 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader left (`| head`): quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (DataError, ModelError, SketchError, ValueError, InterruptedError, RuntimeError, OSError) as exc:
         print(f"fgsbir: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fgsbir: interrupted (a partial checkpoint, if any, lets `train` resume)", file=sys.stderr)
+        print("fgsbir: interrupted (`train` goes on from its last checkpoint when run again)", file=sys.stderr)
         return 130
 
 

@@ -91,7 +91,8 @@ class FacingClassifier:
                 bias = float(data["bias"])
                 settings = json.loads(str(data["settings"]))
         except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path} is not a facing classifier: {exc}") from None
+            reason = "damaged or not one" if "pickle" in str(exc) else str(exc)  # not numpy's advice to unpickle it
+            raise ValueError(f"{Path(path).name} is not a facing classifier ({reason})") from None
         if weights.ndim != 1 or not np.isfinite(weights).all() or not isinstance(settings, dict):
             raise ValueError(f"{path} is not a facing classifier.")
         return cls(weights, bias, settings)

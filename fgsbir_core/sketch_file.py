@@ -118,4 +118,5 @@ def sniff_sketch(path: str | Path) -> str:
     lowered = text[:_SNIFF_BYTES].lower()
     if lowered.startswith(b"<?xml") or lowered.startswith(b"<svg") or b"<svg" in lowered:
         return "svg"
-    raise SketchError(f"{path.name} is not a sketch SketchFind can open (stroke JSON, SVG, PNG, JPEG or BMP).")
+    raise SketchError(f"{path.name} is not a sketch SketchFind can open (a stroke file, or a PNG, JPEG, BMP, GIF, "
+                      "WebP, TIFF or PNM picture; SVG in the window).")

@@ -29,7 +29,8 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
         if missing:
             raise ValueError(f"--cv evaluates the models of the shipped, staged recipe, which scripts/train_all.sh "
                              f"trains into {out_dir / 'cv'}; {len(missing)} of them are missing ({missing[0].name}, ...): "
-                             f"run `scripts/train_all.sh {seeds}` (it ends with this table)")
+                             f"run `{'' if out_dir == Path('table1_out') else f'TABLE1_OUT={out_dir} '}"
+                             f"scripts/train_all.sh {seeds}` (it ends with this table)")
     out_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {}
     ranks: dict = {}

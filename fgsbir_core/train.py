@@ -421,7 +421,18 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
     if unknown:  # a newer version's recipe: dropping its settings would train another one
         raise ValueError(f"{run_weights} was trained with settings this version of fgsbir does not know "
                          f"({', '.join(unknown)}): refit it with the version that made it")
-    config = TrainConfig(**card["train_config"])
+    unknown = sorted(set(card["train_config"].get("model") or {}) - set(ModelConfig.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{run_weights} was trained with network settings this version of fgsbir does not know "
+                         f"(model.{', model.'.join(unknown)}): refit it with the version that made it")
+    try:  # a hand-edited file: wrong types or ranges are said, not a traceback
+        config = TrainConfig(**card["train_config"])
+        config.check()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{run_weights}: its recipe cannot be trained ({exc})") from None
+    chosen = card["chosen_step"]
+    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 1 <= chosen <= config.steps:
+        raise ValueError(f"{run_weights}: its chosen step {chosen!r} is not a step of its recipe (1 to {config.steps})")
     if threads:
         config.threads = threads
     if seed is not None and "folds" in card:  # a cross-validated recipe serves every seed

@@ -150,13 +150,20 @@ def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_has
 
 
 # ------------------------------------------------------------------------------ scanning
-def scan_folder(folder: Path) -> list[str]:
+def scan_folder(folder: Path, unreadable: list | None = None) -> list[str]:
     """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped).
     Linked subfolders are followed, each real folder once (no loops); anything that is not a
-    regular file (a pipe, a device, a broken link) is left out, as reading it could hang."""
+    regular file (a pipe, a device, a broken link) is left out, as reading it could hang.
+    `unreadable` receives (relative folder + "/", reason) for each subfolder that cannot be listed."""
     found = []
     seen = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+
+    def cannot_list(exc: OSError) -> None:
+        if unreadable is not None and exc.filename is not None:
+            name = Path(exc.filename).relative_to(folder).as_posix() + "/"
+            unreadable.append((name, f"cannot read the folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True, onerror=cannot_list):
         real = os.path.realpath(dirpath)
         if real in seen:
             dirnames[:] = []
@@ -229,7 +236,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     old = load_folder_index(manifest)
     if old is not None and old.facing_id != facing_id:
         old = None  # encoded with another facing classifier: encode every photo again
-    names = scan_folder(root)
+    unreadable: Skipped = []
+    names = scan_folder(root, unreadable)
     total = len(names)
 
     old_rows = {name: i for i, name in enumerate(old.ids)} if old else {}
@@ -377,10 +385,10 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
                 index = saved
     if cancelled:
         raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; the next run continues.")
+    skipped = sorted(skipped + unreadable)
     if stats is not None:
         stats.update(encoded=len(new_ids), reused=len(keep_rows), mirrored=int(np.count_nonzero(index.mirrored)), removed=len(set(old.ids) - set(names)) if old else 0,
                      skipped=len(skipped), total=total)
-    skipped.sort()
     return _catalogue(index, root), skipped
 
 

@@ -45,6 +45,15 @@ def test_query_json_prints_results_and_exits_zero():
     assert calls == [[["a.png", "b.json"], "chairs", 1, "test", None, None, None, "auto"]]
 
 
+def test_query_interrupted_is_one_line():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    driver = DRIVER.replace("return [", "raise KeyboardInterrupt\n    return [")
+    done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and done.stderr.strip().splitlines()[0] == "sketchfind: interrupted"
+    assert "Traceback" not in done.stderr
+
+
 def test_query_error_is_one_line_and_nonzero(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     driver = DRIVER.replace("return [", "raise FileNotFoundError('no such sketch: a.png')\n    return [")
@@ -59,6 +68,9 @@ def test_query_with_an_unreadable_sketch_answers_the_others_and_says_which(tmp_p
     driver = DRIVER.replace("return [", "return [{'sketch': 'bad.png', 'error': 'bad.png: no strokes', 'results': []}] + [")
     done = subprocess.run([sys.executable, "-c", driver, "--query", "a.png", "--json"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
+    text = subprocess.run([sys.executable, "-c", driver, "--query", "a.png"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)  # without --json: the list a person reads
+    assert text.returncode == 2 and text.stdout.splitlines()[:2] == ["a.png", "    1. photo   305  distance 0.2500  boot"]
     assert done.returncode == 2 and "bad.png: no strokes" in done.stderr
     assert [a["sketch"] for a in json.loads(done.stdout)] == ["bad.png", "a.png"]
     top0 = subprocess.run([sys.executable, "-c", DRIVER, "--query", "a.png", "--top", "0"], cwd=ROOT, env=env,

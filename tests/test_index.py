@@ -419,6 +419,12 @@ def test_a_folder_that_cannot_be_listed_is_named(tmp_path, monkeypatch):
     engine = make_engine()
     with pytest.raises(DataError, match="Cannot read the folder"):
         engine.load_catalogue(folder)
+    outer = tmp_path / "outer"  # a subfolder nobody can list: searched without it, and said so
+    write_photos(outer / "ok", 2)
+    folder.rename(outer / "theirs")
+    folder = outer / "theirs"
+    catalogue, skipped = build_folder_catalogue(make_engine(), outer)
+    assert len(catalogue) == 2 and skipped == [("theirs/", "cannot read the folder: Permission denied")]
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX pipes and links")
@@ -491,7 +497,7 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
     off.facing_note = "shoes_facing.npz is damaged"
     monkeypatch.setattr(engine_module, "Engine", lambda category, weights=None: off)
     query_catalogue_json([sketch], folder, "shoes", top=2)
-    assert "note: the facing classifier is off (shoes_facing.npz is damaged)" in capsys.readouterr().err
+    assert "note: shoes_facing.npz is damaged: sketches are turned to face like their nearest photos" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not a photo")
     args = parser.parse_args(["index", str(tmp_path / "empty"), "--category", "shoes"])
@@ -499,6 +505,13 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
         args.func(args)
     with pytest.raises(ValueError, match="No photos in"):
         query_catalogue_json([sketch], tmp_path / "empty", "shoes")
+    (tmp_path / "allbad").mkdir()
+    (tmp_path / "allbad" / "broken.png").write_bytes(b"\x89PNG broken")
+    args = parser.parse_args(["index", str(tmp_path / "allbad"), "--category", "shoes"])
+    capsys.readouterr()
+    with pytest.raises(ValueError, match="No readable photo in .*allbad: all 1 were skipped .each is listed above"):
+        args.func(args)  # an error, not "0 photos indexed" and exit 0
+    assert "note: skipped broken.png:" in capsys.readouterr().err
     assert result[0]["sketch"] == str(sketch)
     assert len(result[0]["results"]) == 2
     first = result[0]["results"][0]

@@ -462,3 +462,11 @@ def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, c
     newer.write_text(json.dumps({"train_config": {**config.to_dict(), "warp_tea": 1.0}, "folds": 4, "chosen_step": 400}))
     assert main(["train", "--refit-from", str(newer), "--out", str(tmp_path / "y.pt")]) == 2
     assert "settings this version of fgsbir does not know (warp_tea)" in capsys.readouterr().err
+    for change, said in (({"model": {"members": 3, "fancy": 1}}, "network settings this version of fgsbir does not know (model.fancy)"),
+                         ({"steps": "abc"}, "its recipe cannot be trained"),
+                         ({}, "its chosen step -5 is not a step of its recipe")):
+        edited = tmp_path / "edited_cv.json"
+        chosen = -5 if not change else 400
+        edited.write_text(json.dumps({"train_config": {**config.to_dict(), **change}, "folds": 4, "chosen_step": chosen}))
+        assert main(["train", "--refit-from", str(edited), "--set", "init_from=s1.pt", "--out", str(tmp_path / "z.pt")]) == 2
+        assert said in capsys.readouterr().err, change
