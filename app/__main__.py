@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import socket
 import sys
 from pathlib import Path
 
@@ -51,26 +49,49 @@ def run_query(args) -> int:
 def display_problem() -> str:
     """Why no window can open here ("" when one can, or when we cannot tell): Qt would abort
     with a core dump and a hint about a library that is in fact there."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
-        return ""
-    if os.environ.get("WAYLAND_DISPLAY"):
-        return ""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform not in ("", "xcb", "wayland"):
+        return ""  # offscreen, vnc, ...: nothing to reach
+    wayland = _wayland_reachable() if platform in ("", "wayland") else False
+    if platform == "wayland" or (wayland and not os.environ.get("DISPLAY")):
+        return "" if wayland else f"cannot reach the Wayland display {os.environ.get('WAYLAND_DISPLAY') or '(WAYLAND_DISPLAY is not set)'}"
     display = os.environ.get("DISPLAY", "")
     if not display:
         return "no display: DISPLAY is not set (start SketchFind from a desktop session)"
-    match = re.fullmatch(r":(\d+)(\.\d+)?", display)
-    if match is None:
-        return ""  # a remote display (host:N): let Qt try
-    path = f"/tmp/.X11-unix/X{match.group(1)}"
-    for address in (path, "\0" + path):  # the socket file, or Linux's abstract one
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-            probe.settimeout(2)
-            try:
-                probe.connect(address)
-                return ""
-            except OSError:
-                continue
-    return f"cannot connect to the display {display} (is the X server running? DISPLAY may be stale)"
+    refused = _x_display_refuses(display)
+    if refused and not wayland:
+        return f"cannot connect to the display {display} ({refused})"
+    return ""
+
+
+def _wayland_reachable() -> bool:
+    name = os.environ.get("WAYLAND_DISPLAY", "")
+    if not name:
+        return False
+    path = Path(name) if os.path.isabs(name) else Path(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), name)
+    return path.exists()
+
+
+def _x_display_refuses(display: str) -> str:
+    """Why the X server at `display` takes no client ("" when it does, or when libxcb, which Qt's
+    window needs anyway, cannot be loaded to ask): local or remote, authorisation included."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        xcb = ctypes.CDLL(ctypes.util.find_library("xcb") or "libxcb.so.1")
+    except OSError:
+        return ""
+    xcb.xcb_connect.restype = ctypes.c_void_p
+    xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+    xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+    xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+    connection = xcb.xcb_connect(display.encode(), None)
+    try:
+        error = xcb.xcb_connection_has_error(connection)
+    finally:
+        xcb.xcb_disconnect(connection)
+    return "" if not error else "is the X server running, and may this user use it? DISPLAY may be stale"
 
 
 def main(argv: list[str] | None = None) -> int:
