@@ -370,7 +370,8 @@ def test_settings_that_cannot_train_are_refused_before_any_training(tmp_path, ca
     assert main(["table1", "--seeds", "0", "--retrain"]) == 2 and main(["table1", "--cv"]) == 2
     capsys.readouterr()
     assert main(["table1", "--retrain", "--cv", "--seeds", "1", "--out-dir", str(tmp_path / "t1")]) == 2
-    assert "run `scripts/train_all.sh 1`" in capsys.readouterr().err and not (tmp_path / "t1").exists()
+    said = capsys.readouterr().err  # with the --out-dir the script must be told about
+    assert f"run `TABLE1_OUT={tmp_path / 't1'} scripts/train_all.sh 1`" in said and not (tmp_path / "t1").exists()
     assert not (tmp_path / "never.pt").exists()
 
 
