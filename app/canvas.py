@@ -313,18 +313,18 @@ class SketchCanvas(QWidget):
         live = include_live and self.drawing and bool(self._live.points)
         if not self._strokes and not live:
             return self.image_array()
-        rect = self._image_rect()
-        scale = self._image.width() / max(rect.width(), 1e-6)
-        to_picture = QTransform.fromTranslate(-rect.x(), -rect.y()) * QTransform.fromScale(scale, scale)
-        # strokes drawn beside the picture still count: the sheet grows to hold them
+        # strokes over a picture are in its pixels (`_fit_view`); those drawn beside it still
+        # count: the sheet grows to hold them
         points = np.concatenate([stroke.points[:, :2] for stroke in self._strokes]
                                 + ([np.asarray(self._live.points)[:, :2]] if live else []))
         (x0, y0), (x1, y1) = points.min(0), points.max(0)
-        margin = 2 * scale * self._view_scale() * max([self.pen_width] + [stroke.width for stroke in self._strokes])
-        ink = (self._view * to_picture).mapRect(QRectF(QPointF(x0, y0), QPointF(x1, y1)))
-        left, top = math.floor(min(0.0, ink.left() - margin)), math.floor(min(0.0, ink.top() - margin))
-        right = math.ceil(max(self._image.width(), ink.right() + margin))
-        bottom = math.ceil(max(self._image.height(), ink.bottom() + margin))
+        margin = 2 * max([self._new_stroke_width()] + [stroke.width for stroke in self._strokes])
+        left, top = math.floor(min(0.0, x0 - margin)), math.floor(min(0.0, y0 - margin))
+        right = math.ceil(max(self._image.width(), x1 + margin))
+        bottom = math.ceil(max(self._image.height(), y1 + margin))
+        rect = self._image_rect()  # where the canvas shows the picture: mapped back onto its pixels
+        scale = self._image.width() / max(rect.width(), 1e-6)
+        to_picture = QTransform.fromTranslate(-rect.x(), -rect.y()) * QTransform.fromScale(scale, scale)
         image = QImage(right - left, bottom - top, QImage.Format.Format_Grayscale8)
         image.fill(PAPER)
         painter = QPainter(image)
