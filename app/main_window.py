@@ -35,7 +35,7 @@ from .attributes_panel import MODES, AttributesPanel
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .dialogs import DOWNLOAD, QtDialogs
-from .results import RESULT_ROLE, attribute_label, ResultDialog, ResultsView, results_csv
+from .results import RESULT_ROLE, ResultDialog, ResultsView, attribute_label, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
 log = logging.getLogger("sketchfind.window")
