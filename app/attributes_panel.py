@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QApplication,
@@ -93,6 +93,26 @@ class _Picture(QLabel):
         side = min(self.width(), self.height(), PREVIEW)
         self.setPixmap(self._pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,
                                            Qt.TransformationMode.SmoothTransformation))
+
+
+class _WheelNeedsFocus(QObject):
+    """The wheel moves a box or slider only once it has the focus: rolling over the window must
+    not switch the category, the facing or the weight."""
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+def wheel_needs_focus(*widgets: QWidget) -> None:
+    for widget in widgets:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the wheel does not give it the focus either
+        widget.installEventFilter(_WHEEL_GUARD)
+
+
+_WHEEL_GUARD: Final = _WheelNeedsFocus()
 
 
 class _ModeBox(QComboBox):
@@ -203,6 +223,7 @@ class AttributesPanel(QWidget):
         self.facing.setToolTip("Which way the sketch is matched. The model knows shoes and chairs facing left (toe on "
                                "the left), as the benchmark's do. Auto: mirrored when the sketch faces right; or force it.")
         self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
+        wheel_needs_focus(self.slider, self.facing)
         facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
         facing_column.addStretch(1)
         facing_column.addWidget(QLabel("Facing"))

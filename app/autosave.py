@@ -43,6 +43,7 @@ class Snapshot:
     attribute_slider: int | None = None
     attribute_modes: dict[str, str] = field(default_factory=dict)
     saved_at: float = 0.0
+    note: str = ""  # what the restore cannot promise (an autosave of another version)
 
     def is_empty(self) -> bool:
         return not self.strokes and self.image is None
@@ -213,6 +214,12 @@ def read_snapshot(path: Path) -> Snapshot:
     image = _png_array(data["image_png"]) if data.get("image_png") else None
     modes = data.get("attribute_modes") or {}
     slider = data.get("attribute_slider")
+    version = data.get("version")
+    note = ""
+    if image is not None and strokes and version != AUTOSAVE_VERSION:  # where strokes over a picture are kept changed
+        note = ("The strokes drawn over the picture were autosaved by "
+                f"{'an older' if isinstance(version, int) and version < AUTOSAVE_VERSION else 'another'} "
+                "SketchFind and may not line up with it: check them, or undo the restore.")
     return Snapshot(
         strokes=strokes,
         image=image,
@@ -220,6 +227,7 @@ def read_snapshot(path: Path) -> Snapshot:
         attribute_slider=int(slider) if isinstance(slider, (int, float)) and not isinstance(slider, bool) else None,
         attribute_modes={str(k): str(v) for k, v in modes.items()} if isinstance(modes, dict) else {},
         saved_at=float(data.get("saved_at") or 0.0),
+        note=note,
     )
 
 

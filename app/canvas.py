@@ -34,10 +34,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from fgsbir_core.raster import (RasterSpec, SketchError, normalise_image, on_white_paper, rasterise_strokes,
-                                read_sketch_picture)
-
 from fgsbir_core.checkpoint import atomic_write_bytes
+from fgsbir_core.raster import (MAX_PICTURE_SIDE, RasterSpec, SketchError, normalise_image, on_white_paper,
+                                rasterise_strokes, read_sketch_picture)
 from fgsbir_core.sketch_file import read_sketch, sniff_sketch, write_sketch
 
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
@@ -47,6 +46,7 @@ ERASER_RADIUS: Final = 8.0  # logical pixels
 # (some systems send both); later, the mouse is the mouse again, even if a release was lost
 ECHO_WINDOW_S: Final = 0.5
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
+MIN_RENDER_SIDE: Final = 256  # px: a smaller picture with strokes is drawn up to this (the model's input size)
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
@@ -313,22 +313,21 @@ class SketchCanvas(QWidget):
         live = include_live and self.drawing and bool(self._live.points)
         if not self._strokes and not live:
             return self.image_array()
-        # strokes over a picture are in its pixels (`_fit_view`); those drawn beside it still
-        # count: the sheet grows to hold them
-        points = np.concatenate([stroke.points[:, :2] for stroke in self._strokes]
-                                + ([np.asarray(self._live.points)[:, :2]] if live else []))
-        (x0, y0), (x1, y1) = points.min(0), points.max(0)
-        margin = 2 * max([self._new_stroke_width()] + [stroke.width for stroke in self._strokes])
-        left, top = math.floor(min(0.0, x0 - margin)), math.floor(min(0.0, y0 - margin))
-        right = math.ceil(max(self._image.width(), x1 + margin))
-        bottom = math.ceil(max(self._image.height(), y1 + margin))
-        rect = self._image_rect()  # where the canvas shows the picture: mapped back onto its pixels
-        scale = self._image.width() / max(rect.width(), 1e-6)
-        to_picture = QTransform.fromTranslate(-rect.x(), -rect.y()) * QTransform.fromScale(scale, scale)
-        image = QImage(right - left, bottom - top, QImage.Format.Format_Grayscale8)
+        # strokes over a picture are in its pixels (`_fit_view`); ink beside it still counts:
+        # the sheet grows to hold it
+        sheet = self._sheet_rect(include_live)
+        left, top = math.floor(sheet.left()), math.floor(sheet.top())
+        width, height = math.ceil(sheet.right()) - left, math.ceil(sheet.bottom()) - top
+        # a tiny picture is drawn larger, so that strokes keep the weight they have on screen; and
+        # never beyond MAX_PICTURE_SIDE, so that a saved sketch reopens as the very same picture
+        zoom = min(max(1.0, MIN_RENDER_SIDE / max(width, height)), MAX_PICTURE_SIDE / max(width, height))
+        if zoom != 1.0:
+            width, height = max(1, round(width * zoom)), max(1, round(height * zoom))
+        image = QImage(width, height, QImage.Format.Format_Grayscale8)
         image.fill(PAPER)
         painter = QPainter(image)
-        painter.setTransform(to_picture * QTransform.fromTranslate(-left, -top))  # whole pixels: the picture unblurred
+        to_sheet = QTransform.fromTranslate(-left, -top) * QTransform.fromScale(zoom, zoom)
+        painter.setTransform(self._view.inverted()[0] * to_sheet)  # the canvas's view undone: the picture's pixels
         self._paint_all(painter, include_live)
         painter.end()
         view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
@@ -354,10 +353,11 @@ class SketchCanvas(QWidget):
         shown (the strokes stay on it whatever the window's size); else the identity when they
         fit the canvas as drawn; else the current view if it shows them all (`keep`: no jump
         after each stroke); else shrunk to fit (never enlarged), centred."""
-        if self._image is not None:
-            rect = self._image_rect()
-            scale = rect.width() / max(self._image.width(), 1)
-            self._view = QTransform(scale, 0, 0, scale, rect.x(), rect.y())
+        if self._image is not None:  # the picture and every stroke, scaled to fit together
+            box = self._sheet_rect()
+            scale = min(self.width() / max(box.width(), 1e-6), self.height() / max(box.height(), 1e-6))
+            self._view = QTransform(scale, 0, 0, scale, (self.width() - box.width() * scale) / 2 - box.x() * scale,
+                                    (self.height() - box.height() * scale) / 2 - box.y() * scale)
             return
         if not self._strokes:
             self._view = QTransform()
@@ -418,10 +418,20 @@ class SketchCanvas(QWidget):
         painter.restore()
 
     def _image_rect(self) -> QRectF:
-        iw, ih = self._image.width(), self._image.height()
-        scale = min(self.width() / max(iw, 1), self.height() / max(ih, 1))
-        w, h = iw * scale, ih * scale
-        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
+        """Where the canvas shows the picture (its pixels through the view, `_fit_view`)."""
+        return self._view.mapRect(QRectF(0, 0, self._image.width(), self._image.height()))
+
+    def _sheet_rect(self, include_live: bool = False) -> QRectF:
+        """In the picture's pixels: the picture, grown to hold any ink drawn beside it."""
+        sheet = QRectF(0, 0, self._image.width(), self._image.height())
+        strokes = [(stroke.points, stroke.width) for stroke in self._strokes]
+        if include_live and self.drawing and self._live.points:
+            strokes.append((np.asarray(self._live.points), self._new_stroke_width()))
+        for points, width in strokes:
+            (x0, y0), (x1, y1) = points[:, :2].min(0), points[:, :2].max(0)
+            half = width / 2 + 1  # the line's half width, and its anti-aliased edge
+            sheet = sheet.united(QRectF(QPointF(x0 - half, y0 - half), QPointF(x1 + half, y1 + half)))
+        return sheet
 
     def _paint_points(self, painter: QPainter, points: np.ndarray, base: float) -> None:
         pen = QPen(INK)

@@ -31,7 +31,7 @@ from fgsbir_core.raster import MAX_PICTURE_SIDE
 
 from . import logs, settings
 from .about import AboutDialog, about_rows, shortcut_rows
-from .attributes_panel import MODES, AttributesPanel
+from .attributes_panel import MODES, AttributesPanel, wheel_needs_focus
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .dialogs import DOWNLOAD, QtDialogs
@@ -255,6 +255,7 @@ class MainWindow(QMainWindow):
         self.device_box.setAccessibleName("Device")
         self.device_box.addItem("CPU", "cpu")
         self.device_box.currentIndexChanged.connect(lambda _: self.set_device(self.device_box.currentData()))
+        wheel_needs_focus(self.category_box, self.device_box)  # a wheel over the toolbar must not reload the model
 
         toolbar = QToolBar("Tools", self)
         toolbar.setObjectName("toolbar")
@@ -357,6 +358,8 @@ class MainWindow(QMainWindow):
             self._pending_modes = (self.prefs.category, modes)
             self._apply_pending_modes()
         self.canvas.set_image(snap.image, "Restore sketch", snap.strokes)
+        if snap.note:
+            self.notice(snap.note)
 
     def _remember_modes(self) -> None:
         """The attribute modes the user set for this category's model (kept across a switch of
@@ -412,6 +415,8 @@ class MainWindow(QMainWindow):
             log.info("autosave works again")
             self._lasting = [m for m in self._lasting if not m.startswith("Autosave failed")]
             self._show_lasting()
+            if self.statusBar().currentMessage().startswith("Autosave failed"):
+                self.statusBar().showMessage("Autosave works again.", 4000)
         return ok
 
     def notice(self, message: str, timeout: int = 0, lasting: bool = False) -> None:
@@ -428,7 +433,8 @@ class MainWindow(QMainWindow):
         if not self._lasting:
             self.warning.hide()
             return
-        latest = self._lasting[-1]
+        # the one that risks the user's work first (autosave), else the latest
+        latest = next((m for m in self._lasting if m.startswith("Autosave")), self._lasting[-1])
         text = latest if len(latest) <= 48 else latest[:47] + "…"
         self.warning.setText("⚠ " + (f"{len(self._lasting)} problems: {text}" if len(self._lasting) > 1 else text))
         self.warning.setToolTip("\n\n".join(self._lasting))
@@ -890,6 +896,9 @@ class MainWindow(QMainWindow):
             except Exception as exc:
                 log.warning("could not paste a picture: %s", exc)
                 self.notice(f"Could not use the pasted picture: {exc}")
+            else:  # a picture from no file: the old sketch's name is not this one's
+                self.sketch_file = None
+                self._show_sketch_file()
             return True
         self.statusBar().showMessage(nothing, 4000)
         return False
@@ -908,10 +917,15 @@ class MainWindow(QMainWindow):
         # a stroke file holds strokes only: a sketch with a picture is saved as a picture, strokes drawn in
         kind, filters = ((".png", "PNG image (*.png)") if self.canvas.has_image
                          else (".json", "Stroke files (*.json);;PNG image (*.png)"))
-        suggested = str(self.sketch_file.with_suffix(kind)) if self.sketch_file else f"sketch{kind}"
+        if self.sketch_file is None:
+            suggested = f"sketch{kind}"
+        else:  # its own name where it already is that kind (UP.PNG stays UP.PNG)
+            suggested = str(self.sketch_file if self.sketch_file.suffix.lower() == kind else self.sketch_file.with_suffix(kind))
         path = path or self.dialogs.save_path(self, "Save sketch", filters, suggested)
         if not path:
             return
+        if not Path(path).suffix:  # typed without one: the kind the dialog offered
+            path = str(Path(path).with_suffix(kind))
         if self.canvas.has_image and Path(path).suffix.lower() != ".png":
             self.notice(f"Not saved: this sketch has a picture, which a stroke file cannot hold. Save it as a "
                         f"PNG picture ({Path(path).with_suffix('.png').name}).")

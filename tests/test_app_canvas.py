@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 from conftest import draw_mouse
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -344,3 +344,50 @@ def test_a_smaller_canvas_shrinks_the_view_and_keeps_drawing_in_place(qtbot, can
     canvas.resize(400, 400)  # room again: drawn at its own size
     qtbot.waitUntil(lambda: canvas.width() == 400)
     assert canvas._view.isIdentity()
+
+
+def test_ink_beside_a_picture_stays_in_view_and_saved_pictures_reopen_the_same(qtbot, canvas, tmp_path):
+    """Strokes beside a picture are shown with it whatever the window (not pushed off the canvas);
+    the picture rendered for the model (and saved) keeps its size when the ink is on it, never
+    exceeds MAX_PICTURE_SIDE, and a tiny picture is drawn up so strokes keep their weight."""
+    from PIL import Image, ImageDraw
+
+    from app.canvas import MIN_RENDER_SIDE
+    from fgsbir_core.raster import MAX_PICTURE_SIDE
+
+    wide = Image.new("L", (2400, 300), 255)
+    ImageDraw.Draw(wide).rectangle((1000, 60, 1400, 240), outline=0, width=6)
+    wide.save(tmp_path / "wide.png")
+    canvas.resize(900, 900)
+    canvas.load_image(tmp_path / "wide.png")  # kept at MAX_PICTURE_SIDE wide, shown as a thin band
+    draw_mouse(qtbot, canvas, [(300, 60), (600, 80)])  # well above the band
+    for size in ((1280, 500), (400, 900), (900, 900)):
+        canvas.resize(*size)
+        stroke = canvas._view.mapRect(QRectF(QPointF(*canvas.strokes[0].points[:, :2].min(0)),
+                                             QPointF(*canvas.strokes[0].points[:, :2].max(0))))
+        assert QRectF(canvas.rect()).contains(stroke), (size, stroke)
+    assert max(canvas.query_input()[1].shape) <= MAX_PICTURE_SIDE
+
+    big = Image.new("L", (3000, 2000), 255)
+    ImageDraw.Draw(big).ellipse((300, 200, 2700, 1800), outline=0, width=12)
+    big.save(tmp_path / "big.png")
+    canvas.clear()
+    canvas.pen_width = 12
+    canvas.load_image(tmp_path / "big.png")
+    kept = canvas.image_array().shape
+    w, h = canvas.width(), canvas.height()
+    draw_mouse(qtbot, canvas, [(int(w * 0.8), int(h * 0.3)), (int(w * 0.8), int(h * 0.6))])  # on the picture, near its edge
+    grey = canvas.query_input()[1]
+    assert grey.shape == kept  # the ink is on the picture: its own size
+    canvas.export_png(tmp_path / "saved.png")
+    canvas.clear()
+    canvas.load_image(tmp_path / "saved.png")
+    np.testing.assert_array_equal(canvas.query_input()[1], grey)  # reopens as the very same picture
+
+    Image.new("L", (40, 30), 255).save(tmp_path / "tiny.png")
+    canvas.clear()
+    canvas.pen_width = 3
+    canvas.load_image(tmp_path / "tiny.png")
+    draw_mouse(qtbot, canvas, [(int(w * 0.2), h // 2), (int(w * 0.8), h // 2)])
+    grey = canvas.query_input()[1]
+    assert max(grey.shape) == MIN_RENDER_SIDE and grey.min() < 180  # drawn up: a line, not a faint hair

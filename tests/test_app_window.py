@@ -441,9 +441,11 @@ def test_paste_a_picture_or_a_copied_file(qtbot, make_window, tmp_path):
         window.paste_action.trigger()
         assert window.canvas.is_empty() and "Nothing to paste" in window.statusBar().currentMessage()
         clipboard.setImage(_boot_picture())
+        window.sketch_file = tmp_path / "old.json"  # the sketch shown before came from a file
         window.paste_action.trigger()
         assert window.canvas.has_image and not window.canvas.is_empty()
         assert window.canvas.undo_stack.undoText() == "Paste picture"
+        assert window.sketch_file is None  # a picture from no file: Save must not offer old.json's name
         qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is not None)
         window.canvas.undo_stack.undo()  # one undoable step
         assert window.canvas.is_empty()
@@ -474,9 +476,9 @@ def test_a_sketch_with_a_picture_is_saved_as_a_picture_not_lost(qtbot, make_wind
     assert window.dialogs.suggested[-1].endswith(".png")
     assert not (tmp_path / "mine.json").exists() and window.has_unsaved_sketch()
     assert "Save it as a PNG picture (mine.png)" in window.statusBar().currentMessage()
-    window.dialogs.save_answer = str(tmp_path / "mine.png")
+    window.dialogs.save_answer = str(tmp_path / "mine")  # typed without an extension
     window.save_action.trigger()
-    assert not window.has_unsaved_sketch()
+    assert not window.has_unsaved_sketch() and (tmp_path / "mine.png").is_file()
     from PIL import Image
 
     saved = np.asarray(Image.open(tmp_path / "mine.png"))
@@ -925,3 +927,21 @@ def test_the_wheel_over_the_attribute_list_scrolls_it_and_sets_no_mode(qtbot):
     qtbot.waitUntil(box.hasFocus)
     wheel()
     assert panel.mode("attribute_2") == "Must have"  # a focused box takes the wheel, as any box does
+
+
+def test_the_wheel_over_the_toolbar_and_panel_boxes_changes_nothing_unfocused(qtbot, make_window):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window()
+    window.canvas.setFocus()
+    for widget in (window.category_box, window.device_box, window.attributes.facing, window.attributes.slider):
+        before = widget.value() if hasattr(widget, "value") else widget.currentIndex()
+        centre = QPointF(widget.rect().center())
+        QApplication.sendEvent(widget, QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                                                   QPoint(0, -120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                                   Qt.ScrollPhase.NoScrollPhase, False))
+        after = widget.value() if hasattr(widget, "value") else widget.currentIndex()
+        assert after == before, widget.objectName()
+    assert window.prefs.category == "shoes"

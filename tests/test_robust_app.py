@@ -210,7 +210,7 @@ def test_a_config_folder_that_cannot_be_made_costs_the_preferences_not_the_start
     both = make_window(data_dir=blocker / "data")  # autosave off as well: neither hides the other
     tip = both.warning.toolTip()
     assert "Autosave is off" in tip and "Preferences will not be kept" in tip and "Autosave is off too" in tip
-    assert both.warning.text().startswith("⚠ 2 problems:")
+    assert both.warning.text().startswith("⚠ 2 problems: Autosave is off")  # the one that risks work, first
 
 
 def test_autosave_write_failure_is_noticed_once_and_recovers(qtbot, make_window, monkeypatch):
@@ -245,6 +245,17 @@ def test_opened_picture_is_autosaved_and_restored(qtbot, make_window, tmp_path):
     second = make_window(dialogs=RestoreDialogs(True))
     assert second.canvas.has_image and len(second.canvas.strokes) == 1
     np.testing.assert_array_equal(second.canvas.image_array(), picture)
+    assert not any("may not line up" in n for n in second.notices)
+    # the same from an older SketchFind, whose strokes over a picture were in window pixels: said
+    path = second.autosave.path
+    second.autosave_now()
+    data = json.loads(path.read_text())
+    data["version"] = 1
+    second.autosave._lock.unlock()
+    second.autosave._lock = second.autosave.path = None
+    path.write_text(json.dumps(data))
+    third = make_window(dialogs=RestoreDialogs(True))
+    assert len(third.canvas.strokes) == 1 and any("older SketchFind and may not line up" in n for n in third.notices)
 
 
 def test_two_autosave_slots_and_stale_lock(tmp_path):
