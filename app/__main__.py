@@ -12,12 +12,12 @@ from pathlib import Path
 
 
 def _parser() -> argparse.ArgumentParser:
-    from fgsbir_core.cli import add_query_options
+    from fgsbir_core.cli import ArgumentParser, add_query_options
     from fgsbir_core.data import RETRIEVAL_CATEGORIES
 
     from .logs import version
 
-    parser = argparse.ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
+    parser = ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
     parser.add_argument("--version", action="version", version=f"SketchFind {version()}")
     parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None,
                         help="product category (default: the last one used in the window; shoes with --query)")

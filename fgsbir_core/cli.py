@@ -212,6 +212,26 @@ def print_answers(output: list[dict], as_json: bool) -> None:
     emit("".join(line + "\n" for line in lines))
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, except that help, version or usage text that cannot be written is not lost in
+    silence: argparse drops the write error and exits 0, even onto a full disk."""
+
+    def _print_message(self, message, file=None):
+        if not message:
+            return
+        file = file or sys.stderr
+        try:
+            file.write(message)
+            file.flush()
+        except OSError as exc:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())  # nothing left to flush at exit
+            if isinstance(exc, BrokenPipeError):
+                raise SystemExit(141) from None
+            if file is not sys.stderr:
+                print(f"{self.prog}: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+
 def emit(text: str) -> None:
     """Print an answer. A reader that went away (`| head`) ends the program quietly with 141,
     as SIGPIPE would; a full disk is an OSError with one line, not a traceback at exit."""
@@ -273,7 +293,7 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
+    parser = ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
     parser.add_argument("--version", action="version", version=f"fgsbir {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -154,6 +154,20 @@ def test_answers_to_a_reader_that_left_or_a_full_disk_end_without_a_traceback():
         assert done.returncode == 2 and done.stderr.strip() == "cannot write the answer: No space left on device"
 
 
+def test_help_onto_a_full_disk_is_an_error_not_a_silent_success():
+    """argparse drops a failed write of --help / --version and exits 0; both programs say it and exit 2."""
+    if not Path("/dev/full").exists():
+        return
+    for module, name in (("fgsbir_core.cli", "fgsbir"), ("app.__main__", "sketchfind")):
+        for flag in ("--help", "--version"):
+            with open("/dev/full", "w") as full:
+                done = subprocess.run([sys.executable, "-m", module, flag], cwd=ROOT, stdout=full,
+                                      stderr=subprocess.PIPE, text=True, timeout=60,
+                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            assert done.returncode == 2, (module, flag, done.stderr)
+            assert done.stderr == f"{name}: error: cannot write to standard output: No space left on device\n"
+
+
 def test_a_sketch_given_to_the_program_is_opened_in_the_window():
     """`sketchfind boot.png` (the desktop's "Open with SketchFind", Exec=sketchfind %f)."""
     import pytest
