@@ -71,6 +71,16 @@ if [ -n "$DATA_ROOT" ]; then
   chmod -R u+w,go-w "$dest"
 fi
 
+# the newest glibc any bundled binary asks for (the build machine's, through libpython and
+# the bundled libstdc++): neither the .deb nor the README may promise an older one
+glibc=$(find "$BUNDLE" -type f \( -name '*.so*' -o -name SketchFind \) -print0 | xargs -0 objdump -T 2>/dev/null \
+        | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1)
+if [ -z "$glibc" ]; then echo "build.sh: cannot read the glibc the bundle needs (objdump from binutils)" >&2; exit 1; fi
+echo "   needs glibc >= $glibc"
+# what someone who unpacks the tar.gz finds first: how to run it, and the bundled software's licences
+sed -e "s/@VERSION@/$VERSION/" -e "s/@GLIBC@/$glibc/" packaging/bundle_readme.txt > "$BUNDLE/README.txt"
+install -m 0644 packaging/debian/copyright "$BUNDLE/COPYRIGHT"
+
 if [ "$MAKE_TAR" = 1 ]; then
   echo "== $(basename "$TARBALL")"
   if command -v pigz >/dev/null; then
@@ -103,12 +113,6 @@ EOF
   done
   install -m 0644 packaging/debian/copyright "$stage/usr/share/doc/sketchfind/copyright"
   installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-  # the newest glibc any bundled binary asks for (the build machine's, through libpython and
-  # the bundled libstdc++): the .deb must not promise to run on an older one
-  glibc=$(find "$BUNDLE" -type f \( -name '*.so*' -o -name SketchFind \) -print0 | xargs -0 objdump -T 2>/dev/null \
-          | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1)
-  if [ -z "$glibc" ]; then echo "build.sh: cannot read the glibc the bundle needs (objdump from binutils)" >&2; exit 1; fi
-  echo "   needs glibc >= $glibc"
   sed -e "s/@VERSION@/$VERSION/" -e "s/@ARCH@/$DEB_ARCH/" -e "s/@INSTALLED_SIZE@/$installed_kb/" -e "s/@GLIBC@/$glibc/" \
       packaging/debian/control.in > "$stage/DEBIAN/control"
   chmod -R go-w "$stage"

@@ -77,6 +77,12 @@ elif [ "$bundle_mb" -le 650 ]; then echo "WARN  bundle size ${bundle_mb} MB > 60
 else fail "bundle size ${bundle_mb} MB > 650 MB: trimming broke? (packaging/trim.py)"; fi
 if [ -f "$TARBALL" ] && tar -tzf "$TARBALL" > "$TMP/tar.list" && grep -qx 'SketchFind/SketchFind' "$TMP/tar.list"; then
   pass "$(basename "$TARBALL") holds SketchFind/SketchFind"
+  if grep -qx 'SketchFind/README.txt' "$TMP/tar.list" && grep -qx 'SketchFind/COPYRIGHT' "$TMP/tar.list" \
+     && ! grep -q '@[A-Z]*@' "$BUNDLE/README.txt" && grep -q "SketchFind $VERSION" "$BUNDLE/README.txt"; then
+    pass "it carries README.txt (SketchFind $VERSION) and COPYRIGHT"
+  else
+    fail "README.txt (filled in) or COPYRIGHT missing from $(basename "$TARBALL")"
+  fi
 else
   fail "no usable $TARBALL"
 fi

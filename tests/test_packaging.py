@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import configparser
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -154,6 +155,26 @@ def test_deb_control_template():
     build = (PACKAGING / "build.sh").read_text()
     assert "dpkg-deb --build --root-owner-group" in build
     assert "/opt/sketchfind" in build or "opt/sketchfind" in build
+
+
+def test_bundle_readme_names_options_and_menus_that_exist():
+    """README.txt in the tar.gz: its commands parse, its menu items are the window's, build.sh fills it in."""
+    text = (PACKAGING / "bundle_readme.txt").read_text()
+    assert set(re.findall(r"@([A-Z]+)@", text)) == {"VERSION", "GLIBC"}
+    build = (PACKAGING / "build.sh").read_text()
+    assert 'packaging/bundle_readme.txt > "$BUNDLE/README.txt"' in build and '"$BUNDLE/COPYRIGHT"' in build
+    assert build.index('"$BUNDLE/README.txt"') < build.index('if [ "$MAKE_TAR" = 1 ]')  # in the tar.gz too
+    from app.__main__ import _parser
+
+    for line in text.splitlines():
+        if line.strip().startswith("./SketchFind "):
+            command = line.split("  ")[1] if line.startswith("  ") else line
+            args = command.strip().split()[1:]
+            if args != ["--help"]:
+                _parser().parse_args(args)
+    window = (ROOT / "app" / "main_window.py").read_text()
+    for menu, item in re.findall(r"\*(\w+) -> ([^*]+)\*", text):
+        assert f'"&{menu}"' in window and f'"{item}' in window, (menu, item)
 
 
 def test_icons(tmp_path):
