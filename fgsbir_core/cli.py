@@ -137,7 +137,7 @@ def _cmd_train(args) -> int:
     if args.fusion_weight and args.refit_at is None:
         raise ValueError("--fusion-weight goes with --refit-at (a run's own weight is chosen on validation)")
     if args.refit_from:
-        from .train import refit_plan
+        from .crossval import refit_plan
 
         if Path(args.refit_from).resolve() == Path(args.out).resolve():
             raise ValueError(f"--out {args.out} is the run being refitted: give another file")
@@ -162,7 +162,7 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_cv(args) -> int:
-    from .train import cross_validate
+    from .crossval import cross_validate
 
     config = _recipe(args)
     result = cross_validate(config, args.out_dir, args.data_root, folds=args.folds)

@@ -53,7 +53,7 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
                     if not weights.is_file():
                         train(config, weights, data_root)
                     if refit:  # the run's choices, trained again on all training pairs
-                        from .train import refit_plan
+                        from .crossval import refit_plan
 
                         run, weights = weights, out_dir / "refit" / weights.name
                         if not weights.is_file():

@@ -17,12 +17,12 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 
-from .checkpoint import atomic_write_bytes, half_precision, load_checkpoint, save_checkpoint
-from .data import CATEGORIES, cross_validation_folds, load_benchmark, resolve_data_root, train_validation_split
+from .augment import augmented_pair_cells, pick_copies, pseudo_sketches
+from .checkpoint import half_precision, load_checkpoint, save_checkpoint
+from .data import CATEGORIES, load_benchmark, resolve_data_root, train_validation_split
 from .evaluate import retrieval_metrics, true_ranks
 from .model import ModelConfig
 from .raster import RasterSpec
@@ -187,104 +187,6 @@ def attribute_reliability(root: Path, category: str, names: list[str]) -> np.nda
     return weights
 
 
-def random_warps(n: int, rng: np.random.Generator, strength: float) -> np.ndarray:
-    """(n, 5) affine jitter: log scale, log aspect, rotation (rad), shift x, shift y (frame = 2)."""
-    return np.stack([
-        rng.uniform(-0.12, 0.12, n), rng.uniform(-0.06, 0.06, n), np.deg2rad(rng.uniform(-6, 6, n)),
-        rng.uniform(-0.08, 0.08, n), rng.uniform(-0.08, 0.08, n),
-    ], 1) * strength
-
-
-def warp(images, params: np.ndarray, size: int):
-    """uint8-range (B, 1, H, W) tensor -> (B, 1, size, size) images warped by `random_warps` params."""
-    import torch
-    import torch.nn.functional as F
-
-    ink = F.interpolate(1.0 - images / 255.0, size=(size, size), mode="area")
-    scale, aspect, angle = np.exp(params[:, 0]), np.exp(params[:, 1]), params[:, 2]
-    cos, sin = np.cos(angle), np.sin(angle)
-    theta = np.zeros((len(ink), 2, 3), np.float32)
-    theta[:, 0, 0] = cos / (scale * aspect)
-    theta[:, 0, 1] = -sin / (scale * aspect)
-    theta[:, 1, 0] = sin / (scale / aspect)
-    theta[:, 1, 1] = cos / (scale / aspect)
-    theta[:, :, 2] = params[:, 3:5]
-    grid = F.affine_grid(torch.from_numpy(theta), list(ink.shape), align_corners=False)
-    ink = F.grid_sample(ink, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return 255.0 * (1.0 - ink)
-
-
-def augmented_pair_cells(model, sketches: np.ndarray, photos: np.ndarray, copies: int, rng: np.random.Generator,
-                         strength: float, jitter: float, batch_size: int = 64):
-    """Orientation cells (N, copies, bins, G, G) of warped copies of each sketch and photo.
-
-    Copy k of sketch i and copy k of photo i share one warp (so the pair stays aligned, as the
-    test pairs are) plus a small independent jitter for tolerance to misplaced lines; copy 0
-    is unwarped. The front end has no weights, so computing it once per copy is exact and
-    makes a training step several times cheaper than warping and filtering every step.
-    """
-    import torch
-
-    n, size = len(sketches), model.config.work_size
-    shared = random_warps(n * copies, rng, strength).reshape(n, copies, 5)
-    shared[:, 0] = 0.0
-    banks = []
-    for images in (sketches, photos):
-        params = shared + random_warps(n * copies, rng, jitter).reshape(n, copies, 5) * (np.arange(copies) > 0)[None, :, None]
-        out = None
-        with torch.no_grad():
-            for start in range(0, n, batch_size):
-                chunk = torch.from_numpy(images[start: start + batch_size]).float()[:, None]
-                cells = torch.stack([model.cells(warp(chunk, params[start: start + batch_size, k], size)) for k in range(copies)], 1)
-                if out is None:
-                    out = torch.empty((n,) + tuple(cells.shape[1:]))
-                out[start: start + len(chunk)] = cells
-        banks.append(out)
-    return banks
-
-
-def pseudo_sketches(photos: np.ndarray, rng: np.random.Generator, min_component: int = 40, wobble: float = 0.012) -> np.ndarray:
-    """Edge maps -> sketch-like drawings of the same object, exactly aligned with it.
-
-    Drops short edge fragments (texture, shading) as a sketcher would, and bends the rest
-    with a smooth random displacement field (hand wobble). Pairs (pseudo-sketch i, photo i)
-    give the network precisely aligned examples, which the real training pairs lack.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    from .imageops import label
-
-    out = np.empty_like(photos)
-    for i, photo in enumerate(photos):
-        ink = photo < 160
-        labels, count = label(ink)
-        if count:
-            keep = np.bincount(labels.ravel(), minlength=count + 1) >= min_component
-            keep[0] = False
-            ink = keep[labels]
-        out[i] = np.where(ink, photo, 255)
-    images = torch.from_numpy(out).float()[:, None]
-    n, _, h, w = images.shape
-    flow = torch.from_numpy(rng.normal(0, wobble, (n, 2, 6, 6)).astype(np.float32))
-    flow = F.interpolate(flow, size=(h, w), mode="bicubic", align_corners=False).permute(0, 2, 3, 1)
-    base = F.affine_grid(torch.eye(2, 3).expand(n, 2, 3), [n, 1, h, w], align_corners=False)
-    ink = F.grid_sample(1.0 - images / 255.0, base + flow, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return np.clip(255.0 * (1.0 - ink[:, 0].numpy()), 0, 255).astype(np.uint8)
-
-
-def pick_copies(bank, index: np.ndarray, copy: np.ndarray, rng: np.random.Generator, dropout: float = 0.0):
-    """Copy `copy[j]` of item `index[j]`; `dropout` zeroes random patches (an 8 x 8 grid)."""
-    import torch
-    import torch.nn.functional as F
-
-    cells = bank[torch.from_numpy(index), torch.from_numpy(copy)]
-    if dropout > 0:
-        keep = torch.from_numpy((rng.random((len(index), 1, 8, 8)) >= dropout).astype(np.float32))
-        cells = cells * F.interpolate(keep, size=cells.shape[-2:], mode="nearest")
-    return cells
-
-
 def current_distances(model, sketch_bank, photo_bank, batch_size: int = 128) -> np.ndarray:
     """(n, n) squared embedding distances between the unwarped copies (copy 0) of the cached
     training sketches and photos, under the model as it is now."""
@@ -335,115 +237,6 @@ def choose_fusion_weight(sketches: Codes, photos: Codes, triplets=None, attribut
         if best is None or key > best[0]:
             best = (key, w, metrics)
     return best[1], best[2]
-
-
-CV_FOLDS: Final = 4  # the cross-validation every recipe choice here was made by
-
-
-def fold_file(out_dir: str | Path, category: str, mode: str, k: int) -> Path:
-    """Fold k's model of a cross-validation in out_dir (`cross_validate`, scripts/cv_parallel.py)."""
-    return Path(out_dir) / f"{category}_{mode}_fold{k}.pt"
-
-
-def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, folds: int = CV_FOLDS,
-                   quiet: bool = False) -> dict:
-    """Choose the recipe's step and fusion weight on every training pair: train `folds` models,
-    each validated on its own part, pool the validation ranks of all pairs at each validated
-    step and weight, and take the best acc@1 (then acc@10, then the later step, the smaller w).
-    Returns a card for `train(config, out, refit_from=card)`, also written to
-    out_dir/<category>_<mode>_cv.json with the pooled table. Fold models are kept (resumable)."""
-    root = resolve_data_root(data_root)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n = len(load_benchmark(config.category, root).train)
-    if not 2 <= folds <= n // 2:
-        raise ValueError(f"--folds {folds}: must be from 2 to {n // 2} (each fold needs at least 2 validation pairs "
-                         f"of the {n})")
-    config.check()
-    pooled: dict = {}
-    seconds = 0.0
-    for k in range(folds):
-        card = train_fold(config, out_dir, k, folds, root, quiet)
-        seconds += card["training_seconds"]
-        for step, by_weight in card["validation_ranks"].items():
-            for w, ranks in by_weight.items():
-                pooled.setdefault((int(step), float(w)), []).extend(ranks)
-    table = []
-    for (step, w), ranks in sorted(pooled.items()):
-        ranks = np.asarray(ranks)
-        table.append({"step": step, "fusion_weight": w, "acc_at_1": float(np.mean(ranks < 1)),
-                      "acc_at_10": float(np.mean(ranks < 10)), "sketches": int(len(ranks))})
-    best = max(table, key=lambda r: (r["acc_at_1"], r["acc_at_10"], r["step"], -r["fusion_weight"]))
-    result = {
-        "train_config": config.to_dict(),
-        "chosen_step": best["step"],
-        "validation": {"fusion_weight": best["fusion_weight"], "acc_at_1": best["acc_at_1"], "acc_at_10": best["acc_at_10"]},
-        "chosen_by": f"and fusion weight chosen by {folds}-fold cross-validation on the training pairs "
-                     f"(validation figures: pooled over all {n} of them, each ranked within its fold)",
-        "training_seconds": round(seconds, 1),
-        "folds": folds,
-        "table": table,
-    }
-    atomic_write_bytes(out_dir / f"{config.category}_{config.mode}_cv.json", (json.dumps(result, indent=2) + "\n").encode())
-    return result
-
-
-def train_fold(config: TrainConfig, out_dir: Path, k: int, folds: int, root: Path, quiet: bool = False) -> dict:
-    """Fold k of `cross_validate` (out_dir/<category>_<mode>_fold<k>.pt), reused when that file was
-    trained with this config; returns its card with the validation ranks of every step and weight."""
-    n = len(load_benchmark(config.category, root).train)
-    if "{fold}" in config.init_from:  # staged training whose first stage saw only this fold's training part
-        config = replace(config, init_from=config.init_from.format(fold=k))
-    path = fold_file(out_dir, config.category, config.mode, k)
-    card = load_checkpoint(path)["card"] if path.is_file() else None
-    split = cross_validation_folds(n, folds)[k]
-    # a fold file from before the split was recorded was one of 4 folds (the only count then used)
-    same_split = card is not None and card.get("validation_pairs", None if folds != 4 else [int(i) for i in split[1]]) \
-        == [int(i) for i in split[1]]
-    if card is None or not config.same_as(card.get("train_config")) or "validation_ranks" not in card or not same_split:
-        card = train(config, path, root, quiet=quiet, split=split, history={})
-    return card
-
-
-def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | None = None,
-               init_from: str | None = None) -> tuple[TrainConfig, dict]:
-    """(config, card) to refit the finished run `run_weights` (or a cross-validation's JSON) on all
-    training pairs:
-    `train(config, out, refit_from=card)`. Fields newer than the run take their defaults.
-    init_from: a staged recipe's first stage for this refit (its run started from per-fold ones)."""
-    if str(run_weights).endswith(".json"):  # a cross-validation result (cross_validate)
-        card = json.loads(Path(run_weights).read_text())
-    else:
-        card = dict(load_checkpoint(run_weights)["card"])
-    if not isinstance(card, dict) or not isinstance(card.get("train_config"), dict) or "chosen_step" not in card:
-        raise ValueError(f"{run_weights} is not a finished run or a cross-validation of fgsbir (no recipe and chosen step in it)")
-    unknown = sorted(set(card["train_config"]) - set(TrainConfig.__dataclass_fields__))
-    if unknown:  # a newer version's recipe: dropping its settings would train another one
-        raise ValueError(f"{run_weights} was trained with settings this version of fgsbir does not know "
-                         f"({', '.join(unknown)}): refit it with the version that made it")
-    unknown = sorted(set(card["train_config"].get("model") or {}) - set(ModelConfig.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"{run_weights} was trained with network settings this version of fgsbir does not know "
-                         f"(model.{', model.'.join(unknown)}): refit it with the version that made it")
-    try:  # a hand-edited file: wrong types or ranges are said, not a traceback
-        config = TrainConfig(**card["train_config"])
-        config.check()
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{run_weights}: its recipe cannot be trained ({exc})") from None
-    chosen = card["chosen_step"]
-    if isinstance(chosen, bool) or not isinstance(chosen, int) or not 1 <= chosen <= config.steps:
-        raise ValueError(f"{run_weights}: its chosen step {chosen!r} is not a step of its recipe (1 to {config.steps})")
-    if threads:
-        config.threads = threads
-    if seed is not None and "folds" in card:  # a cross-validated recipe serves every seed
-        config.seed = seed
-    if init_from is not None:
-        config.init_from = init_from
-    if "{fold}" in config.init_from:
-        raise ValueError(f"{run_weights} was cross-validated from per-fold first stages ({config.init_from}): give the "
-                         "first stage trained on all training pairs (--set init_from=FILE)")
-    card["train_config"] = config.to_dict()
-    return config, card
 
 
 def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = True, quiet: bool = False,

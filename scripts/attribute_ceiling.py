@@ -33,10 +33,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
+from fgsbir_core.crossval import CV_FOLDS, fold_file  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import attribute_distances, embedding_distances, encode_images  # noqa: E402
-from fgsbir_core.train import CV_FOLDS, fold_file  # noqa: E402
 
 FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # FUSION_GRID widened at both ends

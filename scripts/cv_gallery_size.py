@@ -21,10 +21,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
+from fgsbir_core.crossval import CV_FOLDS, fold_file  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
-from fgsbir_core.train import CV_FOLDS, FUSION_GRID, fold_file  # noqa: E402
+from fgsbir_core.train import FUSION_GRID  # noqa: E402
 
 FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fgsbir_core.crossval import CV_FOLDS, cross_validate, train_fold
 from fgsbir_core.data import resolve_data_root
-from fgsbir_core.train import CV_FOLDS, TrainConfig, cross_validate, train_fold
+from fgsbir_core.train import TrainConfig
 
 FOLDS = CV_FOLDS  # the cross-validation the recipe was chosen by
 

@@ -29,11 +29,11 @@ from scipy.ndimage import gaussian_filter1d, grey_erosion
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
+from fgsbir_core.crossval import fold_file  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.raster import RasterSpec, ink_run_weights, normalise_image, rasterise_strokes  # noqa: E402
 from fgsbir_core.retrieval import encode_images, fused_distances  # noqa: E402
-from fgsbir_core.train import fold_file  # noqa: E402
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
 

@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fgsbir_core.crossval import fold_file  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.engine import ORIENT_NEIGHBOURS, Engine  # noqa: E402
-from fgsbir_core.train import fold_file  # noqa: E402
 
 
 def sketch_sets(category: str, args, bench):

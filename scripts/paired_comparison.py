@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgsbir_core.checkpoint import load_checkpoint  # noqa: E402
+from fgsbir_core.crossval import fold_file  # noqa: E402
 from fgsbir_core.evaluate import evaluate_checkpoint, true_ranks  # noqa: E402
-from fgsbir_core.train import fold_file  # noqa: E402
 
 
 def sign_test(only_a: int, only_b: int) -> float:

@@ -20,11 +20,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fgsbir_core.augment import warp  # noqa: E402
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
 from fgsbir_core.evaluate import true_ranks  # noqa: E402
 from fgsbir_core.retrieval import Codes, encode_images, fused_distances  # noqa: E402
-from fgsbir_core.train import attribute_reliability, warp  # noqa: E402
+from fgsbir_core.train import attribute_reliability  # noqa: E402
 
 SHIFT = 0.0625  # 8 px of 256, in warp units (the frame is 2 wide)
 VIEW_SETS = {  # (log scale, log aspect, rotation, shift x, shift y) per extra view

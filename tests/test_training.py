@@ -226,8 +226,8 @@ def test_refit_keeps_the_runs_choices_and_uses_all_training_pairs(data_root, tmp
 
 
 def test_cross_validation_pools_every_training_pair_and_feeds_the_final_training(data_root, tmp_path):
+    from fgsbir_core.crossval import cross_validate, refit_plan
     from fgsbir_core.data import cross_validation_folds
-    from fgsbir_core.train import cross_validate, refit_plan
 
     folds = cross_validation_folds(200, 4)
     validation = np.concatenate([v for _, v in folds])
@@ -297,13 +297,13 @@ def test_training_can_start_from_another_categorys_model(data_root, tmp_path):
 def test_a_fold_starts_from_its_own_first_stage(data_root, tmp_path, monkeypatch):
     """init_from with "{fold}": each cross-validation fold starts from a first stage that saw only
     its own training part (staged training whose first stage includes this category)."""
-    from fgsbir_core import train as train_module
+    from fgsbir_core import crossval
 
     seen = []
-    monkeypatch.setattr(train_module, "train", lambda config, out, root, **kw: seen.append(config.init_from) or {})
+    monkeypatch.setattr(crossval, "train", lambda config, out, root, **kw: seen.append(config.init_from) or {})
     config = TrainConfig(category="chairs", mode="mtl", init_from=str(tmp_path / "s1" / "chairs_mtl_fold{fold}.pt"))
     for k in range(2):
-        train_module.train_fold(config, tmp_path, k, 4, data_root, quiet=True)
+        crossval.train_fold(config, tmp_path, k, 4, data_root, quiet=True)
     assert seen == [str(tmp_path / "s1" / "chairs_mtl_fold0.pt"), str(tmp_path / "s1" / "chairs_mtl_fold1.pt")]
 
 
@@ -388,8 +388,8 @@ def test_a_diverging_run_stops_with_a_message_and_writes_nothing(data_root, tmp_
 def test_cross_validation_never_reuses_folds_of_another_split(data_root, tmp_path):
     """Fold files of a 2-fold run are not taken for folds of a 4-fold one (their validation
     ranks were pooled as if they were: 300 ranks for 200 sketches)."""
+    from fgsbir_core.crossval import cross_validate, train_fold
     from fgsbir_core.data import resolve_data_root
-    from fgsbir_core.train import cross_validate, train_fold
 
     config = TrainConfig(category="chairs", mode="triplet", steps=2, batch_size=4, eval_every=2,
                          model={"width": 8, "embedding_dim": 16}, augment_copies=1, threads=1, pseudo_sketch_pairs=False)
@@ -447,7 +447,7 @@ def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, c
     """The cross-validation's folds started from per-fold first stages ("{fold}"): its refit must
     be told which first stage (trained on all pairs) to start from, and nothing else may change."""
     from fgsbir_core.cli import main
-    from fgsbir_core.train import refit_plan
+    from fgsbir_core.crossval import refit_plan
 
     config = TrainConfig(category="chairs", mode="mtl", init_from=str(tmp_path / "s1" / "chairs_mtl_fold{fold}.pt"))
     recipe = tmp_path / "chairs_mtl_cv.json"
