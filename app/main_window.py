@@ -500,8 +500,9 @@ class MainWindow(QMainWindow):
             self.worker.load_catalogue(root)
 
     def _load_model(self) -> None:
+        if self._before_folder is not None:  # a folder being indexed: a cancel goes back to the root searched
+            self._before_folder = (None, self._before_folder[1])  # before, not to codes of the old model
         self.info = self.catalogue = None
-        self._before_folder = None  # that catalogue was encoded by the old model: never brought back
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
         self.statusBar().showMessage("Loading model…")
@@ -537,14 +538,15 @@ class MainWindow(QMainWindow):
     def choose_data_root(self, root: str | None = None) -> None:
         root = root or self.dialogs.pick_folder(self)
         if root:
-            if self.catalogue is not None:  # searched again if the new folder is cancelled or fails
+            if self.catalogue is not None:  # searched until the new folder is ready, and again if it is cancelled or fails
                 self._before_folder = (self.catalogue, self.prefs.data_root)
+            elif self._before_folder is None and self.prefs.data_root and self._catalogue_pending:
+                self._before_folder = (None, self.prefs.data_root)  # still loading: loaded again on cancel
             self.prefs.data_root = root
             self._remember_folder(root)
             self._save_preferences()
-            self.catalogue = None
             self._catalogue_pending = True
-            self._show_placeholder()
+            self._show_placeholder(not self.canvas.is_empty())
             self.worker.load_catalogue(root)
 
     def closeEvent(self, event) -> None:
@@ -680,7 +682,8 @@ class MainWindow(QMainWindow):
         encode = f"encode {outcome.encode_ms:.0f} ms, " if outcome.encode_ms is not None else "re-rank only, "
         self.query_time.setText(f"Last query {total:.0f} ms ({encode}rank {outcome.rank_ms:.0f} ms)")
         if self.catalogue is None:
-            self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
+            if not self._catalogue_pending:  # else the indexing progress stays said
+                self.statusBar().showMessage("Attributes predicted; no photo catalogue loaded.", 4000)
         elif not outcome.results and len(self.catalogue):
             self.statusBar().showMessage(self._none_must_have(), 4000)
         elif self.statusBar().currentMessage().startswith(NONE_MUST_HAVE):
@@ -736,7 +739,9 @@ class MainWindow(QMainWindow):
         self.progress.setValue(done)
         self.progress.setVisible(done < total)
         self.cancel_indexing.setVisible(done < total)
-        self.statusBar().showMessage(f"Indexing photos {done}/{total}…")
+        source = getattr(self.catalogue, "source", "") if self._before_folder is not None else ""
+        meanwhile = f" (searching {Path(source).name} meanwhile)" if source else ""
+        self.statusBar().showMessage(f"Indexing photos {done}/{total}…{meanwhile}")
 
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
@@ -754,13 +759,22 @@ class MainWindow(QMainWindow):
         previous, self._before_folder = self._before_folder, None
         if previous is None:
             return ""
-        self.catalogue, self.prefs.data_root = previous
+        catalogue, self.prefs.data_root = previous
         self._save_preferences()
+        if catalogue is None:  # the model changed meanwhile: that root is loaded again for it
+            self._load_catalogue()
+            return f" Loading {Path(self.prefs.data_root).name or 'the previous photos'} again."
+        self.catalogue = catalogue
         self.rerank()
         source = getattr(self.catalogue, "source", "")
         return f" Searching {Path(source).name or 'the previous photos'} again."
 
     def _catalogue_ready(self, catalogue) -> None:
+        if self.info is None:
+            return  # indexed by a model being replaced: the new model's catalogue follows
+        if not self._catalogue_pending and self._before_folder is None:  # cancelled as it finished:
+            self.prefs.data_root = getattr(catalogue, "source", "") or self.prefs.data_root  # the worker searches it now
+            self._save_preferences()
         self.catalogue = catalogue
         self._before_folder = None
         self._catalogue_pending = False

@@ -2,7 +2,8 @@
 
 Pattern: napari's status checker and Qt's mandelbrot example. The GUI thread only posts
 requests; the worker sleeps on an event, runs control jobs (load a model, load a catalogue,
-change device) in order, and for queries always runs the *latest* request only: a new
+change device) in order (queries waiting while a catalogue is indexed are answered between its
+photos), and for queries always runs the *latest* request only: a new
 sketch replaces a pending one, new ranking settings replace pending settings. Every result
 carries the id of the request it answers so the window can drop stale ones, and the worker
 itself drops a result when a newer request is already waiting. The GUI thread never calls
@@ -169,20 +170,37 @@ class Worker(QThread):
                 else:
                     self._wake.clear()
                     continue
-            stage = {"load": "load", "catalogue": "catalogue", "device": "device"}.get(job[0], "query")
-            try:
-                getattr(self, f"_do_{job[0]}")(*job[1:])
-            except Exception as exc:  # reported and logged, never raised: the loop must survive
-                known = isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
-                if known:
-                    log.warning("%s failed: %s", stage, friendly(exc))
-                else:  # a bug or a device fault: the traceback goes to the log file
-                    log.exception("%s failed", stage)
-                self.failed.emit(stage, friendly(exc))
+            self._run_job(job)
+
+    def _run_job(self, job: tuple) -> None:
+        stage = {"load": "load", "catalogue": "catalogue", "device": "device"}.get(job[0], "query")
+        try:
+            getattr(self, f"_do_{job[0]}")(*job[1:])
+        except Exception as exc:  # reported and logged, never raised: the loop must survive
+            known = isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
+            if known:
+                log.warning("%s failed: %s", stage, friendly(exc))
+            else:  # a bug or a device fault: the traceback goes to the log file
+                log.exception("%s failed", stage)
+            self.failed.emit(stage, friendly(exc))
 
     def _cancelled(self) -> bool:
         with self._lock:
             return self._stopping or self._catalogue_cancel or any(job[0] in ("load", "catalogue") for job in self._control)
+
+    def _between_photos(self) -> bool:
+        """The engine's cancel check while it indexes (called between photos). Indexing a folder
+        takes minutes, so a query waiting meanwhile is answered here, against the catalogue
+        searched so far, instead of after the whole folder. True: stop indexing."""
+        if self._cancelled():
+            return True
+        with self._lock:
+            if not self._pending:
+                return False
+            job = ("query", self._pending_sketch, self._pending_params, self._pending_id)
+            self._pending, self._pending_sketch = False, None
+        self._run_job(job)
+        return self._cancelled()
 
     def _do_load(self, category: str, device: str, weights: str | None) -> None:
         self._engine = self._catalogue = self._code = None
@@ -231,11 +249,11 @@ class Worker(QThread):
             return  # the model error was reported already; a second message would hide it
         if self._engine is None:
             raise RuntimeError("The model is not loaded, so the photo catalogue cannot be indexed.")
-        try:  # the catalogue searched so far stays until this one is ready (the window brings it back on cancel)
+        try:  # the catalogue searched so far stays, and is searched, until this one is ready
             catalogue = self._engine.load_catalogue(
                 data_root=data_root or None,
                 progress=lambda done, total: self.catalogueProgress.emit(int(done), int(total)),
-                cancel=self._cancelled,
+                cancel=self._between_photos,
             )
         except Exception:
             if self._cancelled():

@@ -447,6 +447,90 @@ def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines)
     assert time.monotonic() - started < 3 and not window.worker.isRunning()
 
 
+def _slow_folder_loading(fake_engines, release: threading.Event):
+    """Every fake engine indexes "slow-folder" until `release` is set, checking cancel() as the
+    real engine does between photos; other roots load at once."""
+    from conftest import FakeCatalogue, FakeEngine
+
+    def load_catalogue(data_root=None, progress=None, cancel=None):
+        while data_root == "slow-folder" and not release.is_set():
+            if cancel():
+                raise InterruptedError("cancelled")
+            progress(1, 2)
+            time.sleep(0.005)
+        catalogue = FakeCatalogue(60 if data_root == "slow-folder" else 300, FakeEngine.DIM, len(FakeEngine.ATTRIBUTES),
+                                  seed=len(str(data_root)))
+        catalogue.source = f"/photos/{data_root}"
+        return catalogue
+
+    fake_engines.setup["load_catalogue"] = load_catalogue
+
+
+def _answered(window) -> bool:
+    return window.last_outcome is not None and window.last_outcome.request_id == window._latest_request
+
+
+def test_while_a_folder_is_indexed_the_catalogue_before_it_is_still_searched(qtbot, make_window, fake_engines):
+    """Found by a QA pass: every query waited for the whole folder (minutes), so the grid, the lit
+    attributes and the model input stayed on the sketch before, with nothing saying so."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.catalogue
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: _answered(window) and bool(window.last_outcome.results), timeout=5000)
+    window.choose_data_root("slow-folder")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    assert window.catalogue is before and "searching fake-root meanwhile" in window.statusBar().currentMessage()
+    window.clear_action.trigger()  # answered now, not after the folder
+    qtbot.waitUntil(lambda: _answered(window) and window.last_outcome.code is None, timeout=5000)
+    assert window.results.model().rowCount() == 0
+    draw_mouse(qtbot, window.canvas, [(100, 100), (300, 300)])
+    qtbot.waitUntil(lambda: _answered(window) and window.last_outcome.code is not None, timeout=5000)
+    assert len(window.last_outcome.results) == 24 and window.last_outcome.catalogue_size == 300
+    assert window.cancel_indexing.isVisible()  # all of it while the folder was still being indexed
+    release.set()
+    qtbot.waitUntil(lambda: window.catalogue is not before, timeout=5000)
+    qtbot.waitUntil(lambda: _answered(window) and window.last_outcome.catalogue_size == 60, timeout=5000)
+    assert window.prefs.data_root == "slow-folder"
+
+
+def test_a_category_change_while_a_folder_is_indexed_then_cancel_goes_back_to_the_root_before(
+        qtbot, make_window, fake_engines):
+    """Found by a QA pass: the cancel left no catalogue at all, and the cancelled folder stayed the
+    data root, indexed again at the next start without asking."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    window.choose_data_root("slow-folder")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window.set_category("chairs")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "chairs", timeout=5000)
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)  # the folder, for the chairs model
+    window.stop_indexing()
+    assert window.prefs.data_root == "fake-root" and "Loading fake-root again" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert window.catalogue.source == "/photos/fake-root" and fake_engines.made[-1].category == "chairs"
+    release.set()
+
+
+def test_a_cancel_that_crosses_the_finished_index_keeps_window_and_worker_agreed(qtbot, make_window, fake_engines):
+    """Found by a QA pass: a cancel landing as the index finished put the previous root back in the
+    preferences while the worker (and the grid) searched the new folder."""
+    release = threading.Event()
+    release.set()  # the folder loads at once
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.worker._catalogue
+    window.choose_data_root("slow-folder")
+    deadline = time.monotonic() + 5
+    while window.worker._catalogue is before and time.monotonic() < deadline:
+        time.sleep(0.01)  # no Qt events: catalogueReady waits in the queue
+    window.stop_indexing()  # after the worker took the folder, before the window heard of it
+    qtbot.waitUntil(lambda: window.catalogue is not None and window.catalogue.source == "/photos/slow-folder", timeout=5000)
+    assert window.prefs.data_root == "/photos/slow-folder"
+
+
 def test_closing_during_download_stops_cleanly(qtbot, make_window, tmp_path):
     seen = {}
 
