@@ -18,6 +18,20 @@ DOWNLOAD: Final = "\0download"  # ask_data_root's answer for "download the bench
 class QtDialogs:
     """The window's modal dialogs, in one object so that tests can replace them."""
 
+    def __init__(self) -> None:
+        # file dialogs start in the folder last used, at first the home folder: not the program's
+        # working directory (its install or source folder)
+        self.folder = str(Path.home())
+
+    def _used(self, path: str | None, is_folder: bool = False) -> str | None:
+        if path:
+            self.folder = str(Path(path) if is_folder else Path(path).parent)
+        return path or None
+
+    def _start(self, suggested: str = "") -> str:
+        """Where a file dialog opens: a suggested name goes into the folder last used, a path stays."""
+        return suggested if Path(suggested).is_absolute() else str(Path(self.folder) / suggested) if suggested else self.folder
+
     def ask_data_root(self, parent: QWidget) -> str | None:
         box = QMessageBox(parent)
         box.setWindowTitle("Photo catalogue")
@@ -40,13 +54,13 @@ class QtDialogs:
 
     def pick_folder(self, parent: QWidget, title: str = "Photo folder: the benchmark data folder or your own product photos"
                     ) -> str | None:
-        return QFileDialog.getExistingDirectory(parent, title) or None
+        return self._used(QFileDialog.getExistingDirectory(parent, title, self.folder), is_folder=True)
 
     def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
-        return QFileDialog.getOpenFileName(parent, title, "", filters)[0] or None
+        return self._used(QFileDialog.getOpenFileName(parent, title, self._start(), filters)[0])
 
     def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
-        return QFileDialog.getSaveFileName(parent, title, suggested, filters)[0] or None
+        return self._used(QFileDialog.getSaveFileName(parent, title, self._start(suggested), filters)[0])
 
     def ask_restore(self, parent: QWidget, summary: str) -> bool | None:
         """True: restore it; False: discard it; None (Not now, Escape, closing the box): keep it

@@ -945,3 +945,26 @@ def test_the_wheel_over_the_toolbar_and_panel_boxes_changes_nothing_unfocused(qt
         after = widget.value() if hasattr(widget, "value") else widget.currentIndex()
         assert after == before, widget.objectName()
     assert window.prefs.category == "shoes"
+
+
+def test_file_dialogs_start_at_home_then_where_the_last_file_went(qtbot, monkeypatch, tmp_path):
+    """Found by a QA pass: the save dialog opened in the program's working directory (its source or
+    install folder)."""
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from app.dialogs import QtDialogs
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    started = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda parent, title, where, filters: (
+        started.append(where) or str(tmp_path / "drawings" / "boot.json"), ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda parent, title, where, filters: (started.append(where) or "", ""))
+    dialogs = QtDialogs()
+    assert dialogs.save_path(None, "Save sketch", "*.json", "sketch.json") == str(tmp_path / "drawings" / "boot.json")
+    dialogs.open_path(None, "Open sketch", "*.json")  # cancelled: the folder stays
+    dialogs.save_path(None, "Export PNG", "*.png", "sketch.png")
+    dialogs.save_path(None, "Save sketch", "*.json", str(tmp_path / "elsewhere" / "chair.json"))  # its own file's path
+    assert started == [str(Path(tmp_path / "home" / "sketch.json")), str(tmp_path / "drawings"),
+                       str(tmp_path / "drawings" / "sketch.png"), str(tmp_path / "elsewhere" / "chair.json")]
