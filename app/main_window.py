@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), None, "larger_photos")
         self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
         self.larger_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])  # "+" is shifted "=" on many keyboards
-        self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, None, "shortcuts")
+        self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "shortcuts")
         self.log_folder_action = self._action("Open log folder", self.open_log_folder, None, "log_folder")
         self.about_action = self._action("About SketchFind", self.show_about, None, "about")
         quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit, "quit")

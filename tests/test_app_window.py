@@ -968,3 +968,16 @@ def test_file_dialogs_start_at_home_then_where_the_last_file_went(qtbot, monkeyp
     dialogs.save_path(None, "Save sketch", "*.json", str(tmp_path / "elsewhere" / "chair.json"))  # its own file's path
     assert started == [str(Path(tmp_path / "home" / "sketch.json")), str(tmp_path / "drawings"),
                        str(tmp_path / "drawings" / "sketch.png"), str(tmp_path / "elsewhere" / "chair.json")]
+
+
+def test_f1_lists_the_keyboard_shortcuts_read_from_the_menus(qtbot, make_window):
+    from PySide6.QtCore import Qt
+
+    window = make_window()
+    window.activateWindow()
+    window.canvas.setFocus()
+    qtbot.keyClick(window.canvas, Qt.Key.Key_F1)
+    shown = [d for d in window.dialogs.shown if d.objectName() == "shortcutsDialog"]
+    assert shown, "F1 showed no shortcuts"
+    rows = dict(shown[-1].rows)
+    assert rows["Keyboard shortcuts"] == "F1" and rows["Undo"] and rows["Save sketch"]
