@@ -37,7 +37,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 from fgsbir_core.checkpoint import atomic_write_bytes
 from fgsbir_core.raster import (MAX_PICTURE_SIDE, RasterSpec, SketchError, normalise_image, on_white_paper,
                                 rasterise_strokes, read_sketch_picture)
-from fgsbir_core.sketch_file import read_sketch, sniff_sketch, write_sketch
+from fgsbir_core.sketch_file import embedded_strokes, png_with_strokes, read_sketch, sniff_sketch, write_sketch
 
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
 MIN_WIDTH_FACTOR: Final = 0.3  # on-screen width = pen_width * (0.3 + 0.7 * pressure)
@@ -250,8 +250,11 @@ class SketchCanvas(QWidget):
     def load_file(self, path: str | Path) -> str:
         """Open a stroke file, SVG or picture (by content, not by name); returns the kind."""
         kind = sniff_sketch(path)
+        strokes = embedded_strokes(path) if kind == "image" else None  # a PNG saved from strokes: them again
         if kind == "json":
             self.load_json(path)
+        elif strokes is not None:
+            self.undo_stack.push(_ReplaceSketch(self, [self._make_stroke(p, w) for p, w in strokes], None, "Open sketch"))
         elif kind == "svg":
             self.set_image(_render_svg(path), "Open SVG")
         else:
@@ -287,15 +290,19 @@ class SketchCanvas(QWidget):
         return view[:, : image.width()].copy()
 
     def export_png(self, path: str | Path) -> None:
-        """Save the drawing as seen (white paper, dark ink): at the canvas's logical size, or an
-        opened picture at its own size with the strokes drawn into it (what the model is given)."""
+        """Save the drawing as seen (white paper, dark ink): at the canvas's logical size, carrying
+        its strokes (`png_with_strokes`), or an opened picture at its own size with the strokes drawn
+        into it (what the model is given)."""
         from PIL import Image
         import io
 
-        buffer = io.BytesIO()
-        grey = self._picture_grey(False) if self._image is not None else self.render_grey()
-        Image.fromarray(grey).save(buffer, format="PNG")
-        atomic_write_bytes(path, buffer.getvalue())
+        if self._image is None:  # strokes only: they go in too, so the file opens as them again
+            data = png_with_strokes(self.render_grey(), [(s.points, s.width) for s in self._strokes], (self.width(), self.height()))
+        else:
+            buffer = io.BytesIO()
+            Image.fromarray(self._picture_grey(False)).save(buffer, format="PNG")
+            data = buffer.getvalue()
+        atomic_write_bytes(path, data)
 
     def render_grey(self, include_live: bool = False) -> np.ndarray:
         image = QImage(self.width(), self.height(), QImage.Format.Format_Grayscale8)

@@ -249,14 +249,18 @@ class Engine:
 
     def encode_file(self, path: str | os.PathLike) -> SketchCode:
         """A sketch file: SketchFind strokes or a picture of a sketch, told apart by content
-        (as the app opens them: a PNG named .json is a picture)."""
-        from .sketch_file import read_strokes, sniff_sketch
+        (as the app opens them: a PNG named .json is a picture; a PNG the app saved from strokes
+        is those strokes)."""
+        from .sketch_file import embedded_strokes, read_strokes, sniff_sketch
 
         kind = sniff_sketch(path)
         if kind == "json":
             return self.encode_strokes(read_strokes(path))
         if kind == "svg":  # drawing SVG needs Qt, which the core does without
             raise SketchError(f"{Path(path).name} is an SVG drawing: open it in the app, or save it as a PNG to query it here.")
+        strokes = embedded_strokes(path)
+        if strokes is not None:
+            return self.encode_strokes([points[:, :3] for points, _ in strokes])
         return self.encode_image(path)
 
     # -- catalogues --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """Sketch files: strokes as JSON (the app's save format), read by the app and the CLI alike."""
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -17,6 +19,8 @@ MAX_SKETCH_BYTES: Final = 64 * 1024 * 1024  # a bigger "sketch" is not a sketch
 MAX_SKETCH_POINTS: Final = 2_000_000  # all strokes together
 MAX_STROKE_WIDTH: Final = 200.0  # logical px; a wider or odd "width" is ignored
 DEFAULT_PRESSURE: Final = 1.0  # mouse and touch strokes
+PNG_STROKES_KEY: Final = "sketchfind.strokes"  # the PNG text chunk with a drawing's strokes
+MAX_PNG_STROKES: Final = 1_000_000  # characters: PIL reads back no larger text chunk (ImageFile.SAFEBLOCK)
 _SNIFF_BYTES: Final = 512
 _IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*",
                        b"P4", b"P5", b"P6")  # PNG, JPEG, BMP, GIF, WebP, TIFF, binary PNM
@@ -36,6 +40,10 @@ def write_sketch(path: str | os.PathLike, strokes: list[tuple[np.ndarray, float]
 def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]]:
     """A sketch file -> [(points (n, 4) x, y, pressure, t, width or None)]; clear errors."""
     path = Path(path)
+    return _parse_sketch(_load_json(path), path)
+
+
+def _load_json(path: Path):
     try:
         size = path.stat().st_size
         if size > MAX_SKETCH_BYTES:
@@ -47,6 +55,10 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
         raise SketchError(f"Cannot read sketch {path}: it is not a SketchFind stroke file (JSON): {exc}") from exc
     except (RecursionError, MemoryError) as exc:
         raise SketchError(f"Cannot read sketch {path}: the JSON is nested too deeply or too large.") from exc
+    return data
+
+
+def _parse_sketch(data, path) -> list[tuple[np.ndarray, float | None]]:
     if isinstance(data, dict):
         kind, version = data.get("format", SKETCH_FORMAT), data.get("version", SKETCH_VERSION)
         if not str(kind).startswith("sketchfind."):  # the app's own files with strokes (sketches, autosaves)
@@ -76,6 +88,51 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
         full[:, : arr.shape[1]] = arr
         strokes.append((full, _width(width)))
     return strokes
+
+
+def png_with_strokes(grey: np.ndarray, strokes: list[tuple[np.ndarray, float]], canvas: tuple[int, int]) -> bytes:
+    """A drawing as PNG bytes (grey uint8 (H, W), as seen) that also carries the strokes it was drawn
+    from, with a digest of its pixels: opened again, by the app or `fgsbir query`, it is those
+    strokes (editable, and the same query), not a redrawn picture of them. Left out when the
+    strokes would not fit a text chunk PIL reads back (`embedded_strokes`)."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
+    info = PngInfo()
+    text = json.dumps({"format": SKETCH_FORMAT, "version": SKETCH_VERSION, "canvas": list(canvas),
+                       "pixels": _pixel_digest(grey),
+                       "strokes": [{"width": float(width), "points": np.round(points, 4).tolist()} for points, width in strokes]})
+    if strokes and len(text) <= MAX_PNG_STROKES:
+        info.add_itxt(PNG_STROKES_KEY, text, zip=True)
+    buffer = io.BytesIO()
+    Image.fromarray(grey, "L").save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def embedded_strokes(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]] | None:
+    """The strokes a PNG written by `png_with_strokes` was drawn from; None for any other picture,
+    and for one whose pixels were changed since (edited elsewhere: the picture is what counts)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as picture:
+            if picture.format != "PNG" or PNG_STROKES_KEY not in getattr(picture, "text", {}):
+                return None
+            data = json.loads(picture.text[PNG_STROKES_KEY])
+            grey = np.asarray(picture.convert("L"))
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError, RecursionError, Image.DecompressionBombError):
+        return None  # read as a picture, which says what is wrong with it
+    if not isinstance(data, dict) or data.get("pixels") != _pixel_digest(grey):
+        return None
+    try:
+        return _parse_sketch(data, Path(path))
+    except SketchError:
+        return None
+
+
+def _pixel_digest(grey: np.ndarray) -> str:
+    return hashlib.sha256(f"{grey.shape}".encode() + np.ascontiguousarray(grey, dtype=np.uint8).tobytes()).hexdigest()
 
 
 def _width(value) -> float | None:

@@ -238,6 +238,23 @@ def test_png_export_and_open_as_image_query(qtbot, canvas, tmp_path):
     assert not canvas.has_image
 
 
+def test_a_png_saved_from_strokes_opens_as_those_strokes(qtbot, canvas, tmp_path):
+    """Export PNG / Save as PNG of a drawing, opened again: the same strokes (editable, undoable
+    one by one) and the same model input, not a redrawn picture of them."""
+    draw_mouse(qtbot, canvas, BOOT)
+    draw_mouse(qtbot, canvas, [(150, 120), (200, 125)])
+    spec = RasterSpec()
+    before, strokes = canvas.model_input(spec), [s.points.copy() for s in canvas.strokes]
+    canvas.export_png(tmp_path / "boot.png")
+    canvas.clear()
+    assert canvas.load_file(tmp_path / "boot.png") == "image"
+    assert not canvas.has_image and len(canvas.strokes) == 2
+    assert all(np.allclose(a.points[:, :3], b[:, :3], atol=1e-4) for a, b in zip(canvas.strokes, strokes))
+    np.testing.assert_array_equal(canvas.model_input(spec), before)
+    canvas.undo_stack.undo()
+    assert canvas.strokes == [] and not canvas.has_image
+
+
 def test_an_opened_picture_is_queried_as_itself_whatever_the_canvas_size(qtbot, canvas, tmp_path):
     """The model sees the picture as `fgsbir query` does, not as the window happens to show it;
     strokes drawn over it land on it where they are seen."""

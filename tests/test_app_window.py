@@ -258,7 +258,7 @@ def test_open_and_save_through_window(qtbot, make_window, tmp_path):
     window.canvas.clear()
     window.dialogs.open_answer = str(tmp_path / "boot.png")
     window.open_action.trigger()
-    assert window.canvas.has_image
+    assert not window.canvas.has_image and len(window.canvas.strokes) == 1  # the strokes it was saved from
     qtbot.waitUntil(lambda: window.last_outcome.code is not None
                     and window.last_outcome.request_id == window._latest_request, timeout=5000)
     window.open_sketch(str(tmp_path / "missing.json"))
