@@ -39,6 +39,8 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     path = Path(path)
     if path.is_symlink():
         path = path.resolve()
+    if path.exists() and not path.is_file():  # a folder, a device (/dev/full), a pipe: never renamed over
+        raise OSError(f"{path} is not a regular file: not replaced")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
@@ -68,7 +70,10 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, unfinished: bool = False) -> dict[str, Any]:
+    """A checkpoint's contents, checked. The `.partial` file of a training run in progress is
+    refused unless `unfinished` (only `train` resumes from it): its weights are a step's, not
+    the validated choice, and rewriting it would change the run it resumes."""
     import torch
 
     path = Path(path)
@@ -83,6 +88,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("model_config", "model_state", "raster_spec", "category", "attribute_names"):
         if key not in state:
             raise ModelError(f"{path} lacks '{key}': not a complete SketchFind checkpoint.")
+    if "optimiser_state" in state and not unfinished:
+        steps = (state.get("train_config") or {}).get("steps", "?")
+        raise ModelError(f"{path} is an unfinished training run (step {state.get('step', '?')} of {steps}), not a model: "
+                         "run the same `fgsbir train` command again to finish it")
     return state
 
 

@@ -47,8 +47,12 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
 def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,
                attribute_weight: float | None = None, facing: str = "auto") -> list[dict]:
     """Rank the benchmark photos for each sketch file (stroke JSON or image)."""
+    from .data import is_photo_folder
     from .engine import Engine
 
+    if data_root is not None and is_photo_folder(data_root):  # the engine would index it as a photo folder
+        raise DataError(f"--data-root {data_root} is not a benchmark data root (it has neither SHA256SUMS nor the "
+                        "benchmark's shoes/ and chairs/ files); a folder of your own photos goes with --catalogue")
     engine = Engine(category, weights)
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery=gallery)
@@ -175,10 +179,11 @@ def _cmd_eval(args) -> int:
     from .engine import bundled_weights
     from .evaluate import evaluate_checkpoint
 
-    weights = args.weights or bundled_weights(args.category, args.mode)
+    weights = args.weights or bundled_weights(args.category, args.mode or "mtl")
     metrics, _ = evaluate_checkpoint(weights, args.category, args.data_root, args.attribute_weight)
-    mode = load_checkpoint(weights).get("mode", args.mode)  # the model's own, whatever --mode said
-    if mode != args.mode:
+    state = load_checkpoint(weights)
+    mode = state.get("mode") or (state.get("card") or {}).get("mode") or args.mode or "mtl"  # the model's own
+    if args.mode is not None and mode != args.mode:
         print(f"fgsbir: note: {weights} is a {mode} model (--mode {args.mode} only picks a bundled model)", file=sys.stderr)
     if args.json:
         print(json.dumps(metrics))
@@ -208,7 +213,7 @@ def print_answers(output: list[dict], as_json: bool) -> None:
             names = list(r["attributes"])  # read as the app reads them (one heel height, ...)
             shown = present_attributes(np.array([r["attributes"][n] for n in names], np.float32), names)
             on = [n for n, lit in zip(names, shown) if lit]
-            lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}")
+            lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}".rstrip())
     emit("".join(line + "\n" for line in lines))
 
 
@@ -248,25 +253,35 @@ def emit(text: str) -> None:
 def _cmd_card(args) -> int:
     """Evaluate a trained checkpoint on the test split and write its model card beside it."""
 
-    from .checkpoint import half_precision, load_checkpoint, save_checkpoint
+    import torch
+
+    from .checkpoint import atomic_write_bytes, half_precision, load_checkpoint, save_checkpoint
     from .evaluate import evaluate_checkpoint
 
     if args.validation_acc1 is not None and not 0.0 <= args.validation_acc1 <= 1.0:  # before anything is written
         raise ValueError("--validation-acc1 is a fraction (0.815 for 81.5 %)")
     state = load_checkpoint(args.weights)
-    state["model_state"] = half_precision(state["model_state"])  # the small file that ships
-    save_checkpoint(args.weights, {k: v for k, v in state.items() if k != "format_version"})
+    if any(v.dtype == torch.float32 for v in state["model_state"].values()):  # the small file that ships
+        state["model_state"] = half_precision(state["model_state"])
+        save_checkpoint(args.weights, {k: v for k, v in state.items() if k != "format_version"})
     metrics, _ = evaluate_checkpoint(args.weights, state["category"], args.data_root)
+    path = Path(args.weights).with_suffix(".json")
+    try:  # what an earlier card recorded that the checkpoint does not hold (the command, a CV figure) stays
+        earlier = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        earlier = {}
+    earlier = earlier if isinstance(earlier, dict) else {}
     card = dict(state.get("card", {}))
     card["test"] = metrics
-    card["command"] = args.command_line or card.get("command", "")
+    card["command"] = args.command_line or card.get("command") or earlier.get("command", "")
+    validation = {**(earlier.get("validation") or {}), **card.get("validation", {})}
     if args.validation_acc1 is not None:
-        card["validation"] = {**card.get("validation", {}), "acc_at_1": args.validation_acc1}
+        validation["acc_at_1"] = args.validation_acc1
+    card["validation"] = validation
     card["fusion_weight"] = state.get("fusion_weight")
     card["attributes"] = state["attribute_names"]
     card["raster_spec"] = state["raster_spec"]  # how a drawing is framed for this model
-    path = Path(args.weights).with_suffix(".json")
-    path.write_text(json.dumps(card, indent=2) + "\n")
+    atomic_write_bytes(path, (json.dumps(card, indent=2) + "\n").encode())
     print(json.dumps({"card": str(path), "test": metrics}))
     return 0
 
@@ -303,15 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "--set hard_ties=appearance or --set model.members=3; repeatable")
 
     def common(p, mode=True):
-        p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default="shoes")
+        p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default="shoes", help="shoes (default) or chairs")
         p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
         if mode:
-            p.add_argument("--mode", choices=("mtl", "triplet"), default="mtl")
+            p.add_argument("--mode", choices=("mtl", "triplet"), default="mtl",
+                           help="mtl (the multi-task model, default) or triplet (the baseline)")
 
     p = sub.add_parser("train", help="train one model")
     common(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="training steps (default: the shipped recipe)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--steps", type=int, help="training steps (default 600, TrainConfig's; the shipped models are "
+                   "trained in two stages by scripts/train_all.sh)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out", required=True, help="checkpoint file to write")
     p.add_argument("--no-resume", action="store_true", help="ignore a partial checkpoint from an interrupted run")
@@ -328,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cv", help="choose the step and fusion weight by k-fold cross-validation on the training pairs")
     common(p)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--folds", type=int, default=4, help="folds of the training pairs (default 4)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
     p.add_argument("--out-dir", required=True, help="fold models and <category>_<mode>_cv.json (for train --refit-from)")
     recipe(p)
@@ -339,22 +356,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.add_argument("--weights", help="checkpoint (default: the bundled model of that category and mode)")
     p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the one chosen on validation)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_eval)
+    p.add_argument("--json", action="store_true", help="print JSON (fractions)")
+    p.set_defaults(func=_cmd_eval, mode=None)  # mtl unless said: a --weights file is the mode it was trained in
 
     p = sub.add_parser("card", help="evaluate a trained checkpoint on the test split and write its model card (JSON)")
-    p.add_argument("weights")
-    p.add_argument("--data-root")
+    p.add_argument("weights", help="a checkpoint written by fgsbir train (its card goes beside it, .json)")
+    p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
     p.add_argument("--command-line", help="the exact command that trained it, for the card")
     p.add_argument("--validation-acc1", type=float, metavar="F", help="for a model trained with --refit-at: the "
                    "validation acc@1 (fraction) of the cross-validation that chose its step, for the card")
     p.set_defaults(func=_cmd_card)
 
     p = sub.add_parser("table1", help="the paper's Table 1: hand-made baseline, triplet and MTL on shoes and chairs")
-    p.add_argument("--data-root")
+    p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
     p.add_argument("--retrain", action="store_true", help="train every model again instead of using the bundled ones")
     p.add_argument("--seeds", type=int, default=3, help="seeds per model with --retrain")
-    p.add_argument("--steps", type=int, help="training steps with --retrain (default: the shipped recipe)")
+    p.add_argument("--steps", type=int, help="training steps with --retrain (default 600; the shipped, staged recipe is --cv's)")
     p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
     p.add_argument("--refit", action="store_true", help="with --retrain: evaluate each run refitted on all training "
                    "pairs (OUT_DIR/refit/, trained from the runs when missing)")
@@ -364,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")
     common(p, mode=False)
-    p.add_argument("sketches", nargs="+")
+    p.add_argument("sketches", nargs="+", metavar="SKETCH", help="stroke files saved by the app, or pictures of sketches")
     add_query_options(p)
     p.set_defaults(func=_cmd_query)
 
@@ -385,7 +402,9 @@ def main(argv=None) -> int:
         print(f"fgsbir: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("fgsbir: interrupted (`train` goes on from its last checkpoint when run again)", file=sys.stderr)
+        resumable = args.command in ("train", "cv")
+        print("\nfgsbir: interrupted" + (" (run the same command again to go on from the last checkpoint, written "
+                                        "at each validation)" if resumable else ""), file=sys.stderr)
         return 130
 
 

@@ -89,7 +89,11 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
     `train(config, out, refit_from=card)`. Fields newer than the run take their defaults.
     init_from: a staged recipe's first stage for this refit (its run started from per-fold ones)."""
     if str(run_weights).endswith(".json"):  # a cross-validation result (cross_validate)
-        card = json.loads(Path(run_weights).read_text())
+        try:
+            card = json.loads(Path(run_weights).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--refit-from {run_weights} cannot be read as a cross-validation result: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
     else:
         card = dict(load_checkpoint(run_weights)["card"])
     if not isinstance(card, dict) or not isinstance(card.get("train_config"), dict) or "chosen_step" not in card:

@@ -159,13 +159,23 @@ class Benchmark:
 def load_attributes(root: Path, category: str) -> tuple[list[str], dict[str, np.ndarray], dict[str, str]]:
     """Attribute names, labels by photo id, and the written definition of each attribute."""
     path = checked_file(root, f"attributes/{category}.csv")
-    with open(path, newline="") as handle:
-        rows = list(csv.reader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"Cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from exc
+    if not rows or rows[0][0] != "photo" or len(rows[0]) < 2:
+        raise DataError(f"{path}: not an attribute table (its first line must be 'photo,' then the attribute names)")
     header, body = rows[0], rows[1:]
-    if header[0] != "photo":
-        raise DataError(f"{path}: first column must be 'photo'")
     names = header[1:]
-    labels = {row[0]: np.array([float(v) for v in row[1:]], dtype=np.float32) for row in body}
+    labels = {}
+    for line, row in enumerate(body, 2):
+        try:
+            if len(row) != len(header):
+                raise ValueError(f"{len(row)} columns where the header has {len(header)}")
+            labels[row[0]] = np.array([float(v) for v in row[1:]], dtype=np.float32)
+        except ValueError as exc:
+            raise DataError(f"{path}, line {line}: {exc}") from exc
     definitions = {}
     taxonomy = root / "attributes" / f"taxonomy_{category}.txt"
     if taxonomy.is_file():

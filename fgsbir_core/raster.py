@@ -151,6 +151,9 @@ def _paint(coverage: np.ndarray, spec: RasterSpec) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+MIN_INK_EXTENT: Final = 4  # px: ink spanning less, in a picture, is a dot or a speck, not a sketch
+
+
 def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSpec()) -> np.ndarray:
     """A sketch picture (dark strokes on light paper, any size/mode) -> model input image.
 
@@ -170,6 +173,8 @@ def normalise_image(image: np.ndarray | Image.Image, spec: RasterSpec = RasterSp
         raise SketchError("The picture is blank: it has no strokes to search with.")
     crop = coverage[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
     h, w = crop.shape
+    if max(h, w) < MIN_INK_EXTENT:  # scaled up to the frame, a dot would be a black square
+        raise SketchError("The sketch is too small to read: draw lines, not a dot.")
     inner = spec.size - 2 * spec.margin
     scale = inner / max(h, w)
     new_w, new_h = max(1, int(round(w * scale))), max(1, int(round(h * scale)))

@@ -31,7 +31,13 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
                              f"trains into {out_dir / 'cv'}; {len(missing)} of them are missing ({missing[0].name}, ...): "
                              f"run `{'' if out_dir == Path('table1_out') else f'TABLE1_OUT={out_dir} '}"
                              f"scripts/train_all.sh {seeds}` (it ends with this table)")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:  # before the table is computed, not after: the folder its files go to must take them
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(f"--out-dir {out_dir} cannot be written: {exc.strerror or exc}") from None
     results: dict = {}
     ranks: dict = {}
     for category in ("shoes", "chairs"):

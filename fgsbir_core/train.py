@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .augment import augmented_pair_cells, pick_copies, pseudo_sketches
-from .checkpoint import half_precision, load_checkpoint, save_checkpoint
+from .checkpoint import ModelError, half_precision, load_checkpoint, save_checkpoint
 from .data import CATEGORIES, load_benchmark, resolve_data_root, train_validation_split
 from .evaluate import retrieval_metrics, true_ranks
 from .model import ModelConfig
@@ -147,6 +147,8 @@ def _check_writable(out: Path) -> None:
     """Before the training time is spent: `out` must be a file that can be written."""
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder: give a file name (e.g. {out / 'model.pt'})")
+    if out.exists() and not out.resolve().is_file():
+        raise ValueError(f"--out {out} is not a regular file (a device or a pipe): give a file name")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         probe = out.with_name(f".{out.name}.write-test")
@@ -207,7 +209,11 @@ def load_matching_weights(model, path: str | Path) -> int:
     """Copy every learned tensor of the checkpoint at `path` whose name and shape match `model`'s
     (trunks, embedding heads, the HOG mixing weight; not another category's attribute heads,
     nor the HOG projection, which is fitted on this category's images). Returns how many."""
-    source = load_checkpoint(path)["model_state"]
+    try:
+        state = load_checkpoint(path)
+    except ModelError as exc:  # say which setting named the file (a refit's recipe may name a first stage)
+        raise ModelError(f"init_from (the first stage this recipe starts from): {exc}") from None
+    source = state["model_state"]
     target = model.state_dict()
     copied = 0
     for name, value in source.items():
@@ -220,9 +226,19 @@ def load_matching_weights(model, path: str | Path) -> int:
     return copied
 
 
-def _progress(step: int, total: int, started: float, note: str) -> None:
+def one_cycle(optimiser, lr: float, steps: int):
+    """The learning-rate schedule: one cycle with a 10 % warm-up (at exactly 10 steps, 20 %: torch's
+    OneCycleLR divides by the length of a one-step first phase, which is then zero)."""
+    import torch
+
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1 if steps != 10 else 0.2)
+
+
+def _progress(step: int, total: int, started: float, note: str, first: int = 0) -> None:
+    """The progress bar; `first`: the step this process started from (a resumed run's pace counts
+    only the steps it took)."""
     done = int(30 * step / total)
-    rate = step / max(time.time() - started, 1e-6)
+    rate = (step - first) / max(time.time() - started, 1e-6)
     eta = (total - step) / max(rate, 1e-6)
     sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{total} {rate:.1f} it/s eta {eta:4.0f}s {note}   ")
     sys.stderr.flush()
@@ -292,13 +308,13 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     # the average would then train other weights than the run without)
     ema = copy.deepcopy(model) if config.ema_decay > 0 else None
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=config.lr, total_steps=config.steps, pct_start=0.1)
+    schedule = one_cycle(optimiser, config.lr, config.steps)
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     step, best, spent = 0, None, 0.0
     resumed_rng = None
     if resume and partial.is_file():
-        state = load_checkpoint(partial)
+        state = load_checkpoint(partial, unfinished=True)
         if config.same_as(state.get("train_config")) and state.get("validation_pairs", validation_pairs) == validation_pairs:
             model.load_state_dict(state["model_state"])
             optimiser.load_state_dict(state["optimiser_state"])
@@ -355,7 +371,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     if resumed_rng is not None:  # the augmented copies above are drawn as in the first run; training goes on where it stopped
         rng.bit_generator.state = resumed_rng[0]
         torch.set_rng_state(resumed_rng[1])
-    started = time.time()
+    started, first_step = time.time(), step
 
     shipped = ema if ema is not None else model
 
@@ -456,7 +472,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
                     else:
                         averaged.copy_(current)
         if not quiet:
-            _progress(step, stop, started, f"loss {loss.item():.3f}")
+            _progress(step, stop, started, f"loss {loss.item():.3f}", first_step)
         if step == stop and refit_from is not None:  # nothing left to validate on: the run's choices
             best = {"step": step, "metrics": dict(refit_from["validation"]),
                     "model_state": {k: v.clone() for k, v in shipped.state_dict().items()}}
@@ -483,7 +499,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "chosen_step": best["step"],
         "validation": best["metrics"],
         "training_seconds": round(seconds, 1),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {torch.get_num_threads()} threads, torch {torch.__version__}".strip(),
+        "machine": " ".join(filter(None, (platform.machine(), platform.processor(),
+                                           f"{torch.get_num_threads()} threads, torch {torch.__version__}"))),
         "data_sha256": _data_digests(root, config.category),
         "train_config": config.to_dict(),
     }

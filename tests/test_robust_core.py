@@ -197,6 +197,20 @@ def test_data_root_with_corrupted_file_names_it(weights, tmp_path, damage):
     assert "shoes_" in str(info.value)
 
 
+@pytest.mark.parametrize("table, said", [("", "not an attribute table"), (b"photo,boot\n1,\xff\n", "utf-8"),
+                                         ("photo,boot,laces\n1,1,x\n", "line 2: could not convert"),
+                                         ("photo,boot,laces\n1,1\n", "line 2: 2 columns where the header has 3")])
+def test_a_damaged_attribute_table_is_named(weights, tmp_path, table, said):
+    """Found by a QA pass: an empty table was an IndexError traceback, other damage a bare
+    "could not convert string to float: 'x'" naming no file."""
+    root = write_benchmark(tmp_path / "data")
+    target = root / "attributes" / "shoes.csv"
+    target.write_bytes(table if isinstance(table, bytes) else table.encode())
+    with pytest.raises(DataError) as info:
+        load(weights).load_catalogue(root)
+    assert str(target) in str(info.value) and said in str(info.value)
+
+
 def test_data_root_failing_its_checksums(weights, tmp_path):
     root = write_benchmark(tmp_path / "data")
     (root / "SHA256SUMS").write_text("0" * 64 + "  shoes/shoes_edge_db_train.mat\n")
@@ -473,3 +487,34 @@ def test_facing_classifier_score_decides_auto_and_a_forced_facing_still_wins():
         assert np.array_equal(eng.orient(drawn, None).raster, expected)  # no catalogue needed
         assert np.array_equal(eng.orient(drawn, catalogue, "as drawn").raster, raster_drawn)
         assert np.array_equal(eng.orient(drawn, catalogue, "mirrored").raster, raster_mirrored)
+
+
+def test_a_picture_of_a_dot_is_refused_as_a_stroke_file_dot_is(tmp_path):
+    """Found by a QA pass: a one-pixel dot was scaled up to the frame (a black square) and ranked,
+    where the README promises "error" for a dot."""
+    from fgsbir_core.raster import normalise_image
+
+    picture = np.full((256, 256), 255, np.uint8)
+    picture[100, 100] = 0
+    with pytest.raises(SketchError, match="too small to read"):
+        normalise_image(picture)
+    picture[100:103, 100:103] = 0  # a speck
+    with pytest.raises(SketchError, match="too small to read"):
+        normalise_image(picture)
+    picture[100, 100:110] = 0  # a short line is a (poor) sketch, not refused
+    assert normalise_image(picture).shape == (256, 256)
+
+
+def test_query_data_root_that_is_no_benchmark_is_an_error_not_an_empty_answer(tmp_path):
+    """Found by a QA pass: `fgsbir query --data-root EMPTY` answered [] for every sketch, exit 0
+    (the folder was taken for a catalogue of one's own photos)."""
+    from fgsbir_core.cli import main
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "x.png").write_bytes(b"")
+    for root in (tmp_path / "empty", tmp_path):
+        with pytest.raises(DataError, match="not a benchmark data root.*--catalogue"):
+            from fgsbir_core.cli import query_json
+
+            query_json([str(tmp_path / "x.png")], "shoes", data_root=root)
+        assert main(["query", "--data-root", str(root), str(tmp_path / "x.png")]) == 2

@@ -183,7 +183,7 @@ def test_the_triplet_baseline_trains_without_attribute_labels(data_root, tmp_pat
         train(TrainConfig(category="chairs", mode="mtl", **small), tmp_path / "m.pt", root, quiet=True)
 
 
-def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
+def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch, capsys):
     config = TrainConfig(category="chairs", mode="mtl", steps=4, batch_size=4, eval_every=2, model={"width": 8, "embedding_dim": 16}, augment_copies=2)
     out = tmp_path / "m.pt"
     import fgsbir_core.train as train_module
@@ -200,7 +200,16 @@ def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "save_checkpoint", crash_after_first_partial)
     with pytest.raises(KeyboardInterrupt):
         train(config, out, data_root, quiet=True)
-    assert load_checkpoint(tmp_path / "m.pt.partial")["step"] == 2
+    assert load_checkpoint(tmp_path / "m.pt.partial", unfinished=True)["step"] == 2
+    # found by a QA pass: `card` rewrote the partial in half precision (the resume then went on
+    # from rounded weights) and `eval` scored it as a model of the wrong mode
+    from fgsbir_core.cli import main
+
+    before = (tmp_path / "m.pt.partial").read_bytes()
+    for command in (["card", str(tmp_path / "m.pt.partial")], ["eval", "--category", "chairs", "--weights", str(tmp_path / "m.pt.partial")]):
+        assert main(command) == 2
+        assert "unfinished training run (step 2 of 4)" in capsys.readouterr().err
+    assert (tmp_path / "m.pt.partial").read_bytes() == before and not (tmp_path / "m.pt.json").exists()
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     card = train(config, out, data_root, quiet=True)
     assert out.is_file() and card["chosen_step"] in (2, 4)
@@ -209,6 +218,29 @@ def test_training_resumes_from_partial(data_root, tmp_path, monkeypatch):
     assert whole["chosen_step"] == card["chosen_step"] and whole["validation"] == card["validation"]
     resumed, uninterrupted = load_checkpoint(out)["model_state"], load_checkpoint(tmp_path / "whole.pt")["model_state"]
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in uninterrupted)
+
+
+def test_ten_steps_train_and_a_device_is_never_written_over(tmp_path):
+    """Found by a QA pass: `--steps 10` ended in torch's ZeroDivisionError, and `--out /dev/full`
+    (as root) turned the device into a regular file."""
+    import os
+
+    from fgsbir_core.checkpoint import atomic_write_bytes
+    from fgsbir_core.cli import main
+    from fgsbir_core.train import one_cycle
+
+    for steps in (1, 9, 10, 11, 20, 600):
+        optimiser = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+        schedule = one_cycle(optimiser, 0.1, steps)
+        for _ in range(steps):
+            optimiser.step()
+            schedule.step() if _ < steps - 1 else None
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        atomic_write_bytes(pipe, b"x")
+    assert main(["train", "--category", "chairs", "--steps", "2", "--out", str(pipe)]) == 2
+    assert pipe.is_fifo()
 
 
 def test_refit_keeps_the_runs_choices_and_uses_all_training_pairs(data_root, tmp_path):
@@ -471,3 +503,45 @@ def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, c
         edited.write_text(json.dumps({"train_config": {**config.to_dict(), **change}, "folds": 4, "chosen_step": chosen}))
         assert main(["train", "--refit-from", str(edited), "--set", "init_from=s1.pt", "--out", str(tmp_path / "z.pt")]) == 2
         assert said in capsys.readouterr().err, change
+
+
+def test_cli_fixes_of_the_researcher_qa_pass(data_root, tmp_path, capsys, monkeypatch):
+    """Found by a QA pass: `card` wiped the command and CV figure an earlier card recorded; `eval`
+    noted a mode never asked for; bad --refit-from JSON and a missing init_from named no setting;
+    `table1 --out-dir` failed only after the whole table; Ctrl+C promised a resume to any command."""
+    import json
+
+    from fgsbir_core import cli
+
+    out = tmp_path / "t.pt"
+    small = ["--set", "batch_size=4", "--set", "augment_copies=2", "--set", "model.width=8", "--set", "model.embedding_dim=16"]
+    assert cli.main(["train", "--category", "chairs", "--mode", "triplet", "--steps", "2", "--refit-at", "2",
+                     *small, "--out", str(out)]) == 0
+    out.with_suffix(".json").write_text(json.dumps({"command": "fgsbir train (as recorded)", "validation": {"acc_at_1": 0.79}}))
+    capsys.readouterr()
+    assert cli.main(["card", str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["command"] == "fgsbir train (as recorded)" and card["validation"]["acc_at_1"] == 0.79 and "test" in card
+    capsys.readouterr()
+    assert cli.main(["eval", "--category", "chairs", "--weights", str(out)]) == 0
+    said = capsys.readouterr()
+    assert "note:" not in said.err and said.out.startswith("chairs triplet")
+    assert cli.main(["eval", "--category", "chairs", "--mode", "mtl", "--weights", str(out)]) == 0
+    assert "is a triplet model" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text("not json")
+    assert cli.main(["train", "--refit-from", str(tmp_path / "bad.json"), "--out", str(tmp_path / "r.pt")]) == 2
+    assert f"--refit-from {tmp_path / 'bad.json'} cannot be read" in capsys.readouterr().err
+    assert cli.main(["train", "--category", "chairs", "--steps", "2", "--set", f"init_from={tmp_path / 'none.pt'}",
+                     "--out", str(tmp_path / "i.pt")]) == 2
+    assert "init_from (the first stage this recipe starts from): Model file not found" in capsys.readouterr().err
+    (tmp_path / "a file").write_text("")
+    assert cli.main(["table1", "--out-dir", str(tmp_path / "a file")]) == 2
+    assert "--out-dir" in capsys.readouterr().err
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_eval", interrupted)
+    assert cli.main(["eval"]) == 130 and "run the same command again" not in capsys.readouterr().err
+    monkeypatch.setattr(cli, "_cmd_train", interrupted)
+    assert cli.main(["train", "--out", "x.pt"]) == 130 and "run the same command again" in capsys.readouterr().err
