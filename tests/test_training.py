@@ -521,6 +521,7 @@ def test_cli_fixes_of_the_researcher_qa_pass(data_root, tmp_path, capsys, monkey
     capsys.readouterr()
     assert cli.main(["card", str(out)]) == 0
     card = json.loads(out.with_suffix(".json").read_text())
+    assert "attributes/chairs.csv" in card["data_sha256"]  # the labels, made here, are not in SHA256SUMS
     assert card["command"] == "fgsbir train (as recorded)" and card["validation"]["acc_at_1"] == 0.79 and "test" in card
     capsys.readouterr()
     assert cli.main(["eval", "--category", "chairs", "--weights", str(out)]) == 0
