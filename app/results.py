@@ -41,6 +41,21 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, array.strides[0], fmt).copy()
 
 
+def square_pixmap(thumb: np.ndarray) -> QPixmap:
+    """A photo centred on a transparent square the largest zoom a side (QIcon scales it down to
+    the zoom, never up). Every icon alike, so every cell lays out alike: the grid sizes all cells
+    from the first one, and a photo taller than that one's pushed its name and distance out of sight."""
+    pixmap = QPixmap.fromImage(to_qimage(thumb))
+    side = THUMB_SIZES[-1]
+    pixmap = pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    square = QPixmap(side, side)
+    square.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(square)
+    painter.drawPixmap((side - pixmap.width()) // 2, (side - pixmap.height()) // 2, pixmap)
+    painter.end()
+    return square
+
+
 class ResultsView(QListView):
     """Top-K photos as a grid; UserRole of each item is the photo id string."""
 
@@ -137,11 +152,7 @@ class ResultsView(QListView):
             item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")  # the whole path
             thumb = thumbnails.get(result.index)
             if thumb is not None:
-                pixmap = QPixmap.fromImage(to_qimage(thumb))
-                if max(pixmap.width(), pixmap.height()) > THUMB_SIZES[-1]:  # kept at the largest zoom: QIcon scales down
-                    pixmap = pixmap.scaled(THUMB_SIZES[-1], THUMB_SIZES[-1], Qt.AspectRatioMode.KeepAspectRatio,
-                                           Qt.TransformationMode.SmoothTransformation)
-                item.setIcon(QIcon(pixmap))
+                item.setIcon(QIcon(square_pixmap(thumb)))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.model_.appendRow(item)
         if keep_scroll:

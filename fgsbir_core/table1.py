@@ -127,10 +127,14 @@ def plot_rank_curves(ranks: dict, path: Path) -> None:
         y0, y1 = pad, height - pad
         draw.rectangle([x0, y0, x0 + panel_w, y1], outline="black")
         draw.text((x0 + 5, y0 - 18), f"{category}: share of sketches with the true photo in the top K (K = 1..{k_max})", fill="black")
-        for frac in (0.25, 0.5, 0.75):
+        for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
             y = y1 - frac * (y1 - y0)
-            draw.line([x0, y, x0 + panel_w, y], fill=(225, 225, 225))
-            draw.text((x0 - 30, y - 6), f"{int(frac * 100)}%", fill="black")
+            draw.line([x0, y, x0 + panel_w, y], fill=(225, 225, 225) if 0 < frac < 1 else "black")
+            draw.text((x0 - 36, y - 6), f"{int(frac * 100)}%", fill="black")
+        for k in (1, 5, 10, 15, 20, 25, 30):
+            x = x0 + (k - 1) / (k_max - 1) * panel_w
+            draw.line([x, y1, x, y1 + 4], fill="black")
+            draw.text((x - 4, y1 + 6), str(k), fill="black")
         for row, (key, label) in enumerate(ROWS):
             r = ranks.get((category, key))
             if r is None:
@@ -138,5 +142,5 @@ def plot_rank_curves(ranks: dict, path: Path) -> None:
             points = [(x0 + (k - 1) / (k_max - 1) * panel_w, y1 - np.mean(r < k) * (y1 - y0)) for k in range(1, k_max + 1)]
             draw.line(points, fill=colours[key], width=2)
             draw.text((x0 + panel_w - 190, y1 - 60 + 15 * row), label, fill=colours[key])
-        draw.text((x0 + panel_w // 2 - 10, y1 + 8), "K", fill="black")
+        draw.text((x0 + panel_w // 2 - 10, y1 + 22), "K", fill="black")
     image.save(path)

@@ -854,6 +854,14 @@ def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
     for size in THUMB_SIZES:
         view.set_thumb_size(size)
         assert lines_high(0) == lines_high(1) == lines_high(2), size  # the name on one line, rank and distance below
+    # photos of a folder are wide and tall: the grid sizes every cell from the first, so a photo
+    # taller than the first pushed its name and distance out of sight (found by a QA pass)
+    wide, tall, square = (np.full(shape, 128, np.uint8) for shape in ((60, 200), (200, 60), (120, 120)))
+    view.set_results([RankedResult(1, 0, "wide.jpg", 0.8, {}), RankedResult(2, 1, "tall.jpg", 0.9, {}),
+                      RankedResult(3, 2, "square.jpg", 1.0, {})], {0: wide, 1: tall, 2: square})
+    for size in THUMB_SIZES:
+        view.set_thumb_size(size)
+        assert lines_high(0) == lines_high(1) == lines_high(2) <= view.gridSize().height(), size
 
 
 def test_window_fits_a_small_or_scaled_screen(qtbot, make_window):
