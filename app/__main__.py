@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     def start() -> None:  # the window shows first, the model loads behind it
         window.start()
         if args.sketch:  # "Open with SketchFind": once the restore offer is answered, so the file is what shows
-            window.open_sketch(str(Path(args.sketch).resolve()))
+            window.open_sketch(str(Path(args.sketch).resolve()), given=True)
 
     QTimer.singleShot(0, start)
     return app.exec()

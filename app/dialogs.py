@@ -36,13 +36,13 @@ class QtDialogs:
         box = QMessageBox(parent)
         box.setWindowTitle("Photo catalogue")
         box.setIcon(QMessageBox.Icon.Information)
-        box.setText("SketchFind searches a catalogue of product photos: the QMUL fine-grained SBIR "
-                    "benchmark, or a folder of your own photos.")
+        box.setText("SketchFind searches a catalogue of product photos: a folder of your own, or the "
+                    "benchmark's shoes and chairs (a demo catalogue).")
         box.setInformativeText(
-            f"No photo folder is set. Pick the benchmark folder (it holds shoes/, chairs/ and attributes/; "
-            f"or set {DATA_ENV} before starting; File → Download benchmark data… fetches it), or any "
-            "folder of JPEG, PNG or WebP product photos, which is indexed once and kept up to date.\n\n"
-            "You can draw without it: the attribute panel still works."
+            "Choose a folder of JPEG, PNG or WebP product photos: it is indexed once and kept up to date. "
+            "Or download the benchmark (about 34 MB), or choose a copy of it (it holds shoes/, chairs/ and "
+            f"attributes/; setting {DATA_ENV} before starting does the same).\n\n"
+            "You can draw without a catalogue: the attribute panel still works."
         )
         choose = box.addButton("Choose folder…", QMessageBox.ButtonRole.AcceptRole)
         download = box.addButton("Download the benchmark…", QMessageBox.ButtonRole.ActionRole)
@@ -88,6 +88,10 @@ class QtDialogs:
 
     def show(self, dialog) -> None:
         dialog.exec()
+
+    def warn(self, parent: QWidget, title: str, text: str) -> None:
+        """A problem that must not pass unseen (a status-bar message would soon be overwritten)."""
+        QMessageBox.warning(parent, title, text)
 
     def open_file(self, path) -> bool:
         """Open a file (or a folder) in the desktop's own viewer; False if it cannot be."""

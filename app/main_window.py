@@ -874,7 +874,10 @@ class MainWindow(QMainWindow):
         else:
             step.also(_SetIndex(self.attributes.facing, 0))
 
-    def open_sketch(self, path: str | None = None) -> None:
+    def open_sketch(self, path: str | None = None, given: bool = False) -> None:
+        """Open a sketch file or picture; `given`: named on the command line (the desktop's "Open
+        with SketchFind"), where a failure is said in a box: the start's own messages would soon
+        overwrite the status bar."""
         path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)
         if not path:
             return
@@ -883,6 +886,8 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # SketchError and file errors: say so, keep the sketch
             log.warning("could not open %s: %s", path, exc)
             self.notice(f"Could not open {Path(path).name}: {exc}")
+            if given:
+                self.dialogs.warn(self, "Open sketch", f"Could not open {path}:\n{exc}")
         else:
             self._sketch_saved_as(Path(path))
             self._facing_to_auto(step)
@@ -1035,7 +1040,8 @@ class MainWindow(QMainWindow):
             except Exception:
                 files.append(None)
         try:
-            settings.atomic_write_bytes(Path(path), results_csv(results, files).encode("utf-8"))
+            # a file name that is not UTF-8 (from an old archive) is written as the bytes it is
+            settings.atomic_write_bytes(Path(path), results_csv(results, files).encode("utf-8", "surrogateescape"))
         except OSError as exc:
             log.warning("could not export results to %s: %s", path, exc)
             self.notice(f"Could not export the results to {Path(path).name}: {exc.strerror or exc}.")

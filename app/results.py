@@ -41,6 +41,39 @@ def to_qimage(array: np.ndarray) -> QImage:
     return QImage(array.data, w, h, array.strides[0], fmt).copy()
 
 
+class FittedPicture(QLabel):
+    """A picture shown whole: scaled down to fit the label (a 512 px photo in a 384 px space used
+    to lose its sides), never beyond its own size."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.source: QPixmap | None = None
+
+    def set_picture(self, pixmap: QPixmap | None, text: str = "") -> None:
+        self.source = pixmap
+        if pixmap is None:
+            self.clear()
+            self.setText(text)
+        self._fit()
+
+    def sizeHint(self) -> QSize:
+        return self.source.size() if self.source is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        return self.minimumSize()  # not the pixmap's size: the label may be smaller than the picture
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        if self.source is not None:
+            box = self.contentsRect().size().boundedTo(self.source.size())
+            self.setPixmap(self.source.scaled(box, Qt.AspectRatioMode.KeepAspectRatio,
+                                              Qt.TransformationMode.SmoothTransformation))
+
+
 def square_pixmap(thumb: np.ndarray) -> QPixmap:
     """A photo centred on a transparent square the largest zoom a side (QIcon scales it down to
     the zoom, never up). Every icon alike, so every cell lays out alike: the grid sizes all cells
@@ -223,8 +256,7 @@ class ResultDialog(QDialog):
             self.sketch.setPixmap(QPixmap.fromImage(to_qimage(sketch_image)).scaled(
                 DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
             self.sketch.setToolTip("Your sketch as the model reads it")
-        self.picture = QLabel()
-        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.picture = FittedPicture()
         self.picture.setMinimumSize(DETAIL_MIN, DETAIL_MIN)
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("attributeTable")
@@ -276,10 +308,9 @@ class ResultDialog(QDialog):
             if max(pixmap.width(), pixmap.height()) < DETAIL_MIN:
                 pixmap = pixmap.scaled(DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio,
                                        Qt.TransformationMode.SmoothTransformation)
-            self.picture.setPixmap(pixmap)
+            self.picture.set_picture(pixmap)
         else:
-            self.picture.clear()
-            self.picture.setText("(no picture)")
+            self.picture.set_picture(None, "(no picture)")
         agree = attribute_agreement([n for n in result.attributes if n in self.sketch_probs], result.present,
                                     self.sketch_present)
         self.table.setRowCount(len(result.attributes))

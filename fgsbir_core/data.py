@@ -51,11 +51,14 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     root = data_root or os.environ.get(DATA_ENV)
     if not root:
         raise DataError(
-            f"No data root: pass --data-root DIR or set {DATA_ENV} to a folder in the "
-            "QMUL V1 layout (shoes/, chairs/, handbags/, attributes/). "
-            "`fgsbir data fetch qmul-v1` (or the app's File → Download benchmark data…) downloads it."
+            f"No benchmark data: pass --data-root DIR or set {DATA_ENV} to a folder in the "
+            "QMUL V1 layout (shoes/, chairs/, handbags/, attributes/), which `fgsbir data fetch qmul-v1` "
+            "(or the app's File → Download benchmark data…) downloads; or search a folder of your own "
+            "photos (--catalogue FOLDER, or the app's File → Choose photo folder…)."
         )
     path = Path(root).expanduser()
+    if not path.exists():
+        raise DataError(f"{path} is not there (moved, deleted, or on a drive that is not mounted?).")
     if not path.is_dir():
         raise DataError(f"Data root {path} is not a folder.")
     return path

@@ -85,8 +85,10 @@ def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_p
     if isinstance(source, bytes):
         source = io.BytesIO(source)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
+            raise ImageError(f"{name}: the file is empty (0 bytes).")
+        with warnings.catch_warnings():  # PIL's warning, at 89 MP, would refuse a JPEG decoded far smaller:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # _decode checks what it decodes
             if isinstance(source, Image.Image):
                 return _decode(source, name, max_pixels, None)
             with Image.open(source) as image:  # closes the file even when decoding fails
@@ -103,13 +105,13 @@ def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_p
 
 def _decode(image: Image.Image, name, max_pixels: int, draft: int | None) -> Image.Image:
     width, height = image.size  # from the header: checked before any pixel is decoded
-    if width * height > max_pixels:
-        raise ImageError(f"{name}: {width} x {height} pixels is more than the {max_pixels:,} allowed "
-                         "(too large, or a decompression bomb).")
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"{name}: {width} x {height} pixels is too small to show an object.")
     if draft and image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
-        image.draft(image.mode, (draft, draft))
+        image.draft(image.mode, (draft, draft))  # decoded at 1/2 to 1/8: a 61 MP camera JPEG costs ~1 MP
+    if image.size[0] * image.size[1] > max_pixels:  # what would be decoded
+        raise ImageError(f"{name}: {width} x {height} pixels is more than the {max_pixels:,} allowed "
+                         "(too large, or a decompression bomb).")
     image.load()
     if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: turn the pixels upright
         image = ImageOps.exif_transpose(image)

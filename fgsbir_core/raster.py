@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from typing import BinaryIO, Final, Sequence
 
@@ -313,13 +314,15 @@ def read_sketch_picture(source: str | os.PathLike | BinaryIO, name: str | None =
     if name is None:
         name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "the picture"
     try:
-        with Image.open(source) as picture:
-            if picture.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 where that still leaves enough
-                picture.draft(picture.mode, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))
-            if picture.width * picture.height > MAX_PICTURE_PIXELS:
-                raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch "
-                                  f"(at most {MAX_PICTURE_PIXELS // 1_000_000} megapixels).")
-            grey = _first_drawn_frame(picture)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is said below, in one line
+            with Image.open(source) as picture:
+                if picture.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 where that still leaves enough
+                    picture.draft(picture.mode, (MAX_PICTURE_SIDE, MAX_PICTURE_SIDE))
+                if picture.width * picture.height > MAX_PICTURE_PIXELS:
+                    raise SketchError(f"{name} is {picture.width} x {picture.height} pixels: too large for a sketch "
+                                      f"(at most {MAX_PICTURE_PIXELS // 1_000_000} megapixels).")
+                grey = _first_drawn_frame(picture)
     except Image.DecompressionBombError as exc:
         raise SketchError(f"{name} is too large for a sketch ({exc})") from exc
     except SketchError:

@@ -342,6 +342,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
             paths = [str(root / item[0]) for item in chunk]
             pending.append((chunk, paths, submit(paths)))
 
+    interrupted = False
     try:
         top_up()
         while pending and not cancelled:
@@ -365,6 +366,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
                     if len(batch_edges) >= BATCH:
                         flush()
                 tick()
+    except KeyboardInterrupt:  # Ctrl+C on the command line: the finished part is saved, as on a cancel
+        cancelled = interrupted = True
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -383,6 +386,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
             saved = load_folder_index(manifest)  # memory-mapped view of what was written
             if saved is not None:
                 index = saved
+    if interrupted:
+        raise KeyboardInterrupt
     if cancelled:
         raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; the next run continues.")
     skipped = sorted(skipped + unreadable)

@@ -87,6 +87,9 @@ else
   fail "no usable $TARBALL"
 fi
 
+dangling=$(find "$BUNDLE" -xtype l | head -n 3)
+if [ -z "$dangling" ]; then pass "no dangling symbolic links in the bundle"; else fail "dangling links: $dangling"; fi
+
 # the bundle knows its version (the package metadata went in: About and the log say it too)
 bundle_version=$("$BUNDLE/SketchFind" --version 2>&1 || true)
 if [ "$bundle_version" = "SketchFind $VERSION" ]; then pass "bundle --version: $bundle_version"

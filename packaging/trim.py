@@ -241,3 +241,14 @@ def strip_targets(internal_dir) -> list:
     for pattern in STRIP:
         found.extend(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
     return sorted(set(found))
+
+
+def remove_dangling_links(folder) -> list:
+    """Delete symbolic links under `folder` whose target is gone (a library the trim dropped, its
+    versioned link left behind); returns their paths."""
+    from pathlib import Path
+
+    dangling = [p for p in Path(folder).rglob("*") if p.is_symlink() and not p.exists()]
+    for link in dangling:
+        link.unlink()
+    return dangling

@@ -257,6 +257,9 @@ class FakeDialogs:
     def show(self, dialog):
         self.shown.append(dialog)
 
+    def warn(self, parent, title, text):
+        self.warnings = getattr(self, "warnings", []) + [(title, text)]
+
     def ask_save_changes(self, parent):
         self.asked_save += 1
         return self.save_changes_answer

@@ -609,6 +609,11 @@ def test_export_results_as_csv(qtbot, make_window, tmp_path):
     assert [float(v) for v in rows[1][4:]] == pytest.approx([first.attributes[n] for n in names], abs=1e-4)
     window.export_results(str(tmp_path / "ranked.csv" / "r.csv"))  # under a file: cannot be written
     assert "Could not export" in window.notices[-1]
+    # a photo whose name is not UTF-8 (os.fsdecode's surrogates): its bytes, not "Internal error" (found by a QA pass)
+    odd = b"weird \xff\xfe name.png".decode("utf-8", "surrogateescape")
+    window.catalogue.photo_file = lambda i: tmp_path / "photos" / odd
+    window.export_results(str(tmp_path / "odd.csv"))
+    assert b"weird \xff\xfe name.png" in (tmp_path / "odd.csv").read_bytes()
 
 
 def test_large_view_steps_through_the_ranking(qtbot, make_window):
@@ -642,6 +647,16 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     window.catalogue.thumbnail = lambda i, size=None: (_ for _ in ()).throw(OSError("gone"))
     dialog.show_result(0)  # a photo that cannot be read again: the grid's thumbnail instead
     assert dialog.picture.pixmap().width() > 0
+    # a photo larger than its space is shown whole, scaled down, never cropped (found by a QA pass)
+    from PySide6.QtGui import QPixmap
+
+    big = QPixmap(900, 600)
+    dialog.picture.set_picture(big)
+    dialog.resize(700, 500)
+    qtbot.wait(20)
+    shown, space = dialog.picture.pixmap().size(), dialog.picture.contentsRect().size()
+    assert shown.width() <= space.width() and shown.height() <= space.height()
+    assert abs(shown.width() / shown.height() - 1.5) < 0.02
 
 
 def test_result_photos_zoom_and_the_size_is_kept(qtbot, make_window):

@@ -158,6 +158,18 @@ def test_error_messages(tmp_path):
         open_photo(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match="damaged or truncated"):
         photo_to_edges(tmp_path / "truncated.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageError, match="empty.jpg: the file is empty"):
+        photo_to_edges(tmp_path / "empty.jpg")
+    # a camera JPEG over the limit is decoded at 1/2 to 1/8 (found by a QA pass: 61 MP photos were
+    # refused); a PNG, decoded whole, is still refused from its header
+    big = Image.new("RGB", (2000, 1500), "white")
+    big.save(tmp_path / "camera.jpg")
+    big.save(tmp_path / "camera.png")
+    assert max(open_photo(tmp_path / "camera.jpg", max_pixels=1_000_000).size) < 2000
+    for name, draft in (("camera.png", 640), ("camera.jpg", None)):
+        with pytest.raises(ImageError, match="2000 x 1500 pixels is more than the 1,000,000 allowed"):
+            open_photo(tmp_path / name, max_pixels=1_000_000, draft=draft)
     with pytest.raises(ImageError, match="not a picture"):
         photo_to_edges(tmp_path / "notes.jpg")
     with pytest.raises(ImageError, match="too small"):
@@ -335,6 +347,31 @@ def test_cancel_saves_progress(tmp_path):
     try:
         with pytest.raises(InterruptedError):
             build_folder_catalogue(engine, folder, cancel=cancel)
+    finally:
+        user_catalogue.BATCH = user_catalogue_batch
+    done = engine.encoded_images
+    assert 2 <= done < 5
+    catalogue, _ = build_folder_catalogue(engine, folder)
+    assert len(catalogue) == 5 and engine.encoded_images == 5  # only the rest was encoded
+
+
+def test_ctrl_c_while_indexing_keeps_what_was_finished(tmp_path):
+    """Found by a QA pass: Ctrl+C during a first `--catalogue` index threw every finished photo
+    away (only the window's Cancel saved them)."""
+    folder = tmp_path / "photos"
+    write_photos(folder, 5)
+    engine = make_engine()
+    user_catalogue_batch = user_catalogue.BATCH
+    user_catalogue.BATCH = 2
+
+    def ctrl_c():
+        if engine.encoded_images >= 2:
+            raise KeyboardInterrupt
+        return False
+
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            build_folder_catalogue(engine, folder, cancel=ctrl_c)
     finally:
         user_catalogue.BATCH = user_catalogue_batch
     done = engine.encoded_images

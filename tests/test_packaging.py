@@ -110,6 +110,17 @@ def test_strip_list_avoids_auditwheel_libraries():
     assert "torch/lib/libtorch_cpu.so" in trim.STRIP
 
 
+def test_links_left_dangling_by_the_trim_are_removed(tmp_path):
+    """Found by a QA pass: three versioned Qt links in _internal pointed at libraries the trim dropped."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "libkept.so.6.9").write_bytes(b"")
+    (tmp_path / "lib" / "libkept.so.6").symlink_to("libkept.so.6.9")
+    (tmp_path / "lib" / "libgone.so.6").symlink_to("libgone.so.6.9")
+    assert trim.remove_dangling_links(tmp_path) == [tmp_path / "lib" / "libgone.so.6"]
+    assert sorted(p.name for p in (tmp_path / "lib").iterdir()) == ["libkept.so.6", "libkept.so.6.9"]
+    assert "trim.remove_dangling_links(" in (PACKAGING / "sketchfind.spec").read_text()
+
+
 def test_elf_reader_and_orphan_pruning():
     libc_user = Path(sys.executable).resolve()
     needs = trim.elf_needed(libc_user)

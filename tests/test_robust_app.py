@@ -766,3 +766,13 @@ def test_a_folder_with_photos_facing_right_says_how_many_it_turned(qtbot, make_w
     dialog = window.dialogs.shown[-1]
     assert dialog.objectName() == "skippedDialog" and dialog.rows[-1][0] == "bad299.jpg"
     assert dialog.sizeHint().height() < 700
+
+
+def test_a_file_given_to_the_program_that_cannot_open_is_said_in_a_box(qtbot, make_window, tmp_path):
+    """Found by a QA pass: `sketchfind /nope.png` ("Open with SketchFind") said it in the status
+    bar for under a second, then the start's own messages took its place."""
+    window = make_window()
+    window.open_sketch(str(tmp_path / "nope.png"), given=True)
+    assert window.dialogs.warnings[-1][0] == "Open sketch" and "nope.png" in window.dialogs.warnings[-1][1]
+    window.open_sketch(str(tmp_path / "nope.png"))  # from the window: the status bar, seen as it happens
+    assert len(window.dialogs.warnings) == 1 and "Could not open nope.png" in window.statusBar().currentMessage()

@@ -163,7 +163,7 @@ def test_catalogue_from_good_tiny_root(weights, tmp_path):
 
 def test_data_root_missing_or_not_a_folder(weights, tmp_path):
     eng = load(weights)
-    with pytest.raises(DataError, match="not a folder"):
+    with pytest.raises(DataError, match="absent is not there .moved, deleted, or on a drive that is not mounted"):
         eng.load_catalogue(tmp_path / "absent")
     (tmp_path / "file").write_text("x")
     with pytest.raises(DataError, match="not a folder"):
@@ -518,3 +518,23 @@ def test_query_data_root_that_is_no_benchmark_is_an_error_not_an_empty_answer(tm
 
             query_json([str(tmp_path / "x.png")], "shoes", data_root=root)
         assert main(["query", "--data-root", str(root), str(tmp_path / "x.png")]) == 2
+
+
+def test_a_huge_sketch_picture_is_one_line_without_a_warning(tmp_path):
+    """Found by a QA pass: PIL's DecompressionBombWarning leaked to stderr before the refusal."""
+    import struct
+    import warnings
+    import zlib
+
+    from fgsbir_core.raster import read_sketch_picture
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 10000, 10000, 8, 0, 0, 0, 0))
+    (tmp_path / "huge.png").write_bytes(header + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(SketchError, match="10000 x 10000 pixels: too large for a sketch"):
+            read_sketch_picture(tmp_path / "huge.png")
+    assert not [w for w in seen if "DecompressionBomb" in type(w.message).__name__]
