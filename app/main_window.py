@@ -786,6 +786,9 @@ class MainWindow(QMainWindow):
         turned = 0 if turned is None else int(np.count_nonzero(turned))
         ready = f"{len(catalogue.ids)} photos ready" + (f" ({turned} facing right, searched mirrored)" if turned else "")
         self.skipped_action.setEnabled(bool(skipped))
+        if getattr(catalogue, "unsaved", ""):  # every start would index the folder again: said, not hidden
+            log.warning("%s", catalogue.unsaved)
+            self.notice(catalogue.unsaved[:1].upper() + catalogue.unsaved[1:] + ".", lasting=True)
         if skipped:
             for name, reason in skipped:
                 log.warning("photo skipped: %s: %s", name, reason)

@@ -85,6 +85,8 @@ def _cmd_index(args) -> int:
         print(f"  {stats['mirrored']} photos face the other way from the model's and are matched mirrored")
     for path, reason in skipped:
         print(f"  skipped {path}: {reason}")
+    if catalogue.unsaved:
+        note(catalogue.unsaved)
     if args.faiss:
         from .user_catalogue import export_faiss
 
@@ -136,6 +138,8 @@ def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=No
     catalogue, skipped = build_folder_catalogue(engine, folder, progress=progress)
     for path, reason in skipped:  # searched without them: said, as `fgsbir index` says it
         note(f"skipped {path}: {reason}")
+    if catalogue.unsaved:
+        note(catalogue.unsaved)
     if not len(catalogue):
         raise ValueError(no_photos_message(folder, skipped))
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)

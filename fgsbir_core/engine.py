@@ -72,6 +72,7 @@ class Catalogue:
     thumbnail_loader: Callable[..., np.ndarray] | None = None  # (i, longest side) -> RGB, a folder's photo files
     source: str = ""
     skipped: list = field(default_factory=list)  # a photo folder's unreadable files: (name, why)
+    unsaved: str = ""  # why a photo folder's index could not be saved (it is then indexed again next time)
 
     @property
     def embeddings(self) -> np.ndarray:

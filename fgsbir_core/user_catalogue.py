@@ -377,11 +377,13 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     index = _assemble(old, keep_rows, new_ids, new_meta, new_emb, new_probs, new_mirrored, new_thumbs, skipped_info, engine)
     changed = bool(todo) or old is None or len(keep_rows) != len(old) or skipped_info != old_skipped \
         or any(old.ids[row] != name or int(old.mtimes[row]) != mtime for name, _, mtime, row, _ in keep_rows)
+    unsaved = ""
     if changed:
         try:
             save_folder_index(manifest, index, str(root), model_hash)
-        except OSError:
-            pass  # an unwritable cache only costs time next run
+        except OSError as exc:  # an unwritable cache only costs time next run, which is said
+            unsaved = f"the index of {root} cannot be saved in {manifest.parent} ({exc.strerror or exc}): " \
+                      "it is indexed again next time"
         else:
             saved = load_folder_index(manifest)  # memory-mapped view of what was written
             if saved is not None:
@@ -394,7 +396,9 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     if stats is not None:
         stats.update(encoded=len(new_ids), reused=len(keep_rows), mirrored=int(np.count_nonzero(index.mirrored)), removed=len(set(old.ids) - set(names)) if old else 0,
                      skipped=len(skipped), total=total)
-    return _catalogue(index, root), skipped
+    catalogue = _catalogue(index, root)
+    catalogue.unsaved = unsaved
+    return catalogue, skipped
 
 
 def _assemble(old: FolderIndex | None, keep_rows, new_ids, new_meta, new_emb, new_probs, new_mirrored, new_thumbs, skipped_info,

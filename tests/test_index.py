@@ -627,3 +627,20 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
     except (OSError, IndexError):
         return "Z"
+
+
+def test_a_cache_that_cannot_be_written_is_said(tmp_path, monkeypatch, capsys):
+    """Found by a QA pass: with a read-only cache every query indexed the whole folder again, in silence."""
+    from fgsbir_core.catalogue_cli import query_catalogue_json
+
+    folder = tmp_path / "photos"
+    write_photos(folder, 3)
+    (tmp_path / "cache-is-a-file").write_text("")
+    monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path / "cache-is-a-file"))
+    catalogue, _ = build_folder_catalogue(make_engine(), folder)
+    assert len(catalogue) == 3 and "cannot be saved" in catalogue.unsaved and "indexed again next time" in catalogue.unsaved
+    sketch = tmp_path / "s.png"
+    Image.fromarray(np.where(np.eye(64, dtype=bool), 0, 255).astype(np.uint8)).save(sketch)
+    if bundled_weights("shoes").is_file():
+        query_catalogue_json([str(sketch)], folder, "shoes", top=2)
+        assert "note: the index of" in capsys.readouterr().err
