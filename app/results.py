@@ -134,12 +134,13 @@ class ResultsView(QListView):
         self.thumbSizeChanged.emit(size)
 
     def _label(self, result) -> str:
-        """The photo's file name (not its folders) on a line of its own, elided in the middle to
-        the cell's width only if it must be; the rank and the distance below, always seen."""
+        """The photo's file name (not its folders) on a line of its own, its start elided to the
+        cell's width only if it must be (names of one folder share their start, "product_…",
+        and differ at the end, "…016.jpg"); the rank and the distance below, always seen."""
         name = PurePath(str(result.id)).name
         # the photo's width, not the cell's: the delegate keeps margins, and a line wider than its
         # text area wraps at the spaces and pushes the distance out of the cell
-        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideMiddle, self.thumb_size)
+        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideLeft, self.thumb_size)
         return f"{name}\n#{result.rank} · {result.score:.3f}"
 
     def zoom(self, steps: int) -> None:
