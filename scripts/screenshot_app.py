@@ -74,6 +74,8 @@ def main() -> int:
     parser.add_argument("--size", default="1280x760", help="window size, WIDTHxHEIGHT")
     parser.add_argument("--picture", default=None, help="open this sketch picture (PNG, JPEG, ...) instead of drawing the boot")
     parser.add_argument("--facing", default=None, help="force the facing (Auto, As drawn, Mirrored) after drawing")
+    parser.add_argument("--large", type=int, default=0, metavar="RANK",
+                        help="also save the large view of the result at RANK (OUT with _large before .png)")
     parser.add_argument("--more", type=int, default=0,
                         help="scroll the result grid to its end this many times (each shows one page more)")
     args = parser.parse_args()
@@ -93,6 +95,9 @@ def main() -> int:
 
         def ask_save_changes(self, parent):  # closing after drawing: no file wanted
             return "discard"
+
+        def show(self, dialog):  # kept, shown without blocking, for --large
+            self.shown = dialog
 
     app = QApplication([sys.argv[0]])
     window = MainWindow(dialogs=NoDialogs(), weights=args.weights, category=args.category,
@@ -144,6 +149,14 @@ def main() -> int:
             print(f"Could not write {out}", file=sys.stderr)
             return 1
         print(f"Saved {out} ({window.query_time.text()}; top: {', '.join(window.results.ids()[:5])})")
+        if args.large:
+            window._open_result(window.last_outcome.results[args.large - 1])
+            dialog = window.dialogs.shown
+            dialog.show()
+            wait(lambda: False, 0.5)
+            large = out.with_name(out.stem + "_large.png")
+            dialog.grab().save(str(large))
+            print(f"Saved {large} ({dialog.windowTitle()}, {dialog.width()} x {dialog.height()})")
         return 0
     finally:
         window.close()
