@@ -209,13 +209,27 @@ def print_answers(output: list[dict], as_json: bool) -> None:
     for item in output:
         if "error" in item:
             continue
-        lines.append(item["sketch"])
+        lines.append(_printable(item["sketch"]))
         for rank, r in enumerate(item["results"], 1):
             names = list(r["attributes"])  # read as the app reads them (one heel height, ...)
             shown = present_attributes(np.array([r["attributes"][n] for n in names], np.float32), names)
             on = [n for n, lit in zip(names, shown) if lit]
-            lines.append(f"  {rank:3d}. photo {r['id']:>5}  distance {r['score']:.4f}  {', '.join(on)}".rstrip())
+            lines.append(f"  {rank:3d}. photo {_printable(r['id']):>5}  distance {r['score']:.4f}  {', '.join(on)}".rstrip())
     emit("".join(line + "\n" for line in lines))
+
+
+def _printable(name: str) -> str:
+    """A file name on one line of a person's list: a newline or other control character in it is
+    escaped (\\n), and a byte that is not UTF-8 (os.fsdecode's surrogate) shown as \\xff."""
+    out = []
+    for c in name:
+        if c.isprintable():
+            out.append(c)
+        elif 0xDC80 <= ord(c) <= 0xDCFF:
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        else:
+            out.append(c.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 class ArgumentParser(argparse.ArgumentParser):

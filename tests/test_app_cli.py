@@ -179,3 +179,14 @@ def test_a_sketch_given_to_the_program_is_opened_in_the_window():
     with pytest.raises(SystemExit):
         entry.main(["boot.png", "--query", "other.png"])
 
+
+
+def test_the_readable_list_keeps_one_result_on_one_line(capsys):
+    """Found by a QA pass: a file name with a newline split its result over two lines, and one
+    that is not UTF-8 printed surrogates."""
+    from fgsbir_core.cli import print_answers
+
+    odd = "special/weird \udcff name\nwith newline.png"
+    print_answers([{"sketch": "a\nb.png", "results": [{"id": odd, "score": 0.5, "attributes": {}}]}], as_json=False)
+    assert capsys.readouterr().out.splitlines() == [
+        "a\\nb.png", "    1. photo special/weird \\xff name\\nwith newline.png  distance 0.5000"]
