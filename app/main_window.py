@@ -104,7 +104,8 @@ class MainWindow(QMainWindow):
         self._more_request: int | None = None  # the request for the next page of results, while on its way
         self.shown_k = self.prefs.top_k  # photos asked for: grows by a page as the grid is scrolled
         self._submitted: dict[int, float] = {}
-        self._catalogue_pending = False
+        self._catalogue_job: int | None = None  # the worker's catalogue job whose answer is awaited
+        self._indexing_said: int | None = None  # the job whose indexing the status bar has announced
         self._started = False
         self._pending_modes: tuple[str, dict[str, str]] | None = None  # (category, modes) from a restore
         self.downloader: Downloader | None = None
@@ -481,6 +482,7 @@ class MainWindow(QMainWindow):
         self.downloader.start()
 
     def _download_progress(self, name: str, done, total) -> None:
+        self.progress.setFormat("%p%")
         self.progress.setRange(0, 1000)
         self.progress.setValue(int(1000 * done / total) if total else 0)
         self.progress.setVisible(True)
@@ -494,15 +496,12 @@ class MainWindow(QMainWindow):
         self._save_preferences()
         self.notice(f"Benchmark data ready in {root}.", 6000)
         if self.info is not None:
-            self.catalogue = None
-            self._catalogue_pending = True
-            self._show_placeholder()
-            self.worker.load_catalogue(root)
+            self.choose_data_root(root)
 
     def _load_model(self) -> None:
         if self._before_folder is not None:  # a folder being indexed: a cancel goes back to the root searched
             self._before_folder = (None, self._before_folder[1])  # before, not to codes of the old model
-        self.info = self.catalogue = None
+        self.info = self.catalogue = self._catalogue_job = None  # the old model's catalogue is never taken
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
         self.statusBar().showMessage("Loading model…")
@@ -523,14 +522,16 @@ class MainWindow(QMainWindow):
             self._save_preferences()
         return root or None
 
+    @property
+    def _catalogue_pending(self) -> bool:
+        return self._catalogue_job is not None
+
     def _load_catalogue(self) -> None:
         root = self._data_root()
-        self._catalogue_pending = root is not None
+        self._catalogue_job = None if root is None else self.worker.load_catalogue(root)
         self._show_placeholder()
         if root is None:
             self.statusBar().showMessage(NO_CATALOGUE)
-            return
-        self.worker.load_catalogue(root)
 
     def _remember_folder(self, root: str) -> None:
         self.prefs.recent_folders = settings.remember_recent(self.prefs.recent_folders, str(Path(root).absolute()))
@@ -538,16 +539,15 @@ class MainWindow(QMainWindow):
     def choose_data_root(self, root: str | None = None) -> None:
         root = root or self.dialogs.pick_folder(self)
         if root:
-            if self.catalogue is not None:  # searched until the new folder is ready, and again if it is cancelled or fails
+            # what a cancel or a failure goes back to: the catalogue searched until the new folder is
+            # ready, or the root still loading; a second folder chosen meanwhile keeps the first answer
+            if self._before_folder is None and (self.catalogue is not None or self._catalogue_pending):
                 self._before_folder = (self.catalogue, self.prefs.data_root)
-            elif self._before_folder is None and self.prefs.data_root and self._catalogue_pending:
-                self._before_folder = (None, self.prefs.data_root)  # still loading: loaded again on cancel
             self.prefs.data_root = root
             self._remember_folder(root)
             self._save_preferences()
-            self._catalogue_pending = True
+            self._catalogue_job = self.worker.load_catalogue(root)
             self._show_placeholder(not self.canvas.is_empty())
-            self.worker.load_catalogue(root)
 
     def closeEvent(self, event) -> None:
         if self.has_unsaved_sketch():  # a clean exit removes the autosave: ask before the sketch goes
@@ -638,7 +638,7 @@ class MainWindow(QMainWindow):
 
     def _post(self, sketch) -> int:
         self._more_request = None  # any newer request supersedes a page on its way
-        request = self.worker.query(sketch, self.attributes.rank_params(self.shown_k))
+        request = self.worker.query(sketch, self.attributes.rank_params(self.shown_k), self.catalogue)
         self._latest_request = request
         self._submitted[request] = time.perf_counter()
         return request
@@ -661,7 +661,7 @@ class MainWindow(QMainWindow):
         more = outcome.request_id == self._more_request
         self._more_request = None
         self.results.set_results(outcome.results, outcome.thumbnails, keep_scroll=more)
-        total, source = outcome.catalogue_size, getattr(self.catalogue, "source", "")
+        total, source = outcome.catalogue_size, getattr(outcome.catalogue, "source", "")
         where = f" in {Path(source).name}" if source else ""  # which catalogue, after switching folders
         must = self._must_have_text()
         having = f", only those with {must}" if must else ""  # why fewer than asked
@@ -732,20 +732,23 @@ class MainWindow(QMainWindow):
         if not self.canvas.is_empty():
             self.submit_sketch()
 
-    def _catalogue_progress(self, done: int, total: int) -> None:
-        if not self._catalogue_pending:
-            return  # cancelled: late progress from the worker
+    def _catalogue_progress(self, done: int, total: int, job: int) -> None:
+        if job != self._catalogue_job:
+            return  # cancelled or superseded: late progress from the worker
+        self.progress.setFormat("%v/%m")  # the count in the bar: the status bar stays free for queries' news
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.progress.setVisible(done < total)
         self.cancel_indexing.setVisible(done < total)
-        source = getattr(self.catalogue, "source", "") if self._before_folder is not None else ""
-        meanwhile = f" (searching {Path(source).name} meanwhile)" if source else ""
-        self.statusBar().showMessage(f"Indexing photos {done}/{total}…{meanwhile}")
+        if done < total and self._indexing_said != job:  # said once, not over each later message
+            self._indexing_said = job
+            source = getattr(self.catalogue, "source", "") if self._before_folder is not None else ""
+            meanwhile = f" (searching {Path(source).name} meanwhile)" if source else ""
+            self.statusBar().showMessage(f"Indexing {total} photos of {Path(self.prefs.data_root).name}…{meanwhile}")
 
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
-        self._catalogue_pending = False
+        self._catalogue_job = None  # an answer already on its way is not taken
         back = self._bring_back_previous_catalogue()
         self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
@@ -754,8 +757,8 @@ class MainWindow(QMainWindow):
                                      "folder again continues from there." + back)
 
     def _bring_back_previous_catalogue(self) -> str:
-        """After a folder was cancelled or failed: search the catalogue searched before it (the
-        worker still holds it). Returns a note for the status bar, or "" if there was none."""
+        """After a folder was cancelled or failed: search the catalogue searched before it (or load
+        its root again). Returns a note for the status bar, or "" if there was none."""
         previous, self._before_folder = self._before_folder, None
         if previous is None:
             return ""
@@ -769,15 +772,12 @@ class MainWindow(QMainWindow):
         source = getattr(self.catalogue, "source", "")
         return f" Searching {Path(source).name or 'the previous photos'} again."
 
-    def _catalogue_ready(self, catalogue) -> None:
-        if self.info is None:
-            return  # indexed by a model being replaced: the new model's catalogue follows
-        if not self._catalogue_pending and self._before_folder is None:  # cancelled as it finished:
-            self.prefs.data_root = getattr(catalogue, "source", "") or self.prefs.data_root  # the worker searches it now
-            self._save_preferences()
+    def _catalogue_ready(self, catalogue, job: int) -> None:
+        if job != self._catalogue_job:
+            return  # cancelled, superseded by another folder, or indexed by a model since replaced
         self.catalogue = catalogue
         self._before_folder = None
-        self._catalogue_pending = False
+        self._catalogue_job = None
         self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
@@ -828,13 +828,14 @@ class MainWindow(QMainWindow):
         if stage == "query" and self.canvas.drawing:
             return  # a stroke still on its way (a dot so far): its end queries again and says what failed
         back = ""
-        if stage in ("load", "catalogue"):
-            self._catalogue_pending = False
+        if stage in ("load", "catalogue", "download"):  # what was loading has ended
+            if stage != "download":
+                self._catalogue_job = None
             if stage == "catalogue":
                 back = self._bring_back_previous_catalogue()
             self._show_placeholder(not self.canvas.is_empty())
-        self.progress.hide()
-        self.cancel_indexing.hide()
+            self.progress.hide()
+            self.cancel_indexing.hide()
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
                   "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
@@ -1039,7 +1040,7 @@ class MainWindow(QMainWindow):
         files = []
         for result in results:
             try:
-                files.append(self.catalogue.photo_file(result.index))
+                files.append(self.last_outcome.catalogue.photo_file(result.index))  # the rows are its rows
             except Exception:
                 files.append(None)
         try:
@@ -1056,8 +1057,9 @@ class MainWindow(QMainWindow):
         menu = QMenu(self)
         menu.addAction("Large view", lambda: self._open_result(result))
         menu.addAction(f"Copy id ({result.id})", lambda: QApplication.clipboard().setText(str(result.id)))
+        catalogue = self.last_outcome.catalogue if self.last_outcome is not None else None  # the rows are its rows
         try:
-            photo_file = self.catalogue.photo_file(result.index) if self.catalogue is not None else None
+            photo_file = catalogue.photo_file(result.index) if catalogue is not None else None
         except Exception:
             photo_file = None
         if photo_file is not None:  # a photo of the user's own folder
@@ -1076,7 +1078,8 @@ class MainWindow(QMainWindow):
             self.result_menu(result).exec(self.results.viewport().mapToGlobal(pos))
 
     def _open_result(self, result) -> None:
-        outcome, catalogue = self.last_outcome, self.catalogue  # kept: a new catalogue may arrive meanwhile
+        outcome = self.last_outcome
+        catalogue = outcome.catalogue if outcome is not None else None  # the one ranked: the rows are its rows
         if result is None or catalogue is None or outcome is None:
             return
 

@@ -3,7 +3,8 @@
 Pattern: napari's status checker and Qt's mandelbrot example. The GUI thread only posts
 requests; the worker sleeps on an event, runs control jobs (load a model, load a catalogue,
 change device) in order (queries waiting while a catalogue is indexed are answered between its
-photos), and for queries always runs the *latest* request only: a new
+photos, each against the catalogue the window names), and for queries always runs the *latest*
+request only: a new
 sketch replaces a pending one, new ranking settings replace pending settings. Every result
 carries the id of the request it answers so the window can drop stale ones, and the worker
 itself drops a result when a newer request is already waiting. The GUI thread never calls
@@ -50,6 +51,7 @@ class QueryOutcome:
     rank_ms: float = 0.0
     catalogue_size: int = 0
     sketch_present: tuple[str, ...] = ()  # the attributes the sketch is read to show
+    catalogue: Any = None  # the catalogue ranked: result rows are its rows
 
 
 def friendly(exc: BaseException) -> str:
@@ -77,8 +79,8 @@ def default_engine_factory(category: str, weights: str | None = None):
 class Worker(QThread):
     engineLoading = Signal(str)  # category
     engineReady = Signal(dict)  # see _engine_info
-    catalogueProgress = Signal(int, int)
-    catalogueReady = Signal(object)  # the Catalogue (read-only from the GUI: thumbnails)
+    catalogueProgress = Signal(int, int, int)  # done, total, catalogue job id
+    catalogueReady = Signal(object, int)  # the Catalogue (read-only from the GUI: thumbnails), its job id
     resultsReady = Signal(object)  # QueryOutcome
     deviceChanged = Signal(str, str)  # actual device, notice ("" when as asked)
     devicesAvailable = Signal(list)
@@ -99,26 +101,33 @@ class Worker(QThread):
         self._stopping = False
         self._control: deque[tuple] = deque()
         self._next_id = 0
+        self._next_catalogue_id = 0
         self._pending = False
         self._pending_sketch: tuple | None = None
         self._pending_params = RankParams()
+        self._pending_catalogue = None
         self._pending_id = 0
         # Owned by the worker thread only:
         self._engine = None
         self._load_failed = False
         self._catalogue_cancel = False
-        self._catalogue = None
         self._code = None
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._thumbs_of = None  # the catalogue whose rows _thumbs holds
 
     # ------------------------------------------------------------ GUI-thread API
     def load_engine(self, category: str, device: str = "cpu", weights: str | None = None) -> None:
         self._post(("load", category, device, weights))
 
-    def load_catalogue(self, data_root: str | None) -> None:
+    def load_catalogue(self, data_root: str | None) -> int:
+        """Load (or index) a catalogue; returns the job id its progress and catalogueReady carry.
+        The window decides which catalogue is searched: it passes it with every query."""
         with self._lock:
             self._catalogue_cancel = False
-        self._post(("catalogue", data_root))
+            self._next_catalogue_id += 1
+            job = self._next_catalogue_id
+        self._post(("catalogue", data_root, job))
+        return job
 
     def cancel_catalogue(self) -> None:
         """Stop indexing a photo folder; what is finished stays in its index for next time."""
@@ -128,8 +137,9 @@ class Worker(QThread):
     def set_device(self, device: str) -> None:
         self._post(("device", device))
 
-    def query(self, sketch: tuple | None, params: RankParams) -> int:
-        """Ask for a ranking; ``sketch`` None re-ranks the last code (no forward pass).
+    def query(self, sketch: tuple | None, params: RankParams, catalogue=None) -> int:
+        """Ask for a ranking of `catalogue` (None: attributes only); ``sketch`` None re-ranks the
+        last code (no forward pass).
 
         ``sketch`` is ("strokes", arrays), ("image", array) or ("empty",). Returns the
         request id that the matching QueryOutcome will carry.
@@ -140,6 +150,7 @@ class Worker(QThread):
             if sketch is not None:
                 self._pending_sketch = sketch
             self._pending_params = params
+            self._pending_catalogue = catalogue
             self._pending_id = self._next_id
             self._wake.set()
             return self._next_id
@@ -165,7 +176,7 @@ class Worker(QThread):
                 if self._control:
                     job = self._control.popleft()
                 elif self._pending:
-                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id)
+                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
                     self._pending, self._pending_sketch = False, None
                 else:
                     self._wake.clear()
@@ -197,13 +208,13 @@ class Worker(QThread):
         with self._lock:
             if not self._pending:
                 return False
-            job = ("query", self._pending_sketch, self._pending_params, self._pending_id)
+            job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
             self._pending, self._pending_sketch = False, None
         self._run_job(job)
         return self._cancelled()
 
     def _do_load(self, category: str, device: str, weights: str | None) -> None:
-        self._engine = self._catalogue = self._code = None
+        self._engine = self._code = self._thumbs_of = None
         self._thumbs.clear()
         self.engineLoading.emit(category)
         self._load_failed = True
@@ -244,15 +255,15 @@ class Worker(QThread):
         notice = "" if actual == device else f"{device.upper()} is not available{': ' + reason if reason else ''}; using {actual.upper()}."
         self.deviceChanged.emit(actual, notice)
 
-    def _do_catalogue(self, data_root: str | None) -> None:
+    def _do_catalogue(self, data_root: str | None, job: int) -> None:
         if self._engine is None and self._load_failed:
             return  # the model error was reported already; a second message would hide it
         if self._engine is None:
             raise RuntimeError("The model is not loaded, so the photo catalogue cannot be indexed.")
-        try:  # the catalogue searched so far stays, and is searched, until this one is ready
+        try:  # meanwhile the window's queries go on searching the catalogue it had
             catalogue = self._engine.load_catalogue(
                 data_root=data_root or None,
-                progress=lambda done, total: self.catalogueProgress.emit(int(done), int(total)),
+                progress=lambda done, total: self.catalogueProgress.emit(int(done), int(total), job),
                 cancel=self._between_photos,
             )
         except Exception:
@@ -261,9 +272,7 @@ class Worker(QThread):
             raise
         if catalogue is None or self._cancelled():
             return  # superseded (new model or folder) or shutting down
-        self._catalogue = catalogue
-        self._thumbs.clear()
-        self.catalogueReady.emit(catalogue)
+        self.catalogueReady.emit(catalogue, job)
 
     def _superseded(self, by_sketch_only: bool) -> bool:
         with self._lock:
@@ -271,7 +280,7 @@ class Worker(QThread):
                 return True
             return self._pending and (self._pending_sketch is not None or not by_sketch_only)
 
-    def _do_query(self, sketch: tuple | None, params: RankParams, request_id: int) -> None:
+    def _do_query(self, sketch: tuple | None, params: RankParams, request_id: int, catalogue=None) -> None:
         engine = self._engine
         if engine is None:
             raise RuntimeError("The model is not loaded yet.")
@@ -296,12 +305,11 @@ class Worker(QThread):
                 return  # a newer sketch is waiting: do not rank this one
         if self._code is None:
             return  # nothing drawn yet: settings changed on an empty sketch
-        catalogue = self._catalogue
         # as drawn or mirrored (the panel then shows what was matched); the mirror stays in
         # self._code, so a new catalogue decides again
         code = engine.orient(self._code, catalogue, params.facing)
         outcome = QueryOutcome(request_id, code, encode_ms=encode_ms,
-                               sketch_present=engine.present_attributes(code.attribute_probs))
+                               sketch_present=engine.present_attributes(code.attribute_probs), catalogue=catalogue)
         if catalogue is not None:
             start = time.perf_counter()
             outcome.results = engine.rank(
@@ -322,6 +330,9 @@ class Worker(QThread):
 
     def _thumbnail(self, catalogue, index: int) -> np.ndarray | None:
         """The picture of one result; None (shown without one) when it cannot be read."""
+        if catalogue is not self._thumbs_of:  # rows of another catalogue
+            self._thumbs.clear()
+            self._thumbs_of = catalogue
         if index in self._thumbs:
             self._thumbs.move_to_end(index)
             return self._thumbs[index]

@@ -447,9 +447,9 @@ def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines)
     assert time.monotonic() - started < 3 and not window.worker.isRunning()
 
 
-def _slow_folder_loading(fake_engines, release: threading.Event):
+def _slow_folder_loading(fake_engines, release: threading.Event, finished: threading.Event | None = None):
     """Every fake engine indexes "slow-folder" until `release` is set, checking cancel() as the
-    real engine does between photos; other roots load at once."""
+    real engine does between photos; other roots load at once. `finished` is set as it returns."""
     from conftest import FakeCatalogue, FakeEngine
 
     def load_catalogue(data_root=None, progress=None, cancel=None):
@@ -461,6 +461,8 @@ def _slow_folder_loading(fake_engines, release: threading.Event):
         catalogue = FakeCatalogue(60 if data_root == "slow-folder" else 300, FakeEngine.DIM, len(FakeEngine.ATTRIBUTES),
                                   seed=len(str(data_root)))
         catalogue.source = f"/photos/{data_root}"
+        if finished is not None and data_root == "slow-folder":
+            finished.set()
         return catalogue
 
     fake_engines.setup["load_catalogue"] = load_catalogue
@@ -514,21 +516,56 @@ def test_a_category_change_while_a_folder_is_indexed_then_cancel_goes_back_to_th
     release.set()
 
 
-def test_a_cancel_that_crosses_the_finished_index_keeps_window_and_worker_agreed(qtbot, make_window, fake_engines):
+def test_a_cancel_that_crosses_the_finished_index_is_a_cancel(qtbot, make_window, fake_engines):
     """Found by a QA pass: a cancel landing as the index finished put the previous root back in the
-    preferences while the worker (and the grid) searched the new folder."""
+    preferences while the worker (and the grid) searched the new folder. The window now names the
+    catalogue each query searches, and takes only the answer of the job it waits for."""
+    finished = threading.Event()
     release = threading.Event()
     release.set()  # the folder loads at once
+    _slow_folder_loading(fake_engines, release, finished)
+    window = make_window()
+    before = window.catalogue
+    draw_mouse(qtbot, window.canvas, BOOT)
+    window.choose_data_root("slow-folder")
+    assert finished.wait(5)
+    time.sleep(0.2)  # no Qt events: the finished folder's catalogueReady waits in the queue
+    window.stop_indexing()  # before the window has heard of it
+    window.rerank()
+    qtbot.waitUntil(lambda: _answered(window), timeout=5000)
+    assert window.catalogue is before and window.prefs.data_root == "fake-root"
+    assert window.last_outcome.catalogue is before and window.last_outcome.catalogue_size == 300
+
+
+def test_a_second_folder_chosen_while_the_first_is_indexed_then_cancel_goes_back_to_the_start(
+        qtbot, make_window, fake_engines):
+    """Found by a code review: the second choice recorded the first folder (still indexing) as the
+    one to go back to, so Cancel left the preference on it."""
+    release = threading.Event()
     _slow_folder_loading(fake_engines, release)
     window = make_window()
-    before = window.worker._catalogue
+    before = window.catalogue
     window.choose_data_root("slow-folder")
-    deadline = time.monotonic() + 5
-    while window.worker._catalogue is before and time.monotonic() < deadline:
-        time.sleep(0.01)  # no Qt events: catalogueReady waits in the queue
-    window.stop_indexing()  # after the worker took the folder, before the window heard of it
-    qtbot.waitUntil(lambda: window.catalogue is not None and window.catalogue.source == "/photos/slow-folder", timeout=5000)
-    assert window.prefs.data_root == "/photos/slow-folder"
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window.choose_data_root("slow-folder")  # another choice (the same slow loader) while it indexes
+    window.stop_indexing()
+    assert window.catalogue is before and window.prefs.data_root == "fake-root"
+    release.set()
+
+
+def test_a_query_problem_while_a_folder_is_indexed_stays_said(qtbot, make_window, fake_engines):
+    """Found by a code review: the next progress tick (every 16 photos) overwrote a query's error,
+    and the error hid the progress bar and Cancel of the indexing still going on."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    window.choose_data_root("slow-folder")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window._failed("query", "The sketch is too small to read: draw lines, not a dot.")
+    qtbot.wait(100)  # twenty progress ticks
+    assert window.statusBar().currentMessage().startswith("Query: The sketch is too small")
+    assert window.cancel_indexing.isVisible() and window.progress.isVisible()
+    release.set()
 
 
 def test_closing_during_download_stops_cleanly(qtbot, make_window, tmp_path):
@@ -754,12 +791,14 @@ def test_a_folder_with_photos_facing_right_says_how_many_it_turned(qtbot, make_w
     window = make_window()
     catalogue = window.catalogue
     catalogue.codes = SimpleNamespace(mirrored=np.array([i % 3 == 0 for i in range(len(catalogue.ids))]))
-    window._catalogue_ready(catalogue)
+    window._catalogue_job = 7  # as if the worker's job 7 had just finished
+    window._catalogue_ready(catalogue, 7)
     turned = sum(i % 3 == 0 for i in range(len(catalogue.ids)))
     assert f"{len(catalogue.ids)} photos ready ({turned} facing right, searched mirrored)" in window.statusBar().currentMessage()
     assert not window.skipped_action.isEnabled()
     catalogue.skipped = [(f"bad{i}.jpg", "The photo shows no object (no edges found): it is blank") for i in range(300)]
-    window._catalogue_ready(catalogue)
+    window._catalogue_job = 8
+    window._catalogue_ready(catalogue, 8)
     assert f"({turned} facing right, searched mirrored); 300 could not be used (File → Skipped photos…" \
         in window.statusBar().currentMessage()
     window.skipped_action.trigger()  # the whole list, with reasons, in a dialog that fits the screen
