@@ -244,8 +244,11 @@ class SketchCanvas(QWidget):
         write_sketch(path, [(s.points, s.width) for s in self._strokes], (self.width(), self.height()))
 
     def load_json(self, path: str | Path) -> None:
-        strokes = [self._make_stroke(points, width) for points, width in read_sketch(path)]
-        self.undo_stack.push(_ReplaceSketch(self, strokes, None, "Open sketch"))
+        self._open_strokes(read_sketch(path))
+
+    def _open_strokes(self, strokes: list) -> None:
+        """Replace the sketch by (points, width) strokes read from a file, undoably."""
+        self.undo_stack.push(_ReplaceSketch(self, [self._make_stroke(p, w) for p, w in strokes], None, "Open sketch"))
 
     def load_file(self, path: str | Path) -> str:
         """Open a stroke file, SVG or picture (by content, not by name); returns the kind."""
@@ -254,7 +257,7 @@ class SketchCanvas(QWidget):
         if kind == "json":
             self.load_json(path)
         elif strokes is not None:
-            self.undo_stack.push(_ReplaceSketch(self, [self._make_stroke(p, w) for p, w in strokes], None, "Open sketch"))
+            self._open_strokes(strokes)
         elif kind == "svg":
             self.set_image(_render_svg(path), "Open SVG")
         else:

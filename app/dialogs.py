@@ -19,13 +19,16 @@ class QtDialogs:
     """The window's modal dialogs, in one object so that tests can replace them."""
 
     def __init__(self) -> None:
-        # file dialogs start in the folder last used, at first the home folder: not the program's
-        # working directory (its install or source folder)
-        self.folder = str(Path.home())
+        # dialogs start where the last of their kind went, at first the home folder: not the
+        # program's working directory (its install or source folder). Sketches and photo folders
+        # apart: a sketch saved into a photo folder would be indexed as a product photo.
+        self.folder = self.photo_folder = str(Path.home())
 
     def _used(self, path: str | None, is_folder: bool = False) -> str | None:
-        if path:
-            self.folder = str(Path(path) if is_folder else Path(path).parent)
+        if path and is_folder:
+            self.photo_folder = str(Path(path).parent)
+        elif path:
+            self.folder = str(Path(path).parent)
         return path or None
 
     def _start(self, suggested: str = "") -> str:
@@ -54,7 +57,7 @@ class QtDialogs:
 
     def pick_folder(self, parent: QWidget, title: str = "Photo folder: the benchmark data folder or your own product photos"
                     ) -> str | None:
-        return self._used(QFileDialog.getExistingDirectory(parent, title, self.folder), is_folder=True)
+        return self._used(QFileDialog.getExistingDirectory(parent, title, self.photo_folder), is_folder=True)
 
     def open_path(self, parent: QWidget, title: str, filters: str) -> str | None:
         return self._used(QFileDialog.getOpenFileName(parent, title, self._start(), filters)[0])

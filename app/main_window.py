@@ -48,6 +48,7 @@ SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Strok
                         "SVG drawings (*.svg);;Images (*.png *.jpg *.jpeg *.bmp)")
 EMPTY_SKETCH: Final = "The closest photos appear here as you draw."
 NONE_MUST_HAVE: Final = "No photo is read to show every must-have attribute"
+INDEX_UNSAVED: Final = "The index of "  # how a photo index that could not be saved is said (user_catalogue)
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -786,6 +787,8 @@ class MainWindow(QMainWindow):
         turned = 0 if turned is None else int(np.count_nonzero(turned))
         ready = f"{len(catalogue.ids)} photos ready" + (f" ({turned} facing right, searched mirrored)" if turned else "")
         self.skipped_action.setEnabled(bool(skipped))
+        self._lasting = [m for m in self._lasting if not m.startswith(INDEX_UNSAVED)]  # about the folder before
+        self._show_lasting()
         if getattr(catalogue, "unsaved", ""):  # every start would index the folder again: said, not hidden
             log.warning("%s", catalogue.unsaved)
             self.notice(catalogue.unsaved[:1].upper() + catalogue.unsaved[1:] + ".", lasting=True)

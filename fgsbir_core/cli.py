@@ -237,14 +237,17 @@ class ArgumentParser(argparse.ArgumentParser):
     silence: argparse drops the write error and exits 0, even onto a full disk."""
 
     def _print_message(self, message, file=None):
-        if not message:
-            return
         file = file or sys.stderr
+        if not message or file is None:  # no console at all (a windowed build): nowhere to say it
+            return
         try:
             file.write(message)
             file.flush()
         except OSError as exc:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())  # nothing left to flush at exit
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), file.fileno())  # nothing left to flush at exit
+            except (OSError, ValueError):  # a stream with no file descriptor
+                pass
             if isinstance(exc, BrokenPipeError):
                 raise SystemExit(141) from None
             if file is not sys.stderr:

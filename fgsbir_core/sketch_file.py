@@ -28,13 +28,16 @@ _IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"
 
 def write_sketch(path: str | os.PathLike, strokes: list[tuple[np.ndarray, float]], canvas: tuple[int, int]) -> None:
     """strokes: (points (n, 4) x, y, pressure, t; screen width). Written atomically."""
-    data = {
+    atomic_write_bytes(path, (json.dumps(_sketch_dict(strokes, canvas)) + "\n").encode("utf-8"))
+
+
+def _sketch_dict(strokes: list[tuple[np.ndarray, float]], canvas: tuple[int, int]) -> dict:
+    return {
         "format": SKETCH_FORMAT,
         "version": SKETCH_VERSION,
-        "canvas": list(canvas),
+        "canvas": list(canvas),  # for the record: readers fit the strokes to their own canvas
         "strokes": [{"width": float(width), "points": np.round(points, 4).tolist()} for points, width in strokes],
     }
-    atomic_write_bytes(path, (json.dumps(data) + "\n").encode("utf-8"))
 
 
 def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]]:
@@ -100,9 +103,7 @@ def png_with_strokes(grey: np.ndarray, strokes: list[tuple[np.ndarray, float]], 
 
     grey = np.ascontiguousarray(grey, dtype=np.uint8)
     info = PngInfo()
-    text = json.dumps({"format": SKETCH_FORMAT, "version": SKETCH_VERSION, "canvas": list(canvas),
-                       "pixels": _pixel_digest(grey),
-                       "strokes": [{"width": float(width), "points": np.round(points, 4).tolist()} for points, width in strokes]})
+    text = json.dumps({**_sketch_dict(strokes, canvas), "pixels": _pixel_digest(grey)})
     if strokes and len(text) <= MAX_PNG_STROKES:
         info.add_itxt(PNG_STROKES_KEY, text, zip=True)
     buffer = io.BytesIO()
@@ -112,15 +113,23 @@ def png_with_strokes(grey: np.ndarray, strokes: list[tuple[np.ndarray, float]], 
 
 def embedded_strokes(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]] | None:
     """The strokes a PNG written by `png_with_strokes` was drawn from; None for any other picture,
-    and for one whose pixels were changed since (edited elsewhere: the picture is what counts)."""
+    and for one whose pixels were changed since (edited elsewhere: the picture is what counts).
+    Only such a PNG is decoded here (its text chunk comes before the pixels)."""
+    import warnings
+
     from PIL import Image
 
+    from .raster import MAX_PICTURE_PIXELS
+
     try:
-        with Image.open(path) as picture:
-            if picture.format != "PNG" or PNG_STROKES_KEY not in getattr(picture, "text", {}):
-                return None
-            data = json.loads(picture.text[PNG_STROKES_KEY])
-            grey = np.asarray(picture.convert("L"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the picture reader says the size
+            with Image.open(path) as picture:
+                text = picture.info.get(PNG_STROKES_KEY) if picture.format == "PNG" else None
+                if not isinstance(text, str) or picture.width * picture.height > MAX_PICTURE_PIXELS:
+                    return None
+                data = json.loads(text)
+                grey = np.asarray(picture.convert("L"))
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, RecursionError, Image.DecompressionBombError):
         return None  # read as a picture, which says what is wrong with it
     if not isinstance(data, dict) or data.get("pixels") != _pixel_digest(grey):

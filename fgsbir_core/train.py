@@ -227,11 +227,12 @@ def load_matching_weights(model, path: str | Path) -> int:
 
 
 def one_cycle(optimiser, lr: float, steps: int):
-    """The learning-rate schedule: one cycle with a 10 % warm-up (at exactly 10 steps, 20 %: torch's
-    OneCycleLR divides by the length of a one-step first phase, which is then zero)."""
+    """The learning-rate schedule: one cycle with a 10 % warm-up. Where that warm-up would be
+    exactly one step (10 steps), two: torch's OneCycleLR divides by the warm-up's length minus one."""
     import torch
 
-    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=0.1 if steps != 10 else 0.2)
+    warm_up = 0.1 if round(0.1 * steps, 9) != 1 else 0.2
+    return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=warm_up)
 
 
 def _progress(step: int, total: int, started: float, note: str, first: int = 0) -> None:

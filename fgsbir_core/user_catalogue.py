@@ -391,7 +391,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     if interrupted:
         raise KeyboardInterrupt
     if cancelled:
-        raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; the next run continues.")
+        raise InterruptedError(f"Indexing cancelled after {len(new_ids)} new photos; "
+                               + (unsaved if unsaved else "the next run continues."))
     skipped = sorted(skipped + unreadable)
     if stats is not None:
         stats.update(encoded=len(new_ids), reused=len(keep_rows), mirrored=int(np.count_nonzero(index.mirrored)), removed=len(set(old.ids) - set(names)) if old else 0,

@@ -190,3 +190,17 @@ def test_the_readable_list_keeps_one_result_on_one_line(capsys):
     print_answers([{"sketch": "a\nb.png", "results": [{"id": odd, "score": 0.5, "attributes": {}}]}], as_json=False)
     assert capsys.readouterr().out.splitlines() == [
         "a\\nb.png", "    1. photo special/weird \\xff name\\nwith newline.png  distance 0.5000"]
+
+
+def test_help_with_no_console_at_all_is_no_traceback(monkeypatch):
+    """A windowed build (Windows, macOS) has no sys.stdout / sys.stderr: argparse's own code
+    ignored that, the override must too (found by a code review)."""
+    import pytest
+
+    from fgsbir_core.cli import build_parser
+
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    for argv in (["--help"], ["no-such-command"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(argv)

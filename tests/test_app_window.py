@@ -995,6 +995,13 @@ def test_file_dialogs_start_at_home_then_where_the_last_file_went(qtbot, monkeyp
     dialogs.save_path(None, "Save sketch", "*.json", str(tmp_path / "elsewhere" / "chair.json"))  # its own file's path
     assert started == [str(Path(tmp_path / "home" / "sketch.json")), str(tmp_path / "drawings"),
                        str(tmp_path / "drawings" / "sketch.png"), str(tmp_path / "elsewhere" / "chair.json")]
+    # a photo folder chosen does not become where sketches go (they would be indexed as photos)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda parent, title, where: (
+        started.append(where) or str(tmp_path / "shop" / "boots")))
+    dialogs.pick_folder(None)
+    dialogs.pick_folder(None)
+    dialogs.save_path(None, "Export PNG", "*.png", "sketch.png")
+    assert started[-3:] == [str(tmp_path / "home"), str(tmp_path / "shop"), str(tmp_path / "drawings" / "sketch.png")]
 
 
 def test_f1_lists_the_keyboard_shortcuts_read_from_the_menus(qtbot, make_window):

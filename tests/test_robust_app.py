@@ -815,3 +815,16 @@ def test_a_file_given_to_the_program_that_cannot_open_is_said_in_a_box(qtbot, ma
     assert window.dialogs.warnings[-1][0] == "Open sketch" and "nope.png" in window.dialogs.warnings[-1][1]
     window.open_sketch(str(tmp_path / "nope.png"))  # from the window: the status bar, seen as it happens
     assert len(window.dialogs.warnings) == 1 and "Could not open nope.png" in window.statusBar().currentMessage()
+
+
+def test_an_index_that_cannot_be_saved_is_said_until_one_can(qtbot, make_window):
+    window = make_window()
+    catalogue = window.catalogue
+    catalogue.unsaved = "the index of /photos cannot be saved in /cache (Read-only file system): it is indexed again next time"
+    window._catalogue_job = 3
+    window._catalogue_ready(catalogue, 3)
+    assert window.warning.isVisible() and "The index of /photos cannot be saved" in window.warning.toolTip()
+    catalogue.unsaved = ""  # the next folder saved fine: the warning is about the one before
+    window._catalogue_job = 4
+    window._catalogue_ready(catalogue, 4)
+    assert not window.warning.isVisible()

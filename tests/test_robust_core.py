@@ -520,7 +520,7 @@ def test_query_data_root_that_is_no_benchmark_is_an_error_not_an_empty_answer(tm
         assert main(["query", "--data-root", str(root), str(tmp_path / "x.png")]) == 2
 
 
-def test_a_huge_sketch_picture_is_one_line_without_a_warning(tmp_path):
+def test_a_huge_sketch_picture_is_one_line_without_a_warning(weights, tmp_path):
     """Found by a QA pass: PIL's DecompressionBombWarning leaked to stderr before the refusal."""
     import struct
     import warnings
@@ -537,4 +537,6 @@ def test_a_huge_sketch_picture_is_one_line_without_a_warning(tmp_path):
         warnings.simplefilter("always")
         with pytest.raises(SketchError, match="10000 x 10000 pixels: too large for a sketch"):
             read_sketch_picture(tmp_path / "huge.png")
+        with pytest.raises(SketchError, match="10000 x 10000 pixels: too large for a sketch"):
+            load(weights).encode_file(tmp_path / "huge.png")  # through the check for strokes it was drawn from
     assert not [w for w in seen if "DecompressionBomb" in type(w.message).__name__]
