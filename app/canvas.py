@@ -292,20 +292,27 @@ class SketchCanvas(QWidget):
         view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
         return view[:, : image.width()].copy()
 
-    def export_png(self, path: str | Path) -> None:
-        """Save the drawing as seen (white paper, dark ink): at the canvas's logical size, carrying
-        its strokes (`png_with_strokes`), or an opened picture at its own size with the strokes drawn
-        into it (what the model is given)."""
+    def export_png(self, path: str | Path) -> bool:
+        """Write `png_bytes` to `path`; False: the strokes did not fit in it (see there)."""
+        data, carried = self.png_bytes()
+        atomic_write_bytes(path, data)
+        return carried
+
+    def png_bytes(self) -> tuple[bytes, bool]:
+        """The drawing as seen (white paper, dark ink) as a PNG: at the canvas's logical size,
+        carrying its strokes (`png_with_strokes`), or an opened picture at its own size with the
+        strokes drawn into it (what the model is given). The flag is False for a drawing whose
+        strokes were too many to go in (it would reopen as a picture)."""
         from PIL import Image
         import io
 
         if self._image is None:  # strokes only: they go in too, so the file opens as them again
-            data = png_with_strokes(self.render_grey(), [(s.points, s.width) for s in self._strokes], (self.width(), self.height()))
-        else:
-            buffer = io.BytesIO()
-            Image.fromarray(self._picture_grey(False)).save(buffer, format="PNG")
-            data = buffer.getvalue()
-        atomic_write_bytes(path, data)
+            data, carried = png_with_strokes(self.render_grey(), [(s.points, s.width) for s in self._strokes],
+                                             (self.width(), self.height()))
+            return data, carried or not self._strokes
+        buffer = io.BytesIO()
+        Image.fromarray(self._picture_grey(False)).save(buffer, format="PNG")
+        return buffer.getvalue(), True
 
     def render_grey(self, include_live: bool = False) -> np.ndarray:
         image = QImage(self.width(), self.height(), QImage.Format.Format_Grayscale8)

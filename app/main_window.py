@@ -48,7 +48,9 @@ SKETCH_FILTER: Final = ("Sketches (*.json *.svg *.png *.jpg *.jpeg *.bmp);;Strok
                         "SVG drawings (*.svg);;Images (*.png *.jpg *.jpeg *.bmp)")
 EMPTY_SKETCH: Final = "The closest photos appear here as you draw."
 NONE_MUST_HAVE: Final = "No photo is read to show every must-have attribute"
-INDEX_UNSAVED: Final = "The index of "  # how a photo index that could not be saved is said (user_catalogue)
+TOO_MANY_STROKES: Final = ("{verb} {name} as a picture only: the sketch has too many strokes to go in a PNG, so it "
+                           "would reopen as a picture. Save it as a stroke file (.json) to keep them.")
+INDEX_UNSAVED: Final = "The photo index cannot be saved"  # how user_catalogue says it, capitalised
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -539,6 +541,8 @@ class MainWindow(QMainWindow):
 
     def choose_data_root(self, root: str | None = None) -> None:
         root = root or self.dialogs.pick_folder(self)
+        if root and self._catalogue_pending and Path(root) == Path(self.prefs.data_root or ""):
+            return  # that very folder is being loaded already (choosing it when loaded indexes what changed)
         if root:
             # what a cancel or a failure goes back to: the catalogue searched until the new folder is
             # ready, or the root still loading; a second folder chosen meanwhile keeps the first answer
@@ -956,10 +960,17 @@ class MainWindow(QMainWindow):
             self.notice(f"Not saved: this sketch has a picture, which a stroke file cannot hold. Save it as a "
                         f"PNG picture ({Path(path).with_suffix('.png').name}).")
             return
-        write = self.canvas.export_png if Path(path).suffix.lower() == ".png" else self.canvas.save_json
-        if self._write_or_say(path, write, "save"):
-            self._sketch_saved_as(Path(path))
-            self.statusBar().showMessage(f"Saved {path}", 4000)
+        if Path(path).suffix.lower() == ".png":
+            data, carried = self.canvas.png_bytes()
+            if not self._write_or_say(path, lambda p: settings.atomic_write_bytes(Path(p), data), "save"):
+                return
+            if not carried:  # the file holds the picture only: the sketch is not in it, so not saved
+                self.notice(TOO_MANY_STROKES.format(name=Path(path).name, verb="Saved"))
+                return
+        elif not self._write_or_say(path, self.canvas.save_json, "save"):
+            return
+        self._sketch_saved_as(Path(path))
+        self.statusBar().showMessage(f"Saved {path}", 4000)
 
     def _write_or_say(self, path: str, write: Callable[[str], None], verb: str) -> bool:
         """write(path); a failure (no permission, disk full, ...) is said, and the old file is untouched."""
@@ -1021,14 +1032,18 @@ class MainWindow(QMainWindow):
         return not self.canvas.undo_stack.isClean() and not self.canvas.is_empty()
 
     def export_png(self, path: str | None = None) -> None:
-        """A picture of the sketch. Unlike Save, the sketch keeps its own file (or none): the
-        strokes are not in the PNG, so closing still asks to save them."""
+        """A picture of the sketch (carrying its strokes, `SketchCanvas.png_bytes`). Unlike Save,
+        the sketch keeps its own file (or none), and closing still asks about unsaved changes."""
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
         if not path:
             return
         path = path if path.lower().endswith(".png") else path + ".png"
-        if self._write_or_say(path, self.canvas.export_png, "export"):
-            self.statusBar().showMessage(f"Exported {path}", 4000)
+        data, carried = self.canvas.png_bytes()
+        if self._write_or_say(path, lambda p: settings.atomic_write_bytes(Path(p), data), "export"):
+            if carried:
+                self.statusBar().showMessage(f"Exported {path}", 4000)
+            else:
+                self.notice(TOO_MANY_STROKES.format(name=Path(path).name, verb="Exported"))
 
     def export_results(self, path: str | None = None) -> None:
         """File → Export results: the photos now in the grid, with distances and attributes, as CSV."""

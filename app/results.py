@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import PurePath
 from typing import Callable, Final
 
@@ -25,7 +26,8 @@ THUMB: Final = 112  # px, the grid's default photo size
 THUMB_SIZES: Final = range(80, 193, 16)  # what zooming the grid steps through
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
 RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
-DETAIL_MIN: Final = 384  # px, smallest side the large view shows the photo and the sketch at
+DETAIL_MIN: Final = 384  # px, the side the large view shows the photo and the sketch at, where the screen has room
+DETAIL_SMALLEST: Final = 200  # px, the least they may shrink to on a small screen
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -105,6 +107,8 @@ class ResultsView(QListView):
         self.setUniformItemSizes(True)
         self.setSpacing(4)
         self.thumb_size = 0
+        self._names: dict[str, str] = {}  # photo id -> the name shown (`_name_photos`)
+        self._shared_start = ""
         self.set_thumb_size(THUMB)
         self.setWordWrap(True)
         self.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
@@ -134,14 +138,27 @@ class ResultsView(QListView):
         self.thumbSizeChanged.emit(size)
 
     def _label(self, result) -> str:
-        """The photo's file name (not its folders) on a line of its own, its start elided to the
-        cell's width only if it must be (names of one folder share their start, "product_…",
-        and differ at the end, "…016.jpg"); the rank and the distance below, always seen."""
-        name = PurePath(str(result.id)).name
+        """The photo's name on a line of its own, shortened to the cell's width only if it must be;
+        the rank and the distance below, always seen. The name is the file's (with its folder where
+        two shown share it: brand1/front.jpg); a start that every shown name shares is the part left
+        out ("product_0…" of product_016.jpg), else the end."""
+        name = self._names.get(str(result.id)) or PurePath(str(result.id)).name
         # the photo's width, not the cell's: the delegate keeps margins, and a line wider than its
         # text area wraps at the spaces and pushes the distance out of the cell
-        name = self.fontMetrics().elidedText(name, Qt.TextElideMode.ElideLeft, self.thumb_size)
+        metrics, width = self.fontMetrics(), self.thumb_size
+        if metrics.horizontalAdvance(name) > width and len(self._shared_start) >= 3 and name.startswith(self._shared_start):
+            name = metrics.elidedText("…" + name[len(self._shared_start):], Qt.TextElideMode.ElideRight, width)
+        else:
+            name = metrics.elidedText(name, Qt.TextElideMode.ElideRight, width)
         return f"{name}\n#{result.rank} · {result.score:.3f}"
+
+    def _name_photos(self, results: list) -> None:
+        """The names the grid shows for these results, and the start they all share."""
+        paths = [PurePath(str(r.id)) for r in results]
+        clashing = {p.name for p in paths if sum(q.name == p.name for q in paths) > 1}
+        self._names = {str(r.id): (str(PurePath(p.parent.name, p.name)) if p.name in clashing else p.name)
+                       for r, p in zip(results, paths)}
+        self._shared_start = os.path.commonprefix(list(self._names.values())) if len(self._names) > 1 else ""
 
     def zoom(self, steps: int) -> None:
         self.set_thumb_size(self.thumb_size + steps * THUMB_SIZES.step)
@@ -178,6 +195,7 @@ class ResultsView(QListView):
             # end when the rows are laid out, which reads as a request for more.
             self.verticalScrollBar().setValue(0)
         self.model_.clear()
+        self._name_photos(results)
         for result in results:
             item = QStandardItem(self._label(result))
             item.setData(str(result.id), Qt.ItemDataRole.UserRole)
@@ -250,15 +268,16 @@ class ResultDialog(QDialog):
         self.setObjectName("resultDialog")
         self.results, self._picture, self._photo_file, self._open_file = results, picture, photo_file, open_file
         self.sketch_probs, self.sketch_present, self.definitions = sketch_probs, tuple(sketch_present), definitions
-        self.sketch = QLabel()
+        # both pictures as large as DETAIL_MIN where the screen has room, smaller where it has not
+        self.sketch = FittedPicture()
         self.sketch.setObjectName("resultSketch")
-        self.sketch.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sketch.setMinimumSize(DETAIL_SMALLEST, DETAIL_SMALLEST)
         if sketch_image is not None:
-            self.sketch.setPixmap(QPixmap.fromImage(to_qimage(sketch_image)).scaled(
+            self.sketch.set_picture(QPixmap.fromImage(to_qimage(sketch_image)).scaled(
                 DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
             self.sketch.setToolTip("Your sketch as the model reads it")
         self.picture = FittedPicture()
-        self.picture.setMinimumSize(DETAIL_MIN, DETAIL_MIN)
+        self.picture.setMinimumSize(DETAIL_SMALLEST, DETAIL_SMALLEST)
         self.table = QTableWidget(0, 4)
         self.table.setObjectName("attributeTable")
         self.table.setHorizontalHeaderLabels(["Attribute", "Photo", "Sketch", "Agrees"])
@@ -277,6 +296,7 @@ class ResultDialog(QDialog):
         self.open_button = buttons.addButton("Open photo file", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.clicked.connect(self._open_photo)
         self.caption = QLabel()
+        self.caption.setWordWrap(True)  # a long file name wraps, it does not widen the dialog off a small screen
         body = QHBoxLayout()
         for widget, caption, stretch in ((self.sketch, QLabel("Your sketch, as the model reads it"), 0),
                                          (self.picture, self.caption, 1)):
@@ -292,6 +312,8 @@ class ResultDialog(QDialog):
         layout.addWidget(buttons)
         self.position = -1
         self.show_result(position)
+        room = self.screen().availableGeometry().size() * 0.95  # the Close button stays on a small screen
+        self.resize(self.sizeHint().boundedTo(room).expandedTo(self.minimumSizeHint()))
 
     def show_result(self, position: int) -> None:
         if not 0 <= position < len(self.results) or position == self.position:

@@ -85,8 +85,8 @@ def _cmd_index(args) -> int:
         print(f"  {stats['mirrored']} photos face the other way from the model's and are matched mirrored")
     for path, reason in skipped:
         print(f"  skipped {path}: {reason}")
-    if catalogue.unsaved:
-        note(catalogue.unsaved)
+    if catalogue.unsaved:  # saving the index is this command's whole job
+        raise OSError(catalogue.unsaved)
     if args.faiss:
         from .user_catalogue import export_faiss
 

@@ -421,8 +421,8 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         resumable = args.command in ("train", "cv")
-        print("\nfgsbir: interrupted" + (" (run the same command again to go on from the last checkpoint, written "
-                                        "at each validation)" if resumable else ""), file=sys.stderr)
+        print("\nfgsbir: interrupted" + (" (run the same command again: it goes on from the last validation's "
+                                        "checkpoint, if one was written)" if resumable else ""), file=sys.stderr)
         return 130
 
 

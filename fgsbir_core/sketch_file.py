@@ -19,8 +19,9 @@ MAX_SKETCH_BYTES: Final = 64 * 1024 * 1024  # a bigger "sketch" is not a sketch
 MAX_SKETCH_POINTS: Final = 2_000_000  # all strokes together
 MAX_STROKE_WIDTH: Final = 200.0  # logical px; a wider or odd "width" is ignored
 DEFAULT_PRESSURE: Final = 1.0  # mouse and touch strokes
-PNG_STROKES_KEY: Final = "sketchfind.strokes"  # the PNG text chunk with a drawing's strokes
-MAX_PNG_STROKES: Final = 1_000_000  # characters: PIL reads back no larger text chunk (ImageFile.SAFEBLOCK)
+PNG_STROKES_KEY: Final = "sketchfind.strokes"  # the PNG text chunks with a drawing's strokes: KEY, KEY.1, ...
+PNG_STROKES_PART: Final = 500_000  # characters per chunk: PIL reads back none over 1 MB (ImageFile.SAFEBLOCK)
+MAX_PNG_STROKES: Final = 60_000_000  # characters in all: PIL keeps at most 64 MB of text (MAX_TEXT_MEMORY)
 _SNIFF_BYTES: Final = 512
 _IMAGE_MAGIC: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8", b"RIFF", b"II*\x00", b"MM\x00*",
                        b"P4", b"P5", b"P6")  # PNG, JPEG, BMP, GIF, WebP, TIFF, binary PNM
@@ -93,22 +94,25 @@ def _parse_sketch(data, path) -> list[tuple[np.ndarray, float | None]]:
     return strokes
 
 
-def png_with_strokes(grey: np.ndarray, strokes: list[tuple[np.ndarray, float]], canvas: tuple[int, int]) -> bytes:
+def png_with_strokes(grey: np.ndarray, strokes: list[tuple[np.ndarray, float]],
+                     canvas: tuple[int, int]) -> tuple[bytes, bool]:
     """A drawing as PNG bytes (grey uint8 (H, W), as seen) that also carries the strokes it was drawn
     from, with a digest of its pixels: opened again, by the app or `fgsbir query`, it is those
-    strokes (editable, and the same query), not a redrawn picture of them. Left out when the
-    strokes would not fit a text chunk PIL reads back (`embedded_strokes`)."""
+    strokes (editable, and the same query), not a redrawn picture of them. Returns (bytes, whether
+    the strokes went in: not beyond MAX_PNG_STROKES characters, which PIL would not read back)."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
     grey = np.ascontiguousarray(grey, dtype=np.uint8)
     info = PngInfo()
     text = json.dumps({**_sketch_dict(strokes, canvas), "pixels": _pixel_digest(grey)})
-    if strokes and len(text) <= MAX_PNG_STROKES:
-        info.add_itxt(PNG_STROKES_KEY, text, zip=True)
+    carried = bool(strokes) and len(text) <= MAX_PNG_STROKES
+    if carried:
+        for part, start in enumerate(range(0, len(text), PNG_STROKES_PART)):
+            info.add_itxt(PNG_STROKES_KEY + (f".{part}" if part else ""), text[start: start + PNG_STROKES_PART], zip=True)
     buffer = io.BytesIO()
     Image.fromarray(grey, "L").save(buffer, format="PNG", pnginfo=info)
-    return buffer.getvalue()
+    return buffer.getvalue(), carried
 
 
 def embedded_strokes(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]] | None:
@@ -125,9 +129,13 @@ def embedded_strokes(path: str | os.PathLike) -> list[tuple[np.ndarray, float | 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the picture reader says the size
             with Image.open(path) as picture:
-                text = picture.info.get(PNG_STROKES_KEY) if picture.format == "PNG" else None
-                if not isinstance(text, str) or picture.width * picture.height > MAX_PICTURE_PIXELS:
+                info = picture.info if picture.format == "PNG" else {}
+                parts = [info.get(PNG_STROKES_KEY)]
+                while isinstance(info.get(f"{PNG_STROKES_KEY}.{len(parts)}"), str):
+                    parts.append(info[f"{PNG_STROKES_KEY}.{len(parts)}"])
+                if not isinstance(parts[0], str) or picture.width * picture.height > MAX_PICTURE_PIXELS:
                     return None
+                text = "".join(parts)
                 data = json.loads(text)
                 grey = np.asarray(picture.convert("L"))
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError, RecursionError, Image.DecompressionBombError):

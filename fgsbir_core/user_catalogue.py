@@ -382,8 +382,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
         try:
             save_folder_index(manifest, index, str(root), model_hash)
         except OSError as exc:  # an unwritable cache only costs time next run, which is said
-            unsaved = f"the index of {root} cannot be saved in {manifest.parent} ({exc.strerror or exc}): " \
-                      "it is indexed again next time"
+            unsaved = f"the photo index cannot be saved ({exc.strerror or exc}) in {manifest.parent}: {root} " \
+                      "is indexed again next time"
         else:
             saved = load_folder_index(manifest)  # memory-mapped view of what was written
             if saved is not None:

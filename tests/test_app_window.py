@@ -627,6 +627,8 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     dialog.activateWindow()  # as exec() makes it: the arrow keys are shortcuts of the dialog's window
     qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
     assert dialog.result is results[1] and dialog.previous_button.isEnabled()
+    screen = dialog.screen().availableGeometry()  # the offscreen screen: 800 x 600
+    assert dialog.width() <= screen.width() and dialog.height() <= screen.height()  # Close stays on it (QA pass)
     assert dialog.findChild(QLabel, "resultSketch").pixmap().width() > 0  # the sketch beside the photo
     qtbot.keyClick(dialog, Qt.Key.Key_Right)
     assert dialog.result is results[2] and dialog.windowTitle().startswith(f"Photo {results[2].id} — rank 3")
@@ -846,15 +848,25 @@ def test_grid_labels_show_the_file_name_and_always_the_distance(qtbot):
     view.set_results([RankedResult(1, 0, long_id, 1.2345, {}), RankedResult(2, 1, "305", 1.5, {})], {})
     first, second = view.model_.item(0), view.model_.item(1)
     name, distance = first.text().split("\n")
-    assert distance == "#1 · 1.234" and name.startswith("…") and name.endswith("heel_000.jpg") and "/" not in name
+    assert distance == "#1 · 1.234" and name.startswith("ankle_boot") and name.endswith("…") and "/" not in name
     assert long_id in first.toolTip() and first.data(Qt.ItemDataRole.UserRole) == long_id  # the whole path kept
     assert second.text() == "305\n#2 · 1.500"
     view.set_results([RankedResult(1, 0, "schuh_20_ß.jpg", 0.9, {}), RankedResult(2, 1, "schuh_00_ß.jpg", 1.0, {})], {})
     assert [view.model_.item(r).text().split("\n")[0] for r in (0, 1)] == ["schuh_20_ß.jpg", "schuh_00_ß.jpg"]
-    # a folder's names share their start: what tells them apart stays in sight (they elided alike: "product_…tall.jpg")
-    view.set_results([RankedResult(r + 1, r, f"product_0{r}6_tall.jpg", 0.9, {}) for r in range(3)], {})
+    # what tells a folder's photos apart stays in sight (found by QA passes: in the middle, they elided
+    # alike to "product_…tall.jpg"; from the start, "…boot_product_photo_main.jpg"; same names in two folders)
+    def shown(ids):
+        view.set_results([RankedResult(r + 1, r, i, 0.9, {}) for r, i in enumerate(ids)], {})
+        return [view.model_.item(r).text().split("\n")[0] for r in range(len(ids))]
+
     view.set_thumb_size(THUMB_SIZES[0])
-    assert len({view.model_.item(r).text().split("\n")[0] for r in range(3)}) == 3
+    for ids in ([f"product_0{r}6_tall_photo.jpg" for r in range(3)],
+                [f"{c}_{r}_leather_ankle_boot_product_photo_main.jpg" for r, c in enumerate(("black", "red", "tan"))],
+                [f"brand{r}/front.jpg" for r in range(3)]):
+        names = shown(ids)
+        assert len(set(names)) == 3, names
+    assert shown(["brand1/front.jpg", "brand2/front.jpg"])[0].endswith("1/front.jpg")
+    assert shown(["a/front.jpg", "b/back.jpg"]) == ["front.jpg", "back.jpg"]
     view.set_results([RankedResult(1, 0, long_id, 1.2345, {}), RankedResult(2, 1, "305", 1.5, {})], {})
     first = view.model_.item(0)
     view.set_thumb_size(192)  # wider cells: more of the name
@@ -1015,3 +1027,22 @@ def test_f1_lists_the_keyboard_shortcuts_read_from_the_menus(qtbot, make_window)
     assert shown, "F1 showed no shortcuts"
     rows = dict(shown[-1].rows)
     assert rows["Keyboard shortcuts"] == "F1" and rows["Undo"] and rows["Save sketch"]
+
+
+def test_a_drawing_too_long_for_a_png_is_not_called_saved(qtbot, make_window, tmp_path, monkeypatch):
+    """Found by a QA pass: a long drawing saved as PNG lost its strokes in silence and was marked
+    saved, so closing did not ask; it reopened as a picture."""
+    from fgsbir_core import sketch_file
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    monkeypatch.setattr(sketch_file, "MAX_PNG_STROKES", 10)  # as if the sketch had millions of points
+    window.dialogs.save_answer = str(tmp_path / "long.png")
+    window.save_action.trigger()
+    assert (tmp_path / "long.png").is_file() and window.has_unsaved_sketch() and window.sketch_file is None
+    assert "too many strokes to go in a PNG" in window.notices[-1] and "Saved long.png as a picture only" in window.notices[-1]
+    window.export_png(str(tmp_path / "export.png"))
+    assert "Exported export.png as a picture only" in window.notices[-1]
+    monkeypatch.setattr(sketch_file, "MAX_PNG_STROKES", 60_000_000)
+    window.save_action.trigger()
+    assert not window.has_unsaved_sketch() and window.sketch_file == tmp_path / "long.png"

@@ -643,4 +643,8 @@ def test_a_cache_that_cannot_be_written_is_said(tmp_path, monkeypatch, capsys):
     Image.fromarray(np.where(np.eye(64, dtype=bool), 0, 255).astype(np.uint8)).save(sketch)
     if bundled_weights("shoes").is_file():
         query_catalogue_json([str(sketch)], folder, "shoes", top=2)
-        assert "note: the index of" in capsys.readouterr().err
+        assert "note: the photo index cannot be saved" in capsys.readouterr().err
+        from fgsbir_core.cli import main
+
+        assert main(["index", str(folder), "--category", "shoes"]) == 2  # saving it is `index`'s whole job
+        assert "error: the photo index cannot be saved" in capsys.readouterr().err

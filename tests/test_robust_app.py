@@ -448,12 +448,12 @@ def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines)
 
 
 def _slow_folder_loading(fake_engines, release: threading.Event, finished: threading.Event | None = None):
-    """Every fake engine indexes "slow-folder" until `release` is set, checking cancel() as the
+    """Every fake engine indexes "slow-…" folders until `release` is set, checking cancel() as the
     real engine does between photos; other roots load at once. `finished` is set as it returns."""
     from conftest import FakeCatalogue, FakeEngine
 
     def load_catalogue(data_root=None, progress=None, cancel=None):
-        while data_root == "slow-folder" and not release.is_set():
+        while str(data_root).startswith("slow") and not release.is_set():
             if cancel():
                 raise InterruptedError("cancelled")
             progress(1, 2)
@@ -547,7 +547,8 @@ def test_a_second_folder_chosen_while_the_first_is_indexed_then_cancel_goes_back
     before = window.catalogue
     window.choose_data_root("slow-folder")
     qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
-    window.choose_data_root("slow-folder")  # another choice (the same slow loader) while it indexes
+    window.choose_data_root("slow-other")  # another folder while the first is indexed
+    window.choose_data_root("slow-other")  # and again: that folder is being loaded already, nothing new
     window.stop_indexing()
     assert window.catalogue is before and window.prefs.data_root == "fake-root"
     release.set()
@@ -820,10 +821,11 @@ def test_a_file_given_to_the_program_that_cannot_open_is_said_in_a_box(qtbot, ma
 def test_an_index_that_cannot_be_saved_is_said_until_one_can(qtbot, make_window):
     window = make_window()
     catalogue = window.catalogue
-    catalogue.unsaved = "the index of /photos cannot be saved in /cache (Read-only file system): it is indexed again next time"
+    catalogue.unsaved = "the photo index cannot be saved (Read-only file system) in /cache: /photos is indexed again next time"
     window._catalogue_job = 3
     window._catalogue_ready(catalogue, 3)
-    assert window.warning.isVisible() and "The index of /photos cannot be saved" in window.warning.toolTip()
+    assert window.warning.isVisible() and "The photo index cannot be saved (Read-only file system)" in window.warning.toolTip()
+    assert window.warning.text().startswith("⚠ The photo index cannot be saved")  # the reason first, not a path
     catalogue.unsaved = ""  # the next folder saved fine: the warning is about the one before
     window._catalogue_job = 4
     window._catalogue_ready(catalogue, 4)

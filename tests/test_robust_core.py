@@ -340,21 +340,24 @@ def test_sketch_files_are_told_apart_by_content_as_the_app_does(weights, tmp_pat
         eng.encode_file(tmp_path / "notes.png")
 
 
-def test_a_png_saved_from_strokes_is_queried_as_those_strokes(weights, tmp_path):
+def test_a_png_saved_from_strokes_is_queried_as_those_strokes(weights, tmp_path, monkeypatch):
     """Found by a QA pass: Export PNG, then opening or querying that PNG ranked a redrawn picture
     (5 of the top 8 the same) and lost the strokes; the strokes now travel in the PNG."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from fgsbir_core.sketch_file import MAX_PNG_STROKES, PNG_STROKES_KEY, embedded_strokes, png_with_strokes
+    from fgsbir_core import sketch_file
+    from fgsbir_core.sketch_file import PNG_STROKES_KEY, embedded_strokes, png_with_strokes
 
     eng = load(weights)
     strokes = [np.array([[10, 10, 1, 0], [150, 40, 0.5, 0.1], [40, 110, 1, 0.2]], float),
                np.array([[20, 100, 1, 0.5], [140, 100, 1, 0.6]], float)]
     grey = np.full((120, 160), 255, np.uint8)
     grey[10:110, 20] = 0  # what the window showed; the strokes are what count
-    (tmp_path / "drawing.png").write_bytes(png_with_strokes(grey, [(s, 2.5) for s in strokes], (160, 120)))
+    data, carried = png_with_strokes(grey, [(s, 2.5) for s in strokes], (160, 120))
+    (tmp_path / "drawing.png").write_bytes(data)
     back = embedded_strokes(tmp_path / "drawing.png")
+    assert carried
     assert [w for _, w in back] == [2.5, 2.5] and all(np.allclose(a, b) for (a, _), b in zip(back, strokes))
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "drawing.png")), grey)  # still the picture
     np.testing.assert_array_equal(eng.encode_file(tmp_path / "drawing.png").raster,
@@ -368,10 +371,20 @@ def test_a_png_saved_from_strokes_is_queried_as_those_strokes(weights, tmp_path)
     Image.fromarray(edited).save(tmp_path / "edited.png", pnginfo=info)
     assert embedded_strokes(tmp_path / "edited.png") is None
     np.testing.assert_array_equal(eng.encode_file(tmp_path / "edited.png").raster, eng.encode_image(edited).raster)
-    # strokes too many for a text chunk PIL reads back: a plain picture, not an unreadable file
-    many = [(np.tile(np.array([[1.123456, 2.123456, 0.5, 0.123456]]), (MAX_PNG_STROKES // 30, 1)), 2.0)]
-    (tmp_path / "huge.png").write_bytes(png_with_strokes(grey, many, (160, 120)))
-    assert embedded_strokes(tmp_path / "huge.png") is None and eng.encode_file(tmp_path / "huge.png") is not None
+    # a long drawing goes in several chunks (PIL reads back none over 1 MB; found by a QA pass:
+    # 2,000 strokes were dropped in silence)
+    monkeypatch.setattr(sketch_file, "PNG_STROKES_PART", 100)
+    long = [(np.column_stack([np.arange(50.0), np.arange(50.0) % 7, np.ones(50), np.arange(50) / 10]), 2.0)] * 40
+    data, carried = png_with_strokes(grey, long, (160, 120))
+    (tmp_path / "long.png").write_bytes(data)
+    assert carried and len(embedded_strokes(tmp_path / "long.png")) == 40
+    assert sum(key.startswith(PNG_STROKES_KEY) for key in Image.open(tmp_path / "long.png").info) > 100
+    # beyond what PIL keeps in all: a plain picture, and the caller is told
+    monkeypatch.setattr(sketch_file, "MAX_PNG_STROKES", 1000)
+    data, carried = png_with_strokes(grey, long, (160, 120))
+    (tmp_path / "huge.png").write_bytes(data)
+    assert not carried and embedded_strokes(tmp_path / "huge.png") is None
+    assert eng.encode_file(tmp_path / "huge.png") is not None
     for other in ("picture.jpg", "empty.png"):  # other pictures: None, whatever they are
         Image.fromarray(grey).convert("RGB").save(tmp_path / other, format="JPEG" if other.endswith("jpg") else "PNG")
         assert embedded_strokes(tmp_path / other) is None
