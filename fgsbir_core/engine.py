@@ -445,8 +445,9 @@ def _load_colour_photos(root: Path, category: str, parts, gallery: str) -> np.nd
 
 
 def _test_figures(weights: Path, state: dict) -> dict:
-    """{"test": {...}} from the model card beside the weights (`fgsbir card` writes the test
-    figures there, after training), when it describes this model; else {}."""
+    """{"test": {...}, "validation": {...}} from the model card beside the weights (`fgsbir card`
+    writes the test figures there, after training, and a cross-validation's acc@1 for a model
+    trained at a step chosen beforehand), when it describes this model; else {}."""
     try:
         card = json.loads(weights.with_suffix(".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -454,4 +455,7 @@ def _test_figures(weights: Path, state: dict) -> dict:
     mode = state.get("mode") or (state.get("card") or {}).get("mode")
     same = isinstance(card, dict) and card.get("category") == state.get("category") and \
         card.get("mode") == mode and isinstance(card.get("test"), dict)
-    return {"test": card["test"]} if same else {}
+    if not same:
+        return {}
+    validation = {**((state.get("card") or {}).get("validation") or {}), **(card.get("validation") or {})}
+    return {"test": card["test"], "validation": validation}

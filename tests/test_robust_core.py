@@ -54,9 +54,10 @@ def test_test_figures_come_from_the_model_card_beside_the_weights(weights):
     import json
 
     assert "test" not in load(weights).card  # no card beside it
-    card = {"category": "shoes", "mode": "mtl", "test": {"acc_at_1": 0.4}}
+    card = {"category": "shoes", "mode": "mtl", "test": {"acc_at_1": 0.4}, "validation": {"acc_at_1": 0.3454}}
     weights.with_suffix(".json").write_text(json.dumps(card))
     assert load(weights).card["test"] == {"acc_at_1": 0.4}
+    assert load(weights).card["validation"]["acc_at_1"] == 0.3454  # the CV figure About shows (a QA pass: missing)
     for other in ({**card, "category": "chairs"}, {**card, "mode": "triplet"}, "not json {"):
         weights.with_suffix(".json").write_text(other if isinstance(other, str) else json.dumps(other))
         assert "test" not in load(weights).card  # another model's card, or a broken one, is not read
