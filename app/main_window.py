@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fgsbir_core.data import DATA_ENV
+from fgsbir_core.data import DATA_ENV, is_photo_folder
 from fgsbir_core.raster import MAX_PICTURE_SIDE
 
 from . import logs, settings
@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.worker.deviceChanged.connect(self._device_changed)
         self.worker.devicesAvailable.connect(self._devices_available)
         self.worker.failed.connect(self._failed)
+        self.worker.catalogueFailed.connect(self._catalogue_failed)
 
         self._live_timer = QTimer(self)
         self._live_timer.setSingleShot(True)
@@ -494,19 +495,23 @@ class MainWindow(QMainWindow):
     def _download_done(self, root: str) -> None:
         self.progress.hide()
         log.info("benchmark downloaded to %s", root)
-        self.prefs.data_root = root
-        self._remember_folder(root)
-        self._save_preferences()
         self.notice(f"Benchmark data ready in {root}.", 6000)
-        if self.info is not None:
+        if self.info is None and self.last_error is not None and self.last_error[0] == "load":
+            self.prefs.data_root = root  # no model to index it with: searched once one loads
+            self._remember_folder(root)
+            self._save_preferences()
+        else:  # as if chosen: searched once ready (after a model still loading), the way back kept
             self.choose_data_root(root)
 
     def _load_model(self) -> None:
         if self._before_folder is not None:  # a folder being indexed: a cancel goes back to the root searched
             self._before_folder = (None, self._before_folder[1])  # before, not to codes of the old model
         self.info = self.catalogue = self._catalogue_job = None  # the old model's catalogue is never taken
+        self.last_outcome, self._latest_request = None, -1  # nor answers asked of it: the new model asks again
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
+        self.attributes.set_probabilities(None, ())
+        self.attributes.set_model_input(None)
         self.statusBar().showMessage("Loading model…")
         self.worker.load_engine(self.prefs.category, self.prefs.device, self._weights)
         self._load_catalogue()
@@ -754,12 +759,14 @@ class MainWindow(QMainWindow):
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
         self._catalogue_job = None  # an answer already on its way is not taken
+        # a folder's finished photos are saved; the benchmark's codes only once all are done
+        kept = (" The photos done so far are kept: choosing the folder again continues from there."
+                if is_photo_folder(self.prefs.data_root or "") else "")
         back = self._bring_back_previous_catalogue()
         self._show_placeholder(not self.canvas.is_empty())
         self.progress.hide()
         self.cancel_indexing.hide()
-        self.statusBar().showMessage("Indexing cancelled: the photos done so far are kept, and choosing the "
-                                     "folder again continues from there." + back)
+        self.statusBar().showMessage("Indexing cancelled." + kept + (back or " Nothing is searched now."))
 
     def _bring_back_previous_catalogue(self) -> str:
         """After a folder was cancelled or failed: search the catalogue searched before it (or load
@@ -829,6 +836,12 @@ class MainWindow(QMainWindow):
         if self.info is not None:
             self.info["device"] = actual
         self.statusBar().showMessage(notice or f"Running on {actual.upper()}.", 6000)
+
+    def _catalogue_failed(self, job: int, message: str) -> None:
+        if job != self._catalogue_job:  # a folder since replaced or cancelled: its failure ends nothing now
+            log.info("a catalogue no longer awaited failed: %s", message)
+            return
+        self._failed("catalogue", message)
 
     def _failed(self, stage: str, message: str) -> None:
         self.last_error = (stage, message)

@@ -84,7 +84,8 @@ class Worker(QThread):
     resultsReady = Signal(object)  # QueryOutcome
     deviceChanged = Signal(str, str)  # actual device, notice ("" when as asked)
     devicesAvailable = Signal(list)
-    failed = Signal(str, str)  # stage (load | catalogue | query | device), message
+    failed = Signal(str, str)  # stage (load | query | device), message
+    catalogueFailed = Signal(int, str)  # catalogue job id, message: the window ends only the load it awaits
 
     def __init__(
         self,
@@ -193,7 +194,10 @@ class Worker(QThread):
                 log.warning("%s failed: %s", stage, friendly(exc))
             else:  # a bug or a device fault: the traceback goes to the log file
                 log.exception("%s failed", stage)
-            self.failed.emit(stage, friendly(exc))
+            if job[0] == "catalogue":
+                self.catalogueFailed.emit(job[2], friendly(exc))
+            else:
+                self.failed.emit(stage, friendly(exc))
 
     def _cancelled(self) -> bool:
         with self._lock:
@@ -214,6 +218,8 @@ class Worker(QThread):
         return self._cancelled()
 
     def _do_load(self, category: str, device: str, weights: str | None) -> None:
+        with self._lock:  # queries asked of the old model (its catalogue, its attributes) are not run by the new
+            self._pending, self._pending_sketch, self._pending_catalogue = False, None, None
         self._engine = self._code = self._thumbs_of = None
         self._thumbs.clear()
         self.engineLoading.emit(category)

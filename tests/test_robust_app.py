@@ -449,10 +449,15 @@ def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines)
 
 def _slow_folder_loading(fake_engines, release: threading.Event, finished: threading.Event | None = None):
     """Every fake engine indexes "slow-…" folders until `release` is set, checking cancel() as the
-    real engine does between photos; other roots load at once. `finished` is set as it returns."""
+    real engine does between photos, and fails on "bad-…" ones; other roots load at once.
+    `finished` is set as a slow folder's load returns."""
     from conftest import FakeCatalogue, FakeEngine
 
+    from fgsbir_core.data import DataError
+
     def load_catalogue(data_root=None, progress=None, cancel=None):
+        if str(data_root).startswith("bad"):
+            raise DataError(f"{data_root} is not a benchmark data root")
         while str(data_root).startswith("slow") and not release.is_set():
             if cancel():
                 raise InterruptedError("cancelled")
@@ -830,3 +835,76 @@ def test_an_index_that_cannot_be_saved_is_said_until_one_can(qtbot, make_window)
     window._catalogue_job = 4
     window._catalogue_ready(catalogue, 4)
     assert not window.warning.isVisible()
+
+
+def test_a_category_change_leaves_no_answer_of_the_old_model(qtbot, make_window, fake_engines):
+    """Found by a stress test: after a category change with a sketch drawn, clearing the canvas
+    while the model loaded left the old model's 24 results in the grid (and its export); a query
+    still waiting in the worker was run by the new model on the old catalogue."""
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: _answered(window) and bool(window.last_outcome.results), timeout=5000)
+    old = window.last_outcome
+    window.set_category("chairs")
+    assert window.results.model().rowCount() == 0 and window.last_outcome is None
+    window.clear_action.trigger()  # while the model loads
+    qtbot.waitUntil(lambda: window.info is not None and window.catalogue is not None, timeout=5000)
+    qtbot.wait(100)
+    assert window.results.model().rowCount() == 0 and window.last_outcome is None
+    dropped = window.dropped_results
+    window._show_results(old)  # an answer asked of the old model, arriving late
+    assert window.dropped_results == dropped + 1 and window.results.model().rowCount() == 0
+    from app.worker import Worker  # and a worker drops what was asked of the old model when it loads another
+
+    worker = Worker(engine_factory=fake_engines, devices=lambda: ["cpu"])  # not started: its jobs run here
+    worker.query(("empty",), window.attributes.rank_params(24), old.catalogue)
+    worker._do_load("shoes", "cpu", None)
+    assert not worker._pending and worker._pending_catalogue is None
+
+
+def test_a_finished_download_is_searched_as_if_chosen(qtbot, make_window, fake_engines):
+    """Found by a stress test: a download finishing while a folder was indexed (or during a
+    category change) set the preference to it while another catalogue was searched; one that
+    failed to load left the preference on it."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.catalogue
+    window.choose_data_root("slow-a")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window._download_done("dl-root")
+    qtbot.waitUntil(lambda: window.catalogue is not before and window._catalogue_job is None, timeout=5000)
+    assert window.catalogue.source == "/photos/dl-root" and window.prefs.data_root == "dl-root"
+    now = window.catalogue
+    window._download_done("bad-dl")  # downloaded, but it does not load: back to what was searched
+    qtbot.waitUntil(lambda: window._catalogue_job is None, timeout=5000)
+    assert window.catalogue is now and window.prefs.data_root == "dl-root"
+    release.set()
+
+
+def test_a_stale_catalogue_failure_ends_nothing(qtbot, make_window, fake_engines):
+    """Found by a stress test: a failure of a folder already replaced ended the wait for the new one."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.catalogue
+    window.choose_data_root("bad-x")
+    time.sleep(0.3)  # no Qt events: the worker's failure waits in the queue
+    window.choose_data_root("slow-a")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    qtbot.wait(100)
+    assert window._catalogue_pending and window.prefs.data_root == "slow-a" and window.catalogue is before
+    release.set()
+    qtbot.waitUntil(lambda: window.catalogue is not before, timeout=5000)
+    assert window.catalogue.source == "/photos/slow-a"
+
+
+def test_cancelling_a_load_with_nothing_to_go_back_to_says_so(qtbot, make_window, fake_engines):
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window(data_root="slow-a", wait_ready=False)
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window.stop_indexing()
+    said = window.statusBar().currentMessage()
+    assert said.startswith("Indexing cancelled.") and "Nothing is searched now" in said and window.catalogue is None
+    release.set()
