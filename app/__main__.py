@@ -15,7 +15,7 @@ def _parser() -> argparse.ArgumentParser:
     from fgsbir_core.cli import ArgumentParser, add_query_options
     from fgsbir_core.data import RETRIEVAL_CATEGORIES
 
-    from .logs import version
+    from fgsbir_core import version
 
     parser = ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
     parser.add_argument("--version", action="version", version=f"SketchFind {version()}")

@@ -49,9 +49,12 @@ def slider_to_weight(position: int, default: float) -> float:
         return 0.0
     if position >= SLIDER_MAX:
         return ATTRIBUTES_ONLY_WEIGHT
-    base = default if default > 0 else 1.0
+    if default <= 0:  # tuned to shape only: the left half is shape only, the right half spans 0.01 .. 100
+        if position <= SLIDER_DEFAULT:
+            return 0.0
+        return 10.0 ** (-DECADES_PER_HALF + (position - SLIDER_DEFAULT) / SLIDER_DEFAULT * 2 * DECADES_PER_HALF)
     exponent = (position - SLIDER_DEFAULT) / SLIDER_DEFAULT * DECADES_PER_HALF
-    return min(base * 10.0**exponent, ATTRIBUTES_ONLY_WEIGHT)
+    return min(default * 10.0**exponent, ATTRIBUTES_ONLY_WEIGHT)
 
 
 def weight_label(position: int, default: float | None) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Final
 
 import numpy as np
 
-from fgsbir_core.checkpoint import atomic_write_bytes
+from fgsbir_core.files import atomic_write_bytes
 
 AUTOSAVE_FORMAT: Final = "sketchfind.autosave"
 AUTOSAVE_VERSION: Final = 2  # 2: strokes over a picture are in its pixels (they were in the canvas's)
@@ -118,8 +119,13 @@ class Autosave:
                     continue  # a running window's autosave
             try:
                 snapshot = read_snapshot(candidate)
-            except (OSError, ValueError):
-                snapshot = None  # damaged: nothing to offer; drop it
+            except OSError:
+                snapshot = None  # unreadable: nothing to offer
+            except Exception:  # damaged (ValueError, or what a hand edit may provoke): kept aside, not deleted
+                self._set_aside(candidate)
+                if lock is not None:
+                    lock.unlock()
+                continue
             if snapshot is None or snapshot.is_empty():
                 Leftover(candidate, Snapshot(), lock).discard()
                 continue
@@ -130,6 +136,13 @@ class Autosave:
         for older in found[:-1]:
             older.release()  # offered at a later start
         return found[-1]
+
+    def _set_aside(self, path: Path) -> None:
+        """A damaged autosave is renamed ``autosave-damaged-*.bad`` (never offered, never deleted)."""
+        try:
+            path.replace(self.directory / f"autosave-damaged-{time.time_ns()}.bad")
+        except OSError:
+            pass
 
     def keep(self, leftover: Leftover) -> None:
         """Leave a crashed session's autosave for a later start. One in this window's own slot is
@@ -214,6 +227,9 @@ def read_snapshot(path: Path) -> Snapshot:
     image = _png_array(data["image_png"]) if data.get("image_png") else None
     modes = data.get("attribute_modes") or {}
     slider = data.get("attribute_slider")
+    saved_at = data.get("saved_at") or 0.0
+    if not _is_number(saved_at) or not 0 <= saved_at < 1e11:  # a Unix time before the year 5000
+        raise ValueError("autosave time is not a time")
     version = data.get("version")
     note = ""
     if image is not None and strokes and version != AUTOSAVE_VERSION:  # where strokes over a picture are kept changed
@@ -224,11 +240,16 @@ def read_snapshot(path: Path) -> Snapshot:
         strokes=strokes,
         image=image,
         category=str(data.get("category") or ""),
-        attribute_slider=int(slider) if isinstance(slider, (int, float)) and not isinstance(slider, bool) else None,
+        attribute_slider=int(slider) if _is_number(slider) and abs(slider) < 1e9 else None,
         attribute_modes={str(k): str(v) for k, v in modes.items()} if isinstance(modes, dict) else {},
-        saved_at=float(data.get("saved_at") or 0.0),
+        saved_at=float(saved_at),
         note=note,
     )
+
+
+def _is_number(value) -> bool:
+    """A finite JSON number (JSON's 1e400 reads as infinity; true and false are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _png_base64(image: np.ndarray) -> str:

@@ -34,9 +34,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from fgsbir_core.checkpoint import atomic_write_bytes
-from fgsbir_core.raster import (MAX_PICTURE_SIDE, RasterSpec, SketchError, normalise_image, on_white_paper,
-                                rasterise_strokes, read_sketch_picture)
+from fgsbir_core.raster import MAX_PICTURE_SIDE, SketchError, on_white_paper, read_sketch_picture
 from fgsbir_core.sketch_file import embedded_strokes, png_with_strokes, read_sketch, sniff_sketch, write_sketch
 
 MOUSE_PRESSURE: Final = 1.0  # mouse and touch have no pressure: full pressure
@@ -207,14 +205,6 @@ class SketchCanvas(QWidget):
             return "image", self._picture_grey(include_live)
         return "strokes", self.stroke_arrays(include_live)
 
-    def model_input(self, spec: RasterSpec) -> np.ndarray:
-        """The exact picture the model is given for this sketch (uint8, spec.size square)."""
-        query = self.query_input()
-        if query is None:
-            raise SketchError("The sketch is empty: draw at least one stroke.")
-        kind, value = query
-        return rasterise_strokes(value, spec) if kind == "strokes" else normalise_image(value, spec)
-
     def set_tool(self, tool: str) -> None:
         self.tool = tool
         self.setCursor(Qt.CursorShape.PointingHandCursor if tool == "eraser" else Qt.CursorShape.CrossCursor)
@@ -291,12 +281,6 @@ class SketchCanvas(QWidget):
         image = self._image.convertToFormat(QImage.Format.Format_Grayscale8)
         view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
         return view[:, : image.width()].copy()
-
-    def export_png(self, path: str | Path) -> bool:
-        """Write `png_bytes` to `path`; False: the strokes did not fit in it (see there)."""
-        data, carried = self.png_bytes()
-        atomic_write_bytes(path, data)
-        return carried
 
     def png_bytes(self) -> tuple[bytes, bool]:
         """The drawing as seen (white paper, dark ink) as a PNG: at the canvas's logical size,

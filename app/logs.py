@@ -61,22 +61,6 @@ def shutdown() -> None:
     _handler = _path = None
 
 
-def version() -> str:
-    try:
-        from importlib.metadata import version as package_version
-
-        return package_version("sketchfind")
-    except Exception:  # not installed (a source checkout): the number in pyproject.toml
-        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
-        try:
-            for line in pyproject.read_text(encoding="utf-8").splitlines():
-                if line.strip().startswith("version"):
-                    return line.split("=", 1)[1].strip().strip('"') + "+source"
-        except OSError:
-            pass
-        return "unknown"
-
-
 def install_excepthook(report) -> None:
     """An exception that escapes a Qt slot or a thread is logged with its traceback and shown
     as one line (``report(message)``) instead of ending the program."""

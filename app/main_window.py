@@ -26,7 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fgsbir_core import version
 from fgsbir_core.data import DATA_ENV, is_photo_folder
+from fgsbir_core.files import atomic_write_bytes
 from fgsbir_core.raster import MAX_PICTURE_SIDE
 
 from . import logs, settings
@@ -89,7 +91,7 @@ class MainWindow(QMainWindow):
         self._fetch = fetch
         self.data_dir = Path(data_dir or config_dir or settings.data_dir())
         self.log_file = logs.setup(self.data_dir)
-        self.version = logs.version()
+        self.version = version()
         self.prefs, prefs_notice = settings.load_preferences_report(config_dir)
         if prefs_notice:
             log.warning("%s", prefs_notice)
@@ -306,12 +308,14 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
         """Offer a crashed session's sketch, start the worker and load the model behind the shown window."""
-        if not self._started:
-            self._started = True
-            self._offer_restore()
-        if not self.worker.isRunning():
-            self.worker.start()
-        self._load_model()
+        try:
+            if not self._started:
+                self._started = True
+                self._offer_restore()
+        finally:  # whatever the restore met, the model loads
+            if not self.worker.isRunning():
+                self.worker.start()
+            self._load_model()
 
     # ------------------------------------------------------------------ autosave / restore
     def _offer_restore(self) -> None:
@@ -496,12 +500,7 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         log.info("benchmark downloaded to %s", root)
         self.notice(f"Benchmark data ready in {root}.", 6000)
-        if self.info is None and self.last_error is not None and self.last_error[0] == "load":
-            self.prefs.data_root = root  # no model to index it with: searched once one loads
-            self._remember_folder(root)
-            self._save_preferences()
-        else:  # as if chosen: searched once ready (after a model still loading), the way back kept
-            self.choose_data_root(root)
+        self.choose_data_root(root)  # as if chosen: searched once ready (after a model still loading), the way back kept
 
     def _load_model(self) -> None:
         if self._before_folder is not None:  # a folder being indexed: a cancel goes back to the root searched
@@ -548,6 +547,12 @@ class MainWindow(QMainWindow):
         root = root or self.dialogs.pick_folder(self)
         if root and self._catalogue_pending and Path(root) == Path(self.prefs.data_root or ""):
             return  # that very folder is being loaded already (choosing it when loaded indexes what changed)
+        if root and self.info is None and self.last_error is not None and self.last_error[0] == "load":
+            self.prefs.data_root = root  # no model to index it with: kept, and searched once one loads
+            self._remember_folder(root)
+            self._save_preferences()
+            self.notice(f"{root} is searched once a model loads (the model could not be loaded).", 10000)
+            return
         if root:
             # what a cancel or a failure goes back to: the catalogue searched until the new folder is
             # ready, or the root still loading; a second folder chosen meanwhile keeps the first answer
@@ -754,7 +759,8 @@ class MainWindow(QMainWindow):
             self._indexing_said = job
             source = getattr(self.catalogue, "source", "") if self._before_folder is not None else ""
             meanwhile = f" (searching {Path(source).name} meanwhile)" if source else ""
-            self.statusBar().showMessage(f"Indexing {total} photos of {Path(self.prefs.data_root).name}…{meanwhile}")
+            folder = Path(self.prefs.data_root or os.environ.get(DATA_ENV) or "").name or "the benchmark"
+            self.statusBar().showMessage(f"Indexing {total} photos of {folder}…{meanwhile}")
 
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
@@ -975,7 +981,7 @@ class MainWindow(QMainWindow):
             return
         if Path(path).suffix.lower() == ".png":
             data, carried = self.canvas.png_bytes()
-            if not self._write_or_say(path, lambda p: settings.atomic_write_bytes(Path(p), data), "save"):
+            if not self._write_or_say(path, lambda p: atomic_write_bytes(Path(p), data), "save"):
                 return
             if not carried:  # the file holds the picture only: the sketch is not in it, so not saved
                 self.notice(TOO_MANY_STROKES.format(name=Path(path).name, verb="Saved"))
@@ -1052,7 +1058,7 @@ class MainWindow(QMainWindow):
             return
         path = path if path.lower().endswith(".png") else path + ".png"
         data, carried = self.canvas.png_bytes()
-        if self._write_or_say(path, lambda p: settings.atomic_write_bytes(Path(p), data), "export"):
+        if self._write_or_say(path, lambda p: atomic_write_bytes(Path(p), data), "export"):
             if carried:
                 self.statusBar().showMessage(f"Exported {path}", 4000)
             else:
@@ -1076,7 +1082,7 @@ class MainWindow(QMainWindow):
                 files.append(None)
         try:
             # a file name that is not UTF-8 (from an old archive) is written as the bytes it is
-            settings.atomic_write_bytes(Path(path), results_csv(results, files).encode("utf-8", "surrogateescape"))
+            atomic_write_bytes(Path(path), results_csv(results, files).encode("utf-8", "surrogateescape"))
         except OSError as exc:
             log.warning("could not export results to %s: %s", path, exc)
             self.notice(f"Could not export the results to {Path(path).name}: {exc.strerror or exc}.")
@@ -1114,7 +1120,7 @@ class MainWindow(QMainWindow):
         if result is None or catalogue is None or outcome is None:
             return
 
-        def picture(r):
+        def picture(r):  # off the GUI thread: a folder's photo is read again at DETAIL_SIDE
             try:
                 return catalogue.thumbnail(r.index, size=DETAIL_SIDE)
             except Exception:  # the photo cannot be read again: the grid's thumbnail, if any
@@ -1128,4 +1134,5 @@ class MainWindow(QMainWindow):
         position = next((i for i, r in enumerate(results) if r.index == result.index), 0)
         self.dialogs.show(ResultDialog(results, position, picture, sketch, outcome.sketch_present, definitions, self,
                                        lambda r: catalogue.photo_file(r.index), self.dialogs.open_file,
-                                       None if code is None else code.raster))
+                                       None if code is None else code.raster,
+                                       quick_picture=lambda r: outcome.thumbnails.get(r.index)))

@@ -5,11 +5,12 @@ import csv
 import io
 import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import PurePath
 from typing import Callable, Final
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,6 +31,9 @@ RESULT_ROLE: Final = Qt.ItemDataRole.UserRole + 2  # the RankedResult
 ICON_CACHE: Final = 512  # thumbnails' icons kept (as the worker keeps their pictures)
 DETAIL_MIN: Final = 384  # px, the side the large view shows the photo and the sketch at, where the screen has room
 DETAIL_SMALLEST: Final = 200  # px, the least they may shrink to on a small screen
+# The large view's photos are read here, one at a time, off the GUI thread: a folder's large PNG
+# takes a second to decode, and holding an arrow key asks for many (the stale ones are skipped).
+_PHOTO_READER: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-view")
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -268,21 +272,30 @@ def attribute_agreement(names, photo_present, sketch_present) -> dict[str, bool]
     return {name: (name in photo_present) == (name in sketch_present) for name in names}
 
 
+class _PictureRead(QObject):
+    done = Signal(int, object)  # position, the photo (or None); emitted from the reading thread
+
+
 class ResultDialog(QDialog):
     """One result large, beside the sketch as the model saw it, with the photo's attributes marked
     where they agree with the sketch. Previous / Next (or the arrow keys) step through the
     ranking without closing.
 
-    `picture(result)` gives the photo to show (or None), `photo_file(result)` the file of a photo
-    from the user's own folder (None for the benchmark), `open_file(path)` opens it (False if it
-    cannot)."""
+    `picture(result)` gives the photo to show (or None; called off the GUI thread when
+    `quick_picture` is given, which gives what to show meanwhile, such as the grid's thumbnail),
+    `photo_file(result)` the file of a photo from the user's own folder (None for the benchmark),
+    `open_file(path)` opens it (False if it cannot)."""
 
     def __init__(self, results: list, position: int, picture: Callable, sketch_probs: dict[str, float],
                  sketch_present, definitions: dict[str, str], parent=None, photo_file: Callable | None = None,
-                 open_file: Callable | None = None, sketch_image: np.ndarray | None = None):
+                 open_file: Callable | None = None, sketch_image: np.ndarray | None = None,
+                 quick_picture: Callable | None = None):
         super().__init__(parent)
         self.setObjectName("resultDialog")
         self.results, self._picture, self._photo_file, self._open_file = results, picture, photo_file, open_file
+        self._quick_picture = quick_picture
+        self._read = _PictureRead(self)
+        self._read.done.connect(self._picture_read)
         self.sketch_probs, self.sketch_present, self.definitions = sketch_probs, tuple(sketch_present), definitions
         # both pictures as large as DETAIL_MIN where the screen has room, smaller where it has not
         self.sketch = FittedPicture()
@@ -338,18 +351,11 @@ class ResultDialog(QDialog):
         result = self.result = self.results[position]
         self.setWindowTitle(f"Photo {result.id} — rank {result.rank}")
         self.caption.setText(f"Photo {result.id}, rank {result.rank}")
-        try:
-            image = self._picture(result)
-        except Exception:  # an unreadable photo costs its picture, not the dialog
-            image = None
-        if image is not None:
-            pixmap = QPixmap.fromImage(to_qimage(image))
-            if max(pixmap.width(), pixmap.height()) < DETAIL_MIN:
-                pixmap = pixmap.scaled(DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.SmoothTransformation)
-            self.picture.set_picture(pixmap)
+        if self._quick_picture is None:
+            self._show_picture(self._read_picture(self._picture, result))
         else:
-            self.picture.set_picture(None, "(no picture)")
+            self._show_picture(self._read_picture(self._quick_picture, result), "(reading the photo…)")
+            _PHOTO_READER.submit(self._read_in_background, position)
         agree = attribute_agreement([n for n in result.attributes if n in self.sketch_probs], result.present,
                                     self.sketch_present)
         self.table.setRowCount(len(result.attributes))
@@ -381,6 +387,36 @@ class ResultDialog(QDialog):
         # Only a photo of the user's own folder has a file to open.
         self.open_button.setVisible(self.photo_file is not None and self._open_file is not None)
         self.open_button.setToolTip(str(self.photo_file or ""))
+
+    @staticmethod
+    def _read_picture(read: Callable, result):
+        try:
+            return read(result)
+        except Exception:  # an unreadable photo costs its picture, not the dialog
+            return None
+
+    def _read_in_background(self, position: int) -> None:
+        if position != self.position:
+            return  # stepped on meanwhile: not read at all
+        image = self._read_picture(self._picture, self.results[position])
+        try:
+            self._read.done.emit(position, image)
+        except RuntimeError:
+            pass  # the dialog was closed and deleted meanwhile
+
+    def _picture_read(self, position: int, image) -> None:
+        if position == self.position and image is not None:  # else stale, or kept the grid's picture
+            self._show_picture(image)
+
+    def _show_picture(self, image, missing: str = "(no picture)") -> None:
+        if image is None:
+            self.picture.set_picture(None, missing)
+            return
+        pixmap = QPixmap.fromImage(to_qimage(image))
+        if max(pixmap.width(), pixmap.height()) < DETAIL_MIN:
+            pixmap = pixmap.scaled(DETAIL_MIN, DETAIL_MIN, Qt.AspectRatioMode.KeepAspectRatio,
+                                   Qt.TransformationMode.SmoothTransformation)
+        self.picture.set_picture(pixmap)
 
     def _open_photo(self) -> None:
         if not self._open_file(self.photo_file):

@@ -7,14 +7,14 @@ dock layout live in QSettings (an INI file next to it) under a layout version: b
 """
 from __future__ import annotations
 
-from fgsbir_core.checkpoint import atomic_write_bytes  # noqa: F401  (re-exported for the app)
-
 import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Final
+
+from fgsbir_core.files import atomic_write_bytes
 
 CONFIG_ENV: Final = "SKETCHFIND_CONFIG_DIR"
 DATA_DIR_ENV: Final = "SKETCHFIND_DATA_DIR"  # autosave and log file; default: the config override, else AppDataLocation
@@ -45,11 +45,9 @@ class Preferences:
         for spec in fields(cls):
             if spec.name in values:
                 value = values[spec.name]
-                default = getattr(prefs, spec.name)
-                try:
-                    setattr(prefs, spec.name, type(default)(value))
-                except (TypeError, ValueError):
-                    pass  # a hand-edited bad value falls back to the default
+                if _same_kind(value, getattr(prefs, spec.name)):
+                    setattr(prefs, spec.name, type(getattr(prefs, spec.name))(value))
+                # else a hand-edited value of another kind ("false", null, 1e400) keeps the default
         if prefs.category not in CATEGORIES:
             prefs.category = "shoes"
         if prefs.device not in ("cpu", "cuda"):
@@ -66,6 +64,19 @@ class Preferences:
         if not math.isfinite(prefs.pen_width) or not 0.5 <= prefs.pen_width <= 50:
             prefs.pen_width = Preferences.pen_width
         return prefs
+
+
+def _same_kind(value, default) -> bool:
+    """Whether a JSON value can stand for a preference of `default`'s type: no conversion between
+    kinds (the string "false" would be true, null the folder "None"), a whole number for an int,
+    any finite number for a float."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        return isinstance(default, float) or float(value).is_integer()
+    return isinstance(value, type(default))
 
 
 def remember_recent(recent: list, path: str) -> list:

@@ -54,9 +54,14 @@ class QueryOutcome:
     catalogue: Any = None  # the catalogue ranked: result rows are its rows
 
 
+def is_known(exc: BaseException) -> bool:
+    """An error the user can act on (bad input, missing data or model), not a bug."""
+    return isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
+
+
 def friendly(exc: BaseException) -> str:
     """An exception as one line for the status bar (no traceback)."""
-    if isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS:
+    if is_known(exc):
         return str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
 
@@ -185,12 +190,13 @@ class Worker(QThread):
             self._run_job(job)
 
     def _run_job(self, job: tuple) -> None:
-        stage = {"load": "load", "catalogue": "catalogue", "device": "device"}.get(job[0], "query")
+        stage = job[0]  # the window's name for what failed
+        run = {"load": self._do_load, "catalogue": self._do_catalogue, "device": self._do_device,
+               "query": self._do_query}[stage]
         try:
-            getattr(self, f"_do_{job[0]}")(*job[1:])
+            run(*job[1:])
         except Exception as exc:  # reported and logged, never raised: the loop must survive
-            known = isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
-            if known:
+            if is_known(exc):
                 log.warning("%s failed: %s", stage, friendly(exc))
             else:  # a bug or a device fault: the traceback goes to the log file
                 log.exception("%s failed", stage)

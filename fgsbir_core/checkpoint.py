@@ -1,65 +1,18 @@
 """Checkpoints: weights + everything needed to use them (config, rasteriser, attributes)."""
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from .files import atomic_write_bytes
 
 FORMAT_VERSION = 1
 
 
 class ModelError(RuntimeError):
     """A model file is missing, unreadable, foreign or does not fit the category."""
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _umask()  # read once, at import (os.umask cannot be read without setting it)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically (see `atomic_write`)."""
-    atomic_write(path, lambda handle: handle.write(data))
-
-
-def atomic_write(path: str | os.PathLike, write) -> None:
-    """Call `write(binary_file)` on a temp file beside `path`, fsync, then rename: never a
-    half-written file under the final name.
-
-    The new file keeps the permissions of the one it replaces (a new one gets the usual
-    0666 & ~umask, not mkstemp's 0600), and a symbolic link is written through, not replaced.
-    """
-    path = Path(path)
-    if path.is_symlink():
-        path = path.resolve()
-    if path.exists() and not path.is_file():  # a folder, a device (/dev/full), a pipe: never renamed over
-        raise OSError(f"{path} is not a regular file: not replaced")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except OSError:
-        mode = 0o666 & ~_UMASK
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            try:
-                os.fchmod(handle.fileno(), mode)
-            except (AttributeError, OSError):  # no fchmod (Windows): mkstemp's mode it is
-                pass
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> None:
@@ -93,11 +46,6 @@ def load_checkpoint(path: str | os.PathLike, unfinished: bool = False) -> dict[s
         raise ModelError(f"{path} is an unfinished training run (step {state.get('step', '?')} of {steps}), not a model: "
                          "run the same `fgsbir train` command again to finish it")
     return state
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return digest[:16]
 
 
 def half_precision(model_state: dict) -> dict:

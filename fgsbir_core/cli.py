@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import version
 from .checkpoint import ModelError
 from .data import DataError, RETRIEVAL_CATEGORIES
 from .engine import FACINGS
@@ -273,7 +274,8 @@ def _cmd_card(args) -> int:
 
     import torch
 
-    from .checkpoint import atomic_write_bytes, half_precision, load_checkpoint, save_checkpoint
+    from .checkpoint import half_precision, load_checkpoint, save_checkpoint
+    from .files import atomic_write_bytes
     from .evaluate import evaluate_checkpoint
 
     if args.validation_acc1 is not None and not 0.0 <= args.validation_acc1 <= 1.0:  # before anything is written
@@ -316,18 +318,9 @@ def _cmd_table1(args) -> int:
     return 0
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("sketchfind")
-    except Exception:  # a checkout that was not installed
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="fgsbir", description="SketchFind core: fine-grained sketch-based image retrieval.")
-    parser.add_argument("--version", action="version", version=f"fgsbir {_version()}")
+    parser.add_argument("--version", action="version", version=f"fgsbir {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def recipe(p):

@@ -9,8 +9,10 @@ from typing import Final
 
 import numpy as np
 
-from .checkpoint import atomic_write_bytes, load_checkpoint
+from .checkpoint import load_checkpoint
 from .data import cross_validation_folds, load_benchmark, resolve_data_root
+from .evaluate import accuracy_at
+from .files import atomic_write_bytes
 from .model import ModelConfig
 from .train import TrainConfig, train
 
@@ -48,8 +50,8 @@ def cross_validate(config: TrainConfig, out_dir: str | Path, data_root=None, fol
     table = []
     for (step, w), ranks in sorted(pooled.items()):
         ranks = np.asarray(ranks)
-        table.append({"step": step, "fusion_weight": w, "acc_at_1": float(np.mean(ranks < 1)),
-                      "acc_at_10": float(np.mean(ranks < 10)), "sketches": int(len(ranks))})
+        table.append({"step": step, "fusion_weight": w, "acc_at_1": accuracy_at(ranks, 1),
+                      "acc_at_10": accuracy_at(ranks, 10), "sketches": int(len(ranks))})
     best = max(table, key=lambda r: (r["acc_at_1"], r["acc_at_10"], r["step"], -r["fusion_weight"]))
     result = {
         "train_config": config.to_dict(),

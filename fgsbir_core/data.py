@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+
+from .files import cached_sha256
 
 CATEGORIES: Final = ("shoes", "chairs", "handbags")
 RETRIEVAL_CATEGORIES: Final = ("shoes", "chairs")
@@ -64,14 +65,6 @@ def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def known_digests(root: Path) -> dict[str, str]:
     """Relative path -> SHA-256 from the data root's SHA256SUMS (empty if absent)."""
     sums = root / "SHA256SUMS"
@@ -85,9 +78,6 @@ def known_digests(root: Path) -> dict[str, str]:
     return digests
 
 
-_checked: dict[tuple[str, float], str] = {}
-
-
 def checked_file(root: Path, relative: str) -> Path:
     """Path of a benchmark file, after checking it exists and matches SHA256SUMS."""
     path = root / relative
@@ -95,13 +85,11 @@ def checked_file(root: Path, relative: str) -> Path:
         raise DataError(f"Missing benchmark file: {path}")
     expected = known_digests(root).get(relative)
     if expected:
-        key = (str(path), path.stat().st_mtime)
-        if key not in _checked:
-            _checked[key] = sha256_file(path)
-        if _checked[key] != expected:
+        found = cached_sha256(path)
+        if found != expected:
             raise DataError(
                 f"Benchmark file {path} does not match its SHA-256 in SHA256SUMS "
-                f"(expected {expected[:12]}…, found {_checked[key][:12]}…): it is corrupted "
+                f"(expected {expected[:12]}…, found {found[:12]}…): it is corrupted "
                 "or not the published file; fetch it again."
             )
     return path

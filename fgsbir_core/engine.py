@@ -14,10 +14,11 @@ from typing import Callable, Final, Sequence
 
 import numpy as np
 
-from .checkpoint import ModelError, atomic_write_bytes, build_model, file_hash, load_checkpoint
-from .data import RETRIEVAL_CATEGORIES, check_folder_readable, is_photo_folder, load_benchmark, resolve_data_root, sha256_file
+from .checkpoint import ModelError, build_model, load_checkpoint
+from .data import RETRIEVAL_CATEGORIES, check_folder_readable, is_photo_folder, load_benchmark, resolve_data_root
+from .files import atomic_write_bytes, cached_sha256, file_hash
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, read_sketch_picture
-from .retrieval import Codes, attribute_distances, encode_images, must_have_mask, present_attributes
+from .retrieval import Codes, encode_images, fused_distances, must_have_mask, present_attributes
 from .retrieval import top_k as top_k_indices
 
 FACINGS: Final = ("auto", "as drawn", "mirrored")  # Engine.orient
@@ -291,7 +292,7 @@ class Engine:
         parts = [bench.test] if gallery == "test" else [bench.train, bench.test]
         ids = [i for part in parts for i in part.photo_ids]
         edges = np.concatenate([part.photos for part in parts])
-        digest = "-".join(sha256_file(root / self.category / f"{self.category}_edge_db_{p}.mat")[:12] for p in ("train", "test"))
+        digest = "-".join(cached_sha256(root / self.category / f"{self.category}_edge_db_{p}.mat")[:12] for p in ("train", "test"))
         cache = cache_dir() / f"{self.category}-{gallery}-{self.model_hash}-{digest}.npz"
         codes = _read_codes(cache, len(ids))
         if codes is None:
@@ -349,18 +350,16 @@ class Engine:
         w = self.default_attribute_weight if attribute_weight is None else float(attribute_weight)
         if not (np.isfinite(w) and w >= 0):
             raise ValueError(f"The attribute weight must be a finite number of at least 0, not {attribute_weight!r}.")
-        q = np.asarray(code.embedding, np.float32)
-        dist = np.maximum(catalogue.squared_norms + q @ q - 2.0 * (catalogue.embeddings @ q), 0.0)
-        if w > 0 and len(self.attribute_names):
-            # the user's per-attribute weights (0 = ignore) scale the labels' reliability
-            weights = self.attribute_reliability
-            if attribute_weights is not None:
-                user = np.asarray(attribute_weights, np.float32)
-                if user.shape != weights.shape:
-                    raise ValueError(f"{user.size} per-attribute weights for {len(self.attribute_names)} attributes.")
-                weights = weights * user
-            dist = dist + w * attribute_distances(code.attribute_probs[None], catalogue.attribute_probs, weights)[0]
-        return dist
+        # the user's per-attribute weights (0 = ignore) scale the labels' reliability
+        weights = self.attribute_reliability
+        if attribute_weights is not None:
+            user = np.asarray(attribute_weights, np.float32)
+            if user.shape != weights.shape:
+                raise ValueError(f"{user.size} per-attribute weights for {len(self.attribute_names)} attributes.")
+            weights = weights * user
+        query = Codes(np.asarray(code.embedding, np.float32)[None], np.asarray(code.attribute_probs, np.float32)[None])
+        gallery = Codes(catalogue.embeddings, catalogue.attribute_probs)
+        return fused_distances(query, gallery, w, weights, catalogue.squared_norms)[0]
 
 
 def _checked_fields(path: Path, state: dict) -> tuple[list[str], np.ndarray, RasterSpec, float]:

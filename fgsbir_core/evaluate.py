@@ -21,10 +21,11 @@ def accuracy_at(ranks: np.ndarray, k: int) -> float:
 
 def triplet_accuracy(distances: np.ndarray, triplets: list[np.ndarray]) -> float:
     """Share of human judgements (i, a closer than b) with d(i, a) < d(i, b); ties are wrong."""
-    rows = np.concatenate([np.full(len(t), i) for i, t in enumerate(triplets)])
-    pairs = np.concatenate([np.asarray(t).reshape(-1, 2) for t in triplets])
-    if len(pairs) == 0:
-        return float("nan")
+    pairs_per_query = [np.asarray(t).reshape(-1, 2) for t in triplets]
+    if sum(len(p) for p in pairs_per_query) == 0:
+        return float("nan")  # no judgements to agree with
+    rows = np.concatenate([np.full(len(p), i) for i, p in enumerate(pairs_per_query)])
+    pairs = np.concatenate(pairs_per_query)
     return float(np.mean(distances[rows, pairs[:, 0]] < distances[rows, pairs[:, 1]]))
 
 

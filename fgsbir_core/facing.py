@@ -75,7 +75,7 @@ class FacingClassifier:
         return front_end_settings(model) == self.settings
 
     def save(self, path: str | Path, card: dict | None = None) -> None:
-        from .checkpoint import atomic_write_bytes
+        from .files import atomic_write_bytes
 
         buffer = io.BytesIO()
         np.savez(buffer, weights=self.weights, bias=np.float32(self.bias),
@@ -90,7 +90,7 @@ class FacingClassifier:
                 weights = np.asarray(data["weights"], np.float32)
                 bias = float(data["bias"])
                 settings = json.loads(str(data["settings"]))
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        except Exception as exc:  # whatever a damaged file provokes (a cut-short .npz is a BadZipFile)
             reason = "damaged or not one" if "pickle" in str(exc) else str(exc)  # not numpy's advice to unpickle it
             raise ValueError(f"{Path(path).name} is not a facing classifier ({reason})") from None
         if weights.ndim != 1 or not np.isfinite(weights).all() or not isinstance(settings, dict):

@@ -33,8 +33,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Final
 
-from .checkpoint import atomic_write_bytes
-from .data import CATEGORIES, DATA_ENV, DataError, sha256_file
+from .data import CATEGORIES, DATA_ENV, DataError
+from .files import atomic_write_bytes, sha256_file
 
 PINNED_URL: Final = "https://raw.githubusercontent.com/yuqian1023/Deep_SBIR_tf/7cad9b22f04deb1dbdeebd469e0d86c5ef67edc1/data"
 

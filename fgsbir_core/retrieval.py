@@ -67,11 +67,12 @@ def encode_images(model, images: np.ndarray, batch_size: int = 64, device: str =
     )
 
 
-def embedding_distances(queries: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances (Q, G), vectorised."""
+def embedding_distances(queries: np.ndarray, gallery: np.ndarray, gallery_squared_norms: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances (Q, G), vectorised. `gallery_squared_norms`: the gallery's
+    squared norms, computed once for a catalogue that is searched many times (the app's)."""
     q2 = np.einsum("ij,ij->i", queries, queries)[:, None]
-    g2 = np.einsum("ij,ij->i", gallery, gallery)[None, :]
-    return np.maximum(q2 + g2 - 2.0 * queries @ gallery.T, 0.0)
+    g2 = np.einsum("ij,ij->i", gallery, gallery) if gallery_squared_norms is None else gallery_squared_norms
+    return np.maximum(q2 + g2[None, :] - 2.0 * queries @ gallery.T, 0.0)
 
 
 def attribute_distances(queries: np.ndarray, gallery: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -85,8 +86,11 @@ def attribute_distances(queries: np.ndarray, gallery: np.ndarray, weights: np.nd
     return embedding_distances(queries * np.sqrt(w), gallery * np.sqrt(w)) / total
 
 
-def fused_distances(query: Codes, gallery: Codes, attribute_weight: float, attribute_weights: np.ndarray | None = None) -> np.ndarray:
-    dist = embedding_distances(query.embeddings, gallery.embeddings)
+def fused_distances(query: Codes, gallery: Codes, attribute_weight: float, attribute_weights: np.ndarray | None = None,
+                    gallery_squared_norms: np.ndarray | None = None) -> np.ndarray:
+    """The ranking distance (Q, G): embedding distance + attribute_weight x attribute distance,
+    the one used by evaluation, `fgsbir query` and the app alike."""
+    dist = embedding_distances(query.embeddings, gallery.embeddings, gallery_squared_norms)
     if attribute_weight:
         dist = dist + attribute_weight * attribute_distances(query.attribute_probs, gallery.attribute_probs, attribute_weights)
     return dist

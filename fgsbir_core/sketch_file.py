@@ -10,7 +10,7 @@ from typing import Final
 
 import numpy as np
 
-from .checkpoint import atomic_write_bytes
+from .files import atomic_write_bytes
 from .raster import SketchError
 
 SKETCH_FORMAT: Final = "sketchfind.strokes"

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import evaluate_checkpoint, hog_baseline_distances, true_ranks
+from .files import atomic_write_bytes
 
 METRICS = ("acc_at_1", "acc_at_10", "triplet_acc")
 PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
@@ -102,7 +103,7 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
             table[f"{category}/{key}"] = row
     text = "\n".join(lines)
     print(text)
-    (out_dir / "table1.json").write_text(json.dumps(table, indent=2))
+    atomic_write_bytes(out_dir / "table1.json", json.dumps(table, indent=2).encode())
     plot = out_dir / "rank_distributions.png"
     plot_rank_curves(ranks, plot)
     print(f"\nwrote {out_dir / 'table1.json'} and {plot}")

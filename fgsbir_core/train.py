@@ -534,7 +534,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
 
 
 def _data_digests(root: Path, category: str) -> dict[str, str]:
-    from .data import known_digests, sha256_file
+    from .data import known_digests
+    from .files import sha256_file
 
     digests = {k: v for k, v in known_digests(root).items() if k.startswith(f"{category}/") or k.startswith("attributes/")}
     labels = f"attributes/{category}.csv"  # made for this project, so not in the release's SHA256SUMS

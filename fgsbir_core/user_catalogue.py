@@ -41,8 +41,8 @@ from typing import Final
 
 import numpy as np
 
-from .checkpoint import atomic_write, atomic_write_bytes
-from .data import check_folder_readable, sha256_file
+from .data import check_folder_readable
+from .files import atomic_write, atomic_write_bytes, sha256_file
 from .edges import PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_memory, open_photo, thumbnail_rgb
 from .engine import Catalogue, cache_dir
 from .retrieval import Codes
@@ -113,7 +113,7 @@ def load_folder_index(manifest: Path, mmap: bool = True) -> FolderIndex | None:
             return None
         return FolderIndex(ids, hashes, sizes, mtimes, embeddings, probs, thumbs, dict(info.get("skipped", {})), mirrored,
                            str(info.get("facing", "")))
-    except (OSError, ValueError, KeyError, TypeError, EOFError):
+    except Exception:  # any damage (a cut-short .npz is a BadZipFile, a hand-edited manifest a list...): index again
         return None
 
 
@@ -256,7 +256,10 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
         if progress is not None and (done % 16 == 0 or done == total):
             progress(done, total)
 
-    # 1. what is new or changed (stat first, content hash only when the stat changed)
+    # 1. what is new or changed (stat first, content hash only when the stat changed); the first
+    # report comes now, so that reading a slow disk already shows progress and can be cancelled
+    if progress is not None and total:
+        progress(0, total)
     for name in names:
         if cancel is not None and cancel():
             raise InterruptedError("Indexing cancelled.")

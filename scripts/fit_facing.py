@@ -35,7 +35,8 @@ from edge_roundtrip import synthetic_photo  # noqa: E402
 
 from fgsbir_core.checkpoint import build_model, load_checkpoint  # noqa: E402
 from fgsbir_core.crossval import CV_FOLDS  # noqa: E402
-from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root, sha256_file  # noqa: E402
+from fgsbir_core.data import cross_validation_folds, load_benchmark, resolve_data_root  # noqa: E402
+from fgsbir_core.files import sha256_file  # noqa: E402
 from fgsbir_core.edges import photo_to_edges  # noqa: E402
 from fgsbir_core.engine import bundled_weights  # noqa: E402
 from fgsbir_core.facing import FacingClassifier, descriptors, front_end_settings  # noqa: E402

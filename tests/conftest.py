@@ -329,6 +329,25 @@ def canvas(qtbot):
     return widget
 
 
+def model_input(canvas, spec: RasterSpec) -> np.ndarray:
+    """The picture the model is given for what the canvas holds (the engine's choice between
+    strokes and a picture, made here independently, as the tests' oracle)."""
+    from fgsbir_core.raster import SketchError
+
+    query = canvas.query_input()
+    if query is None:
+        raise SketchError("The sketch is empty: draw at least one stroke.")
+    kind, value = query
+    return rasterise_strokes(value, spec) if kind == "strokes" else normalise_image(value, spec)
+
+
+def export_png(canvas, path) -> bool:
+    """What File → Export PNG writes (False: the strokes did not fit in the file)."""
+    data, carried = canvas.png_bytes()
+    Path(path).write_bytes(data)
+    return carried
+
+
 def draw_mouse(qtbot, widget, points, button=None):
     """Press, move through, release at logical points with the mouse."""
     from PySide6.QtCore import QPoint, Qt

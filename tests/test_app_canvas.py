@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import draw_mouse
+from conftest import draw_mouse, export_png, model_input
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QInputDevice, QMouseEvent, QPointingDevice, QTabletEvent
 from PySide6.QtTest import QTest
@@ -105,7 +105,7 @@ def test_model_input_is_rasterise_strokes_of_the_vectors(qtbot, canvas, spec):
     draw_mouse(qtbot, canvas, BOOT)
     pen_stroke(canvas, [(140, 120, 0.3), (190, 150, 0.8), (240, 160, 0.6)])
     expected = rasterise_strokes([s.points[:, :3] for s in canvas.strokes], spec)
-    np.testing.assert_array_equal(canvas.model_input(spec), expected)
+    np.testing.assert_array_equal(model_input(canvas, spec), expected)
     kind, strokes = canvas.query_input()
     assert kind == "strokes" and all(s.shape[1] == 3 for s in strokes)
     np.testing.assert_array_equal(rasterise_strokes(strokes, spec), expected)
@@ -114,7 +114,7 @@ def test_model_input_is_rasterise_strokes_of_the_vectors(qtbot, canvas, spec):
 def test_empty_canvas_has_no_model_input(canvas):
     assert canvas.query_input() is None
     with pytest.raises(SketchError):
-        canvas.model_input(RasterSpec())
+        model_input(canvas, RasterSpec())
 
 
 def test_undo_redo_and_undoable_clear(qtbot, canvas):
@@ -226,14 +226,14 @@ def test_plain_stroke_lists_open_and_bad_files_raise(canvas, tmp_path):
 def test_png_export_and_open_as_image_query(qtbot, canvas, tmp_path):
     draw_mouse(qtbot, canvas, BOOT)
     path = tmp_path / "boot.png"
-    canvas.export_png(path)
+    export_png(canvas, path)
     canvas.clear()
     canvas.load_image(path)
     assert canvas.has_image and canvas.strokes == []
     kind, picture = canvas.query_input()
     assert kind == "image" and picture.dtype == np.uint8 and picture.min() < 100
     spec = RasterSpec()
-    np.testing.assert_array_equal(canvas.model_input(spec), normalise_image(picture, spec))
+    np.testing.assert_array_equal(model_input(canvas, spec), normalise_image(picture, spec))
     canvas.undo_stack.undo()
     assert not canvas.has_image
 
@@ -244,13 +244,13 @@ def test_a_png_saved_from_strokes_opens_as_those_strokes(qtbot, canvas, tmp_path
     draw_mouse(qtbot, canvas, BOOT)
     draw_mouse(qtbot, canvas, [(150, 120), (200, 125)])
     spec = RasterSpec()
-    before, strokes = canvas.model_input(spec), [s.points.copy() for s in canvas.strokes]
-    canvas.export_png(tmp_path / "boot.png")
+    before, strokes = model_input(canvas, spec), [s.points.copy() for s in canvas.strokes]
+    export_png(canvas, tmp_path / "boot.png")
     canvas.clear()
     assert canvas.load_file(tmp_path / "boot.png") == "image"
     assert not canvas.has_image and len(canvas.strokes) == 2
     assert all(np.allclose(a.points[:, :3], b[:, :3], atol=1e-4) for a, b in zip(canvas.strokes, strokes))
-    np.testing.assert_array_equal(canvas.model_input(spec), before)
+    np.testing.assert_array_equal(model_input(canvas, spec), before)
     canvas.undo_stack.undo()
     assert canvas.strokes == [] and not canvas.has_image
 
@@ -273,7 +273,7 @@ def test_an_opened_picture_is_queried_as_itself_whatever_the_canvas_size(qtbot, 
         canvas.resize(*size)
         kind, grey = canvas.query_input()
         assert kind == "image" and grey.shape == (300, 500), size
-        np.testing.assert_array_equal(canvas.model_input(spec), as_queried)
+        np.testing.assert_array_equal(model_input(canvas, spec), as_queried)
     canvas.resize(1000, 600)  # the picture shown twice its size, at (0, 0)
     draw_mouse(qtbot, canvas, [(100, 500), (900, 500)])  # a sole line along its foot
     kind, grey = canvas.query_input()
@@ -294,7 +294,7 @@ def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
 
     draw_mouse(qtbot, canvas, BOOT)
     clean = tmp_path / "boot.png"
-    canvas.export_png(clean)
+    export_png(canvas, clean)
     drawing = np.asarray(Image.open(clean), np.float32)
     h, w = drawing.shape
     paper = 170 + 60 * np.mgrid[0:h, 0:w][1] / w  # 170-230 grey, brighter to the right
@@ -305,7 +305,7 @@ def test_photo_of_a_paper_drawing_opens_on_white_paper(qtbot, canvas, tmp_path):
     _, picture = canvas.query_input()
     assert np.median(picture) >= 250  # white paper, not grey
     spec = RasterSpec()
-    assert np.abs(canvas.model_input(spec).astype(int) - normalise_image(drawing.astype(np.uint8), spec)).mean() < 3
+    assert np.abs(model_input(canvas, spec).astype(int) - normalise_image(drawing.astype(np.uint8), spec)).mean() < 3
 
 
 def test_large_picture_is_kept_at_a_bounded_size(canvas, tmp_path):
@@ -334,9 +334,9 @@ def test_empty_canvas_shows_a_hint_that_is_never_part_of_the_sketch(qtbot, canva
     spec = RasterSpec()
     draw_mouse(qtbot, canvas, BOOT)
     assert grey_pixels() < 50  # only the stroke's anti-aliased edge is grey now
-    drawn = canvas.model_input(spec)
+    drawn = model_input(canvas, spec)
     canvas.set_placeholder("")
-    np.testing.assert_array_equal(canvas.model_input(spec), drawn)  # the hint never reaches the model
+    np.testing.assert_array_equal(model_input(canvas, spec), drawn)  # the hint never reaches the model
     canvas.set_placeholder("Draw a shoe here")
     canvas.clear()
     assert canvas.is_empty() and grey_pixels() > 50
@@ -396,7 +396,7 @@ def test_ink_beside_a_picture_stays_in_view_and_saved_pictures_reopen_the_same(q
     draw_mouse(qtbot, canvas, [(int(w * 0.8), int(h * 0.3)), (int(w * 0.8), int(h * 0.6))])  # on the picture, near its edge
     grey = canvas.query_input()[1]
     assert grey.shape == kept  # the ink is on the picture: its own size
-    canvas.export_png(tmp_path / "saved.png")
+    export_png(canvas, tmp_path / "saved.png")
     canvas.clear()
     canvas.load_image(tmp_path / "saved.png")
     np.testing.assert_array_equal(canvas.query_input()[1], grey)  # reopens as the very same picture

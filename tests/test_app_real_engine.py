@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import FakeDialogs, draw_mouse
+from conftest import FakeDialogs, draw_mouse, model_input
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QListView
 
@@ -41,7 +41,7 @@ def test_real_engine_ranks_catalogue_from_canvas(qtbot, real_data, tmp_path):
         ids = _draw_boot_and_read_grid(qtbot, window)
         assert len(ids) == 24 and set(ids) <= set(window.catalogue.ids)
         spec = window.info["raster_spec"]
-        seen, drawn = window.last_outcome.code.raster, window.canvas.model_input(spec)
+        seen, drawn = window.last_outcome.code.raster, model_input(window.canvas, spec)
         assert np.array_equal(seen, drawn) or np.array_equal(seen, drawn[:, ::-1])  # as drawn or mirrored (Engine.orient)
         # the same strokes through `fgsbir query` give the same top 10 as the grid
         from fgsbir_core.cli import query_json
@@ -71,7 +71,7 @@ def test_real_engine_code_equals_offline_rasterised_strokes(qtbot, canvas, real_
     strokes = canvas.stroke_arrays()
     live = eng.encode_strokes(strokes)
     np.testing.assert_array_equal(live.raster, rasterise_strokes([s.points[:, :3] for s in canvas.strokes], eng.raster_spec))
-    np.testing.assert_array_equal(live.raster, canvas.model_input(eng.raster_spec))
+    np.testing.assert_array_equal(live.raster, model_input(canvas, eng.raster_spec))
     offline = eng.encode_strokes([np.asarray(s) for s in strokes])
     np.testing.assert_allclose(live.embedding, offline.embedding, rtol=1e-5, atol=1e-6)
 

@@ -6,13 +6,14 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import FakeDialogs, draw_mouse
+from conftest import FakeDialogs, draw_mouse, model_input
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QListView, QSlider
 
 from app import settings
-from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight
+from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight, weight_label
 from app.main_window import DETAIL_SIDE, EMPTY_SKETCH, NO_CATALOGUE, NONE_MUST_HAVE
+from app.results import _PHOTO_READER, ResultDialog
 from app.worker import QueryOutcome
 
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
@@ -59,7 +60,7 @@ def test_stroke_end_queries_and_fills_grid(qtbot, make_window, fake_engines):
     assert ids == [r.id for r in expected]
     assert "Last query" in window.findChild(object, "queryTime").text()
     # The code the worker encoded is exactly the canvas's model input.
-    np.testing.assert_array_equal(window.last_outcome.code.raster, window.canvas.model_input(eng.raster_spec))
+    np.testing.assert_array_equal(window.last_outcome.code.raster, model_input(window.canvas, eng.raster_spec))
 
 
 def test_slider_and_attribute_modes_rerank_without_forward_pass(qtbot, make_window, fake_engines):
@@ -89,19 +90,21 @@ def test_slider_and_attribute_modes_rerank_without_forward_pass(qtbot, make_wind
     settle(lambda: window.attributes.set_mode("laces", "Must have"))
     assert eng.rank_calls[-1]["must_have"] == ("laces",)
     laces = eng.ATTRIBUTES.index("laces")
-    assert all(window.catalogue.attribute_probs[int(i) - 1, laces] >= 0.5 for i in shown_ids(window))
+    assert shown_ids(window) and all(window.catalogue.attribute_probs[int(i) - 1, laces] >= 0.5 for i in shown_ids(window))
     assert window.results_dock.windowTitle().endswith(", only those with laces")  # why the grid may hold fewer
 
     assert eng.encode_calls == encodes  # no new forward pass for any of it
     assert len(eng.rank_calls) >= ranks + 4
 
 
-def test_slider_mapping_endpoints_and_default():
-    assert slider_to_weight(0, 0.7) == 0.0
-    assert slider_to_weight(100, 0.7) == ATTRIBUTES_ONLY_WEIGHT
-    assert slider_to_weight(50, 0.7) == pytest.approx(0.7)
-    values = [slider_to_weight(p, 0.7) for p in range(101)]
-    assert values == sorted(values)
+@pytest.mark.parametrize("tuned", [0.7, 0.0])  # 0: a model whose validation chose shape only
+def test_slider_mapping_endpoints_and_default(tuned):
+    assert slider_to_weight(0, tuned) == 0.0
+    assert slider_to_weight(100, tuned) == ATTRIBUTES_ONLY_WEIGHT
+    assert slider_to_weight(50, tuned) == pytest.approx(tuned)  # the middle ranks as `fgsbir query` does
+    values = [slider_to_weight(p, tuned) for p in range(101)]
+    assert values == sorted(values) and values[51] > 0
+    assert weight_label(50, tuned) == f"w = {tuned:.3g} (tuned)"
 
 
 def test_stale_requests_are_dropped(qtbot, make_window, fake_engines):
@@ -149,6 +152,9 @@ def test_model_load_error_is_a_status_message(qtbot, make_window, fake_engines):
     assert "Bundled weights missing" in window.statusBar().currentMessage()
     draw_mouse(qtbot, window.canvas, BOOT)  # drawing still works, nothing is sent
     assert len(window.canvas.strokes) == 1
+    window.choose_data_root("/some/photos")  # said, kept for when a model loads, and not stuck "loading"
+    assert "searched once a model loads" in window.statusBar().currentMessage()
+    assert window.prefs.data_root == "/some/photos" and not window._catalogue_pending
 
 
 def test_clear_empties_results_and_attributes(qtbot, make_window, fake_engines):
@@ -648,6 +654,8 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     window.catalogue.folder = None
     window.catalogue.thumbnail = lambda i, size=None: (_ for _ in ()).throw(OSError("gone"))
     dialog.show_result(0)  # a photo that cannot be read again: the grid's thumbnail instead
+    _PHOTO_READER.submit(lambda: None).result()  # the background read is over
+    qtbot.wait(20)
     assert dialog.picture.pixmap().width() > 0
     # a photo larger than its space is shown whole, scaled down, never cropped (found by a QA pass)
     from PySide6.QtGui import QPixmap
@@ -659,6 +667,31 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     shown, space = dialog.picture.pixmap().size(), dialog.picture.contentsRect().size()
     assert shown.width() <= space.width() and shown.height() <= space.height()
     assert abs(shown.width() / shown.height() - 1.5) < 0.02
+
+
+def test_large_view_reads_the_photo_off_the_gui_thread(qtbot, make_window):
+    """A folder's large PNG takes a second to decode: the dialog shows the grid's thumbnail at
+    once and the photo when read; a read for a photo stepped past is never shown (code review)."""
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    results = window.last_outcome.results[:3]
+    gate, reads = threading.Event(), []
+
+    def slow(result):
+        reads.append(result.id)
+        gate.wait(5)
+        return np.full((600, 450, 3), 200, np.uint8)
+
+    small = np.zeros((40, 40, 3), np.uint8)  # square: told apart from the photo
+    dialog = ResultDialog(results, 0, slow, {}, (), {}, window, quick_picture=lambda r: small)
+    qtbot.addWidget(dialog)
+    assert not gate.is_set() and dialog.picture.pixmap().height() > 0  # shown at once, from the thumbnail
+    dialog.show_result(1)
+    dialog.show_result(2)  # the read of 1 is skipped: 2 was asked for before it began
+    gate.set()
+    qtbot.waitUntil(lambda: dialog.picture.pixmap().width() == 3 * dialog.picture.pixmap().height() // 4 and
+                    _PHOTO_READER.submit(lambda: None).result() is None and reads[-1] == results[2].id, timeout=5000)
+    assert reads == [results[0].id, results[2].id]
 
 
 def test_result_photos_zoom_and_the_size_is_kept(qtbot, make_window):

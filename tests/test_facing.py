@@ -102,12 +102,14 @@ def test_folder_catalogue_matches_photos_facing_either_way(data_root, tmp_path):
 
 
 @needs_bundle
-def test_a_damaged_facing_file_only_turns_the_judging_off(tmp_path, monkeypatch):
+@pytest.mark.parametrize("damage", ["garbage", "cut short"])
+def test_a_damaged_facing_file_only_turns_the_judging_off(tmp_path, monkeypatch, damage):
     from fgsbir_core import engine as engine_module
 
     models = tmp_path / "models"
     models.mkdir()
-    (models / "shoes_facing.npz").write_bytes(b"garbage")
+    bundled = engine_module.bundled_facing("shoes").read_bytes()
+    (models / "shoes_facing.npz").write_bytes(b"garbage" if damage == "garbage" else bundled[:len(bundled) // 2])
     monkeypatch.setattr(engine_module, "bundled_facing", lambda category: models / f"{category}_facing.npz")
     engine = Engine("shoes")
     engine.load()  # the model still loads

@@ -270,7 +270,7 @@ def test_index_odd_folder(tmp_path):
     # the large view asks for more pixels of the same file (not the grid's thumbnail blown up)
     assert catalogue.thumbnail(good.index("sub/wide.JPG"), size=256).shape[:2] == (110, 256)
     assert catalogue.photo_file(good.index("sub/wide.JPG")) == folder.resolve() / "sub" / "wide.JPG"  # "Open photo file"
-    assert progress[-1] == (len(kinds), len(kinds))
+    assert progress[0] == (0, len(kinds)) and progress[-1] == (len(kinds), len(kinds))  # shown before any file is read
     assert engine.encoded_images == len(good)
     # bad files are remembered: the next run neither re-encodes nor re-reads anything
     calls = []
@@ -404,6 +404,10 @@ def test_model_change_reindexes_and_damaged_cache(tmp_path):
     manifest.write_text("{not json")
     build_folder_catalogue(engine, folder)
     assert engine.encoded_images == 4  # damaged manifest: rebuilt, never an error
+    data = next(manifest.parent.glob(f"{manifest.stem}.*.npz"))
+    data.write_bytes(data.read_bytes()[:100])  # cut short: a zip without its directory
+    build_folder_catalogue(engine, folder)
+    assert engine.encoded_images == 6  # rebuilt again
     other = IndexEngine()
     other.model_hash = "another-model"
     build_folder_catalogue(other, folder)

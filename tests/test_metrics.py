@@ -52,6 +52,11 @@ def test_triplet_accuracy_brute_force():
     assert triplet_accuracy(d, triplets) == hits / total
 
 
+def test_triplet_accuracy_without_judgements_is_not_a_number():
+    d = np.zeros((2, 2))
+    assert np.isnan(triplet_accuracy(d, [])) and np.isnan(triplet_accuracy(d, [np.zeros((0, 2), int)] * 2))
+
+
 def test_distances_match_loops():
     rng = np.random.default_rng(2)
     q, g = rng.normal(size=(4, 6)), rng.normal(size=(7, 6))

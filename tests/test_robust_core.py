@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 scipy_io = pytest.importorskip("scipy.io")
 
 from fgsbir_core import engine as engine_module  # noqa: E402
-from fgsbir_core.checkpoint import ModelError, atomic_write_bytes, save_checkpoint  # noqa: E402
+from fgsbir_core.checkpoint import ModelError, save_checkpoint  # noqa: E402
+from fgsbir_core.files import atomic_write_bytes  # noqa: E402
 from fgsbir_core.data import DataError  # noqa: E402
 from fgsbir_core.engine import Engine  # noqa: E402
 from fgsbir_core.model import ModelConfig, SketchPhotoNet  # noqa: E402

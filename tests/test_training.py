@@ -225,7 +225,7 @@ def test_ten_steps_train_and_a_device_is_never_written_over(tmp_path):
     (as root) turned the device into a regular file."""
     import os
 
-    from fgsbir_core.checkpoint import atomic_write_bytes
+    from fgsbir_core.files import atomic_write_bytes
     from fgsbir_core.cli import main
     from fgsbir_core.train import one_cycle
 
