@@ -60,7 +60,10 @@ def _figures(metrics) -> str:
 
 
 EXTRA_SHORTCUTS = [  # keys that belong to no menu action
+    ("Results: open the selected photo large", "Enter"),
+    ("Results: the selected photo's menu", "Menu, Shift+F10"),
     ("Large view: previous / next result", "← / →"),
+    ("Large view: scroll the attribute table", "↑ / ↓"),
     ("Result photos larger / smaller", "Ctrl + mouse wheel"),
     ("Erase with a pen", "the pen's eraser end"),
 ]

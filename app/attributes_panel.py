@@ -229,7 +229,9 @@ class AttributesPanel(QWidget):
         wheel_needs_focus(self.slider, self.facing)
         facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
         facing_column.addStretch(1)
-        facing_column.addWidget(QLabel("Facing"))
+        facing_label = QLabel("Facing")
+        facing_label.setBuddy(self.facing)  # the name a screen reader gives the box on Linux
+        facing_column.addWidget(facing_label)
         facing_column.addWidget(self.facing)
         facing_column.addStretch(1)
         preview = QGroupBox("Model input")
@@ -289,6 +291,8 @@ class AttributesPanel(QWidget):
             mode = _ModeBox()
             mode.setObjectName(f"attr:{name}")
             mode.setAccessibleName(f"{label.text()}: how it counts")
+            label.setBuddy(mode)  # on Linux a screen reader names a combo box by its buddy label, not the above
+            bar.setAccessibleName(f"{label.text()}: probability")
             mode.setAccessibleDescription(label.toolTip())  # what the label's tooltip says, weak labels included
             mode.setToolTip(f"{label.text()} — Ignore: left out of the ranking; Use: counts in the ranking; "
                             "Must have: only photos read to show it")

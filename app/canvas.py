@@ -144,6 +144,8 @@ class SketchCanvas(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
+        self.setAccessibleName("Sketch canvas")
+        self.setAccessibleDescription("Draw with a mouse, pen or finger; or open, paste or drop a sketch picture.")
         self.setObjectName("sketchCanvas")
         self.setAttribute(Qt.WidgetAttribute.WA_AcceptTouchEvents, True)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)

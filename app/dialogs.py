@@ -42,7 +42,7 @@ class QtDialogs:
         box.setText("SketchFind searches a catalogue of product photos: a folder of your own, or the "
                     "benchmark's shoes and chairs (a demo catalogue).")
         box.setInformativeText(
-            "Choose a folder of JPEG, PNG or WebP product photos: it is indexed once and kept up to date. "
+            "Choose a folder of JPEG, PNG, WebP, BMP, GIF or TIFF product photos: it is indexed once and kept up to date. "
             "Or download the benchmark (about 34 MB), or choose a copy of it (it holds shoes/, chairs/ and "
             f"attributes/; setting {DATA_ENV} before starting does the same).\n\n"
             "You can draw without a catalogue: the attribute panel still works."

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, Final
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, QTimer
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence, QUndoCommand
 from PySide6.QtWidgets import (
     QApplication,
@@ -37,7 +37,7 @@ from .attributes_panel import MODES, AttributesPanel, wheel_needs_focus
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .dialogs import DOWNLOAD, QtDialogs
-from .results import RESULT_ROLE, ResultDialog, ResultsView, attribute_label, results_csv
+from .results import RESULT_ROLE, ResultDialog, ResultsView, attribute_label, is_dark, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
 log = logging.getLogger("sketchfind.window")
@@ -53,6 +53,7 @@ NONE_MUST_HAVE: Final = "No photo is read to show every must-have attribute"
 TOO_MANY_STROKES: Final = ("{verb} {name} as a picture only: the sketch has too many strokes to go in a PNG, so it "
                            "would reopen as a picture. Save it as a stroke file (.json) to keep them.")
 INDEX_UNSAVED: Final = "The photo index cannot be saved"  # how user_catalogue says it, capitalised
+FRAME_ROOM: Final = QSize(16, 48)  # px a window manager's title bar and borders take (not known before showing)
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
 
@@ -137,6 +138,7 @@ class MainWindow(QMainWindow):
         self.worker.catalogueProgress.connect(self._catalogue_progress)
         self.worker.catalogueReady.connect(self._catalogue_ready)
         self.worker.resultsReady.connect(self._show_results)
+        self.worker.thumbnailsReady.connect(self._show_thumbnails)
         self.worker.deviceChanged.connect(self._device_changed)
         self.worker.devicesAvailable.connect(self._devices_available)
         self.worker.failed.connect(self._failed)
@@ -169,14 +171,14 @@ class MainWindow(QMainWindow):
         self._lasting: list[str] = []  # problems that hold for the whole session (autosave off, settings reset)
         self.warning = QLabel("")  # the latest of them, and how many: stays visible
         self.warning.setObjectName("warning")
-        self.warning.setStyleSheet("color: #a04000;")
+        self.warning.setStyleSheet(f"color: {'#ff9a50' if is_dark(self.palette()) else '#a04000'};")  # readable on either
         self.warning.hide()
         self.statusBar().addPermanentWidget(self.warning)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_indexing)
         self.statusBar().addPermanentWidget(self.query_time)
-        screen = self.screen().availableGeometry()  # a small or scaled screen: no bigger than it
-        self.resize(min(1280, screen.width()), min(800, screen.height()))
+        screen = self.screen().availableGeometry()  # a small or scaled screen: no bigger than it, frame included
+        self.resize(min(1280, screen.width() - FRAME_ROOM.width()), min(800, screen.height() - FRAME_ROOM.height()))
         self._restore_window_state()
 
         self.autosave = Autosave(self.data_dir)
@@ -241,6 +243,8 @@ class MainWindow(QMainWindow):
         self.export_results_action = self._action("Export results…", self.export_results, "Ctrl+Shift+E", "export_results")
         self.folder_action = self._action("Choose photo folder…", lambda: self.choose_data_root(), None, "choose_data_root")
         self.download_action = self._action("Download benchmark data…", self.download_benchmark, None, "download")
+        self.refresh_folder_action = self._action("Read photo folder again", self.refresh_folder, "F5", "refresh_folder")
+        self.refresh_folder_action.setToolTip("Index what was added, changed or removed in the photo folder searched")
         self.skipped_action = self._action("Skipped photos…", self.show_skipped_photos, None, "skipped_photos")
         self.skipped_action.setEnabled(False)  # until a folder has photos that could not be used
         self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), None, "larger_photos")
@@ -274,10 +278,11 @@ class MainWindow(QMainWindow):
             if keys and not action.isSeparator():
                 action.setToolTip(f"{action.text().rstrip('…')} ({keys})")
         toolbar.addSeparator()
-        toolbar.addWidget(QLabel(" Category "))
-        toolbar.addWidget(self.category_box)
-        toolbar.addWidget(QLabel(" Device "))
-        toolbar.addWidget(self.device_box)
+        for text, box in ((" Category ", self.category_box), (" Device ", self.device_box)):
+            label = QLabel(text)
+            label.setBuddy(box)  # what a screen reader names the box by on Linux (not its accessibleName)
+            toolbar.addWidget(label)
+            toolbar.addWidget(box)
         self.addToolBar(toolbar)
 
         file_menu = self.menuBar().addMenu("&File")
@@ -286,7 +291,8 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open recent")
         self.recent_menu.setObjectName("recentMenu")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        for action in (self.save_action, self.export_action, self.export_results_action, None, self.folder_action):
+        for action in (self.save_action, self.export_action, self.export_results_action, None, self.folder_action,
+                       self.refresh_folder_action):
             file_menu.addSeparator() if action is None else file_menu.addAction(action)
         self.recent_folders_menu = file_menu.addMenu("Recent photo folders")
         self.recent_folders_menu.setObjectName("recentFoldersMenu")
@@ -564,6 +570,13 @@ class MainWindow(QMainWindow):
             self._catalogue_job = self.worker.load_catalogue(root)
             self._show_placeholder(not self.canvas.is_empty())
 
+    def refresh_folder(self) -> None:
+        """F5: the photo folder searched, read again (only what changed is indexed)."""
+        if self.prefs.data_root and is_photo_folder(self.prefs.data_root) and not self._catalogue_pending:
+            self.choose_data_root(self.prefs.data_root)
+        elif not self._catalogue_pending:
+            self.notice("No photo folder of your own is searched: File → Choose photo folder…", 6000)
+
     def closeEvent(self, event) -> None:
         if self.has_unsaved_sketch():  # a clean exit removes the autosave: ask before the sketch goes
             answer = self.dialogs.ask_save_changes(self)
@@ -665,6 +678,12 @@ class MainWindow(QMainWindow):
     def _live_query(self) -> None:
         if self.canvas.drawing:
             self.submit_sketch(include_live=True)
+
+    def _show_thumbnails(self, request_id: int, images: dict) -> None:
+        """The pictures of the grid's photos that were slow to read (they follow the results)."""
+        if self.last_outcome is not None and self.last_outcome.request_id == request_id:
+            self.last_outcome.thumbnails.update(images)
+            self.results.set_icons(images)
 
     def _show_results(self, outcome: QueryOutcome) -> None:
         submitted = self._submitted.pop(outcome.request_id, None)
@@ -815,7 +834,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{ready}; {len(skipped)} could not be used (File → Skipped photos… says why).",
                                          30000)
         elif not catalogue.ids:
-            self.statusBar().showMessage("No photos in that folder (JPEG, PNG or WebP). File → Choose photo folder…")
+            self.statusBar().showMessage("No photos in that folder (JPEG, PNG, WebP, BMP, GIF or TIFF). File → Choose photo folder…")
         else:
             self.statusBar().showMessage(f"{ready}.", 6000 if turned else 4000)
         self.rerank()

@@ -11,13 +11,16 @@ from typing import Callable, Final
 
 import numpy as np
 from PySide6.QtCore import QObject, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut, QStandardItem, QStandardItemModel
+from PySide6.QtGui import (QColor, QIcon, QImage, QKeySequence, QPainter, QPalette, QPixmap, QShortcut, QStandardItem,
+                           QStandardItemModel)
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
     QListView,
+    QScrollBar,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -34,6 +37,11 @@ DETAIL_SMALLEST: Final = 200  # px, the least they may shrink to on a small scre
 # The large view's photos are read here, one at a time, off the GUI thread: a folder's large PNG
 # takes a second to decode, and holding an arrow key asks for many (the stale ones are skipped).
 _PHOTO_READER: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-view")
+
+
+def is_dark(palette: QPalette) -> bool:
+    """Whether the desktop's theme is dark (light text on a dark window)."""
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def to_qimage(array: np.ndarray) -> QImage:
@@ -124,11 +132,23 @@ class ResultsView(QListView):
         self.setMinimumWidth(THUMB + 16 + 24)  # one column: the window still fits a small (or 150 %-scaled) screen
         self.model_ = QStandardItemModel(self)
         self.setModel(self.model_)
-        self.clicked.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
+        self.setAccessibleName("Results")
+        self.clicked.connect(self._clicked)
         self.activated.connect(lambda index: self.photoActivated.emit(index.data(RESULT_ROLE)))
         self.placeholder = ""  # says why the grid is empty
         self._restoring = False
         self.verticalScrollBar().valueChanged.connect(self._scrolled)
+
+    def _clicked(self, index) -> None:
+        """A click opens the photo; where the desktop makes a click activate (KDE's single-click
+        setting), `activated` has opened it already."""
+        if not self.style().styleHint(QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick, None, self):
+            self.photoActivated.emit(index.data(RESULT_ROLE))
+
+    def currentChanged(self, current, previous) -> None:
+        super().currentChanged(current, previous)
+        if current.isValid() and current.row() == self.model_.rowCount() - 1 and not self._restoring:
+            self.moreWanted.emit()  # the keyboard reached the last photo: as scrolling to the end does
 
     def sizeHint(self) -> QSize:
         return QSize(2 * (THUMB + 16) + 24, 480)  # two columns where there is room (the minimum is one)
@@ -140,7 +160,8 @@ class ResultsView(QListView):
             return
         self.thumb_size = size
         self.setIconSize(QSize(size, size))
-        self.setGridSize(QSize(size + 16, size + 44))
+        # room for two lines of text (name; rank and distance) in the font in use: a large font is not cut off
+        self.setGridSize(QSize(size + 16, size + max(44, 2 * self.fontMetrics().lineSpacing() + 12)))
         for row in range(self.model_.rowCount() if hasattr(self, "model_") else 0):  # names elided to the new width
             item = self.model_.item(row)
             item.setText(self._label(item.data(RESULT_ROLE)))
@@ -186,6 +207,7 @@ class ResultsView(QListView):
 
     def set_placeholder(self, text: str) -> None:
         self.placeholder = text
+        self.setAccessibleDescription(text)  # painted, so a screen reader would never get it otherwise
         self.viewport().update()
 
     def paintEvent(self, event) -> None:
@@ -197,30 +219,52 @@ class ResultsView(QListView):
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
 
     def set_results(self, results: list, thumbnails: dict[int, np.ndarray], keep_scroll: bool = False) -> None:
-        """Show `results`; `keep_scroll` (more of the same ranking) stays where the user was."""
+        """Show `results`; `keep_scroll` (more of the same ranking) stays where the user was.
+        Nothing done here asks for more: only the user's scrolling or keyboard does."""
+        self._restoring = True
+        try:
+            self._fill(results, thumbnails, keep_scroll)
+        finally:
+            self._restoring = False
+
+    def _fill(self, results: list, thumbnails: dict[int, np.ndarray], keep_scroll: bool) -> None:
         scroll = self.verticalScrollBar().value()
+        current = self.currentIndex().row() if keep_scroll else -1  # the keyboard's place, kept with the scroll
         if not keep_scroll:
             # Back to the top first: left at the old end, the position would be clamped to the new
             # end when the rows are laid out, which reads as a request for more.
             self.verticalScrollBar().setValue(0)
         self.model_.clear()
         self._name_photos(results)
+        items = []
         for result in results:
             item = QStandardItem(self._label(result))
             item.setData(str(result.id), Qt.ItemDataRole.UserRole)
             item.setData(int(result.index), ROW_ROLE)
             item.setData(result, RESULT_ROLE)
             item.setToolTip(f"Photo {result.id}, rank {result.rank}, distance {result.score:.4f}")  # the whole path
+            item.setData(f"{self._names.get(str(result.id), result.id)}, rank {result.rank}, distance {result.score:.3f}",
+                         Qt.ItemDataRole.AccessibleTextRole)  # read aloud instead of the two painted lines
             thumb = thumbnails.get(result.index)
             if thumb is not None:
                 item.setIcon(self._icon(thumb))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
-            self.model_.appendRow(item)
+            items.append(item)
+        if items:
+            self.model_.invisibleRootItem().appendRows(items)  # at once: row 0 is never "the last photo"
         if keep_scroll:
             self.doItemsLayout()  # lay the new rows out now, so that the old position exists
-            self._restoring = True  # going back to where the user was is not a request for more
+            if 0 <= current < self.model_.rowCount():
+                self.setCurrentIndex(self.model_.index(current, 0))
             self.verticalScrollBar().setValue(scroll)
-            self._restoring = False
+
+    def set_icons(self, thumbnails: dict[int, np.ndarray]) -> None:
+        """Pictures for photos already shown (catalogue row -> picture), as they are read."""
+        for row in range(self.model_.rowCount()):
+            item = self.model_.item(row)
+            thumb = thumbnails.get(item.data(ROW_ROLE))
+            if thumb is not None:
+                item.setIcon(self._icon(thumb))
 
     def _icon(self, thumb: np.ndarray) -> QIcon:
         """The icon of a thumbnail, made once: the worker hands the same array for the same photo
@@ -322,6 +366,9 @@ class ResultDialog(QDialog):
         self.next_button.clicked.connect(lambda: self.show_result(self.position + 1))
         for key, step in ((Qt.Key.Key_Left, -1), (Qt.Key.Key_Right, 1), (Qt.Key.Key_PageUp, -1), (Qt.Key.Key_PageDown, 1)):
             QShortcut(QKeySequence(key), self, lambda step=step: self.show_result(self.position + step))
+        for key, action in ((Qt.Key.Key_Up, QScrollBar.SliderAction.SliderSingleStepSub),
+                            (Qt.Key.Key_Down, QScrollBar.SliderAction.SliderSingleStepAdd)):  # the table takes no focus
+            QShortcut(QKeySequence(key), self, lambda action=action: self.table.verticalScrollBar().triggerAction(action))
         self.open_button = buttons.addButton("Open photo file", QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.clicked.connect(self._open_photo)
         self.caption = QLabel()
@@ -369,7 +416,9 @@ class ResultDialog(QDialog):
                 if column == 0 and name in self.definitions:
                     cell.setToolTip(self.definitions[name])
                 if column == 3 and name in agree:
-                    cell.setForeground(QColor(30, 130, 30) if agree[name] else QColor(190, 40, 40))
+                    dark = is_dark(self.palette())  # colours readable on a dark theme's table too
+                    cell.setForeground(QColor(*((110, 210, 110) if dark else (30, 130, 30))) if agree[name]
+                                       else QColor(*((255, 120, 120) if dark else (190, 40, 40))))
                 self.table.setItem(row, column, cell)
         self.table.resizeColumnsToContents()
         # Exactly as wide as its columns: no horizontal scrolling to read a row.

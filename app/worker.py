@@ -28,6 +28,9 @@ from fgsbir_core.data import DataError
 from fgsbir_core.raster import SketchError
 
 THUMBNAIL_CACHE: Final = 512
+# Thumbnails read with a query's results, at most this long: the rest follow it (thumbnailsReady).
+# A folder of 12-megapixel PNGs costs ~0.1 s a photo, which would hold a grid back for seconds.
+THUMBNAIL_BUDGET_S: Final = 0.15
 log = logging.getLogger("sketchfind.worker")
 _KNOWN_ERRORS: Final = ("ModelError", "DataError", "SketchError")
 
@@ -87,6 +90,7 @@ class Worker(QThread):
     catalogueProgress = Signal(int, int, int)  # done, total, catalogue job id
     catalogueReady = Signal(object, int)  # the Catalogue (read-only from the GUI: thumbnails), its job id
     resultsReady = Signal(object)  # QueryOutcome
+    thumbnailsReady = Signal(int, object)  # request id, {catalogue row: picture} its outcome was sent without (object: as dict, int keys are lost)
     deviceChanged = Signal(str, str)  # actual device, notice ("" when as asked)
     devicesAvailable = Signal(list)
     failed = Signal(str, str)  # stage (load | query | device), message
@@ -334,11 +338,47 @@ class Worker(QThread):
             )
             outcome.rank_ms = (time.perf_counter() - start) * 1000
             outcome.catalogue_size = len(catalogue.ids)
-            thumbnails = {r.index: self._thumbnail(catalogue, r.index) for r in outcome.results}
-            outcome.thumbnails = {i: t for i, t in thumbnails.items() if t is not None}
+            later = self._read_thumbnails(catalogue, [r.index for r in outcome.results], outcome.thumbnails,
+                                          time.perf_counter() + THUMBNAIL_BUDGET_S)
+        else:
+            later = []
         if self._superseded(by_sketch_only=False):
             return
         self.resultsReady.emit(outcome)
+        if later:  # after the grid is shown; a newer job comes first (its own results read theirs)
+            self._read_thumbnails(catalogue, later, None, None, request_id)
+
+    def _read_thumbnails(self, catalogue, rows: list[int], into: dict | None, deadline: float | None,
+                         request_id: int = -1) -> list[int]:
+        """Thumbnails of catalogue `rows`: into `into` until `deadline` (the rows left are
+        returned), or, with `into` None, sent by thumbnailsReady a few at a time until a newer
+        job waits."""
+        batch, sent = {}, time.perf_counter()
+        for n, row in enumerate(rows):
+            if into is not None and n and time.perf_counter() > deadline and row not in self._thumbs_cached(catalogue):
+                return rows[n:]
+            if into is None and self._has_work():
+                break
+            image = self._thumbnail(catalogue, row)
+            if image is None:
+                continue
+            if into is not None:
+                into[row] = image
+            else:
+                batch[row] = image
+                if time.perf_counter() - sent > 0.1:
+                    self.thumbnailsReady.emit(request_id, batch)
+                    batch, sent = {}, time.perf_counter()
+        if batch:
+            self.thumbnailsReady.emit(request_id, batch)
+        return []
+
+    def _thumbs_cached(self, catalogue) -> dict:
+        return self._thumbs if catalogue is self._thumbs_of else {}
+
+    def _has_work(self) -> bool:
+        with self._lock:
+            return self._stopping or self._pending or bool(self._control)
 
     def _thumbnail(self, catalogue, index: int) -> np.ndarray | None:
         """The picture of one result; None (shown without one) when it cannot be read."""

@@ -23,7 +23,7 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
                       facing: str = "auto") -> list[dict]:
     """The `query --json` answer: for each sketch file, the top photos with score and attributes.
     A sketch that cannot be read gets {"sketch": path, "error": message, "results": []}; the
-    others are still ranked."""
+    others are still ranked. A folder catalogue's results carry "file" too (`_result_json`)."""
     if attribute_weight and not engine.attribute_names:
         raise ValueError(f"{engine.weights} is a triplet model: it predicts no attributes, so --attribute-weight does not apply.")
     if engine.facing_note and facing == "auto":
@@ -39,10 +39,19 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
             output.append({"sketch": str(path), "error": message, "results": []})
             continue
         results = engine.rank(code, catalogue, attribute_weight=attribute_weight, top_k=top)
-        output.append({"sketch": str(path), "results": [
-            {"id": r.id, "score": round(r.score, 6), "attributes": {k: round(v, 4) for k, v in r.attributes.items()}}
-            for r in results]})
+        output.append({"sketch": str(path), "results": [_result_json(r, catalogue) for r in results]})
     return output
+
+
+def _result_json(result, catalogue) -> dict:
+    """One ranked photo; a folder catalogue's photo also names its file (absolute), so that a
+    script can open it without knowing the folder."""
+    entry = {"id": result.id, "score": round(result.score, 6),
+             "attributes": {k: round(v, 4) for k, v in result.attributes.items()}}
+    photo_file = catalogue.photo_file(result.index)
+    if photo_file is not None:
+        entry["file"] = str(photo_file)
+    return entry
 
 
 def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,

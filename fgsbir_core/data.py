@@ -38,13 +38,26 @@ def check_folder_readable(path: str | os.PathLike) -> None:
 
 def is_photo_folder(path: str | os.PathLike) -> bool:
     """A folder that is not a benchmark data root: the user's own photos, to be indexed as a
-    catalogue. A data root has SHA256SUMS or one of the benchmark's own files (a photo folder
-    may well have subfolders called shoes/ or chairs/)."""
+    catalogue. A data root has a SHA256SUMS listing benchmark files (even before they are all
+    fetched) or one of the benchmark's own files (a photo folder may well have subfolders called
+    shoes/ or chairs/, or a SHA256SUMS of its photos)."""
     path = Path(path).expanduser()
-    if not path.is_dir() or (path / "SHA256SUMS").exists():
+    if not path.is_dir():
         return False
+    try:
+        if any(_is_benchmark_file(name) for name in known_digests(path)):
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # an unreadable SHA256SUMS says nothing either way
     return not any((path / c / f"{c}_annotation.json").exists() or any((path / c).glob(f"{c}_*_db_*.mat"))
                    for c in CATEGORIES)
+
+
+def _is_benchmark_file(relative: str) -> bool:
+    """One of the benchmark's own files, by name: shoes/shoes_annotation.json, chairs/chairs_edge_db_test.mat, ..."""
+    parts = relative.split("/")
+    return (len(parts) == 2 and parts[0] in CATEGORIES and parts[1].startswith(f"{parts[0]}_")
+            and parts[1].endswith((".json", ".mat")))
 
 
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:

@@ -43,11 +43,11 @@ import numpy as np
 
 from .data import check_folder_readable
 from .files import atomic_write, atomic_write_bytes, sha256_file
-from .edges import PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_memory, open_photo, thumbnail_rgb
+from .edges import PHOTO_SUFFIXES, UNREAD_PHOTO_SUFFIXES, ImageError, edge_maps_of_files, keep_freed_memory, open_photo, thumbnail_rgb
 from .engine import Catalogue, cache_dir
 from .retrieval import Codes
 
-INDEX_VERSION: Final = 2  # 2: facing classifier and mirrored flags
+INDEX_VERSION: Final = 3  # 2: facing classifier and mirrored flags; 3: pale photos stretched (edges.EdgeSpec.pale_above)
 EDGE_THUMB: Final = 64  # px, side of the stored edge-map thumbnails
 PHOTO_THUMB: Final = 160  # px, longer side of photo thumbnails made on demand
 BATCH: Final = 64
@@ -154,7 +154,8 @@ def scan_folder(folder: Path, unreadable: list | None = None) -> list[str]:
     """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped).
     Linked subfolders are followed, each real folder once (no loops); anything that is not a
     regular file (a pipe, a device, a broken link) is left out, as reading it could hang.
-    `unreadable` receives (relative folder + "/", reason) for each subfolder that cannot be listed."""
+    `unreadable` receives (relative folder + "/", reason) for each subfolder that cannot be listed,
+    and (relative path, reason) for each photo of a kind that is not read (HEIC, AVIF)."""
     found = []
     seen = set()
 
@@ -171,6 +172,10 @@ def scan_folder(folder: Path, unreadable: list | None = None) -> list[str]:
         seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
+            kind = UNREAD_PHOTO_SUFFIXES.get(os.path.splitext(name)[1].lower())
+            if kind and not name.startswith(".") and unreadable is not None:
+                unreadable.append((Path(dirpath, name).relative_to(folder).as_posix(),
+                                   f"{kind} pictures are not read: save it as JPEG or PNG"))
             if name.startswith(".") or not name.lower().endswith(PHOTO_SUFFIXES):
                 continue
             try:

@@ -556,6 +556,80 @@ def test_scrolling_to_the_end_of_the_grid_shows_more(qtbot, make_window, fake_en
     assert len(shown_ids(window)) == 24 and bar.value() == 0
 
 
+def test_the_keyboard_reaches_more_photos_too(qtbot, make_window, fake_engines):
+    """End (or the arrows) onto the last photo asks for the next 24, as scrolling does; the
+    keyboard's place is kept (a GUI QA pass: the keyboard could never see more than 24)."""
+    fake_engines.setup["catalogue_size"] = 60
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    view = window.findChild(QListView, "resultsView")
+    view.setFocus()
+    view.setCurrentIndex(view.model().index(0, 0))
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 48, timeout=5000)
+    assert view.currentIndex().row() == 23  # where the keyboard was, with the next page after it
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 60, timeout=5000)
+    item = view.model().item(0)
+    assert item.data(Qt.ItemDataRole.AccessibleTextRole).startswith(f"{item.data(Qt.ItemDataRole.UserRole)}, rank 1, distance ")
+
+
+def test_one_click_opens_one_large_view_where_a_click_activates(qtbot, make_window):
+    from PySide6.QtWidgets import QProxyStyle, QStyle
+
+    class SingleClick(QProxyStyle):  # KDE's "single-click to open"
+        def styleHint(self, hint, option=None, widget=None, data=None):
+            if hint == QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick:
+                return 1
+            return super().styleHint(hint, option, widget, data)
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    view = window.findChild(QListView, "resultsView")
+    for single in (False, True):
+        if single:
+            style = SingleClick()
+            view.setStyle(style)
+        shown = len(window.dialogs.shown)
+        rect = view.visualRect(view.model().index(0, 0))
+        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.wait(50)
+        assert len(window.dialogs.shown) == shown + 1  # once, not twice
+
+
+def test_combo_boxes_have_labels_a_screen_reader_names_them_by(qtbot, make_window):
+    window = make_window()
+    boxes = window.findChildren(QComboBox)
+    named = {label.buddy() for label in window.findChildren(QLabel) if label.buddy() is not None}
+    assert boxes and [box.objectName() for box in boxes if box not in named] == []
+
+
+def test_a_large_font_keeps_both_lines_of_a_result(qtbot, make_window):
+    from PySide6.QtGui import QFont
+
+    window = make_window()
+    view = window.findChild(QListView, "resultsView")
+    font = QFont(view.font())
+    font.setPointSize(17)
+    view.setFont(font)
+    view.set_thumb_size(view.thumb_size + 16)
+    assert view.gridSize().height() >= view.thumb_size + 2 * view.fontMetrics().lineSpacing()
+
+
+def test_f5_reads_the_photo_folder_again(qtbot, make_window, fake_engines, tmp_path):
+    window = make_window()
+    window.refresh_folder_action.trigger()  # the benchmark: nothing to read again
+    assert "No photo folder of your own" in window.statusBar().currentMessage()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    window.choose_data_root(str(folder))
+    qtbot.waitUntil(lambda: not window._catalogue_pending and window.catalogue is not None, timeout=5000)
+    loads = []
+    engine(window, fake_engines).load_catalogue = lambda data_root=None, **kw: loads.append(data_root) or window.catalogue
+    window.refresh_folder_action.trigger()
+    qtbot.waitUntil(lambda: loads == [str(folder)] and not window._catalogue_pending, timeout=5000)
+
+
 def test_recent_sketches_menu(qtbot, make_window, tmp_path):
     window = make_window()
     draw_and_wait(qtbot, window)
@@ -669,6 +743,48 @@ def test_large_view_steps_through_the_ranking(qtbot, make_window):
     assert abs(shown.width() / shown.height() - 1.5) < 0.02
 
 
+def test_slow_thumbnails_follow_the_results(qtbot, make_window):
+    """A folder of 12-megapixel PNGs took seconds to fill the grid (QA pass): the results come
+    after at most THUMBNAIL_BUDGET_S of reading pictures, the rest of the pictures after them."""
+    import time as clock
+
+    window = make_window()
+    read = window.catalogue.thumbnail
+
+    def slow(i, size=None):
+        clock.sleep(0.05)
+        return read(i, size)
+
+    window.catalogue.thumbnail = slow
+    shown = []
+    window.worker.resultsReady.connect(lambda outcome: shown.append(len(outcome.thumbnails)))
+    draw_mouse(qtbot, window.canvas, BOOT)
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    assert 1 <= shown[-1] <= 6  # 24 would have taken 1.2 s
+    model = window.results.model()
+    qtbot.waitUntil(lambda: model.rowCount() == 24 and all(not model.item(r).icon().isNull() for r in range(24)),
+                    timeout=10000)
+    assert len(window.last_outcome.thumbnails) == 24  # the large view's quick picture has them too
+
+
+def test_large_view_attribute_table_scrolls_from_the_keyboard(qtbot, make_window):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window._open_result(window.last_outcome.results[0])
+    dialog = window.dialogs.shown[-1]
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is dialog, timeout=5000)
+    dialog.table.setRowCount(40)  # more rows than fit
+    dialog.table.setFixedHeight(120)
+    qtbot.waitUntil(lambda: dialog.table.verticalScrollBar().maximum() > 0, timeout=5000)
+    qtbot.keyClick(dialog, Qt.Key.Key_Down)
+    assert dialog.table.verticalScrollBar().value() > 0  # the table takes no focus (← → step the results)
+    qtbot.keyClick(dialog, Qt.Key.Key_Up)
+    assert dialog.table.verticalScrollBar().value() == 0
+
+
 def test_large_view_reads_the_photo_off_the_gui_thread(qtbot, make_window):
     """A folder's large PNG takes a second to decode: the dialog shows the grid's thumbnail at
     once and the photo when read; a read for a photo stepped past is never shown (code review)."""
@@ -686,6 +802,7 @@ def test_large_view_reads_the_photo_off_the_gui_thread(qtbot, make_window):
     dialog = ResultDialog(results, 0, slow, {}, (), {}, window, quick_picture=lambda r: small)
     qtbot.addWidget(dialog)
     assert not gate.is_set() and dialog.picture.pixmap().height() > 0  # shown at once, from the thumbnail
+    qtbot.waitUntil(lambda: reads == [results[0].id], timeout=5000)  # its read has begun (and waits)
     dialog.show_result(1)
     dialog.show_result(2)  # the read of 1 is skipped: 2 was asked for before it began
     gate.set()

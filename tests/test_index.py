@@ -83,6 +83,10 @@ def odd_files(folder: Path) -> dict[str, str]:
     kinds["rotated.jpg"] = "ok"
     base.save(folder / "photo.webp", quality=90)
     kinds["photo.webp"] = "ok"
+    for name, options in (("photo.bmp", {}), ("photo.gif", {}), ("photo.tif", {}), ("chrome.jfif", {"format": "JPEG"}),
+                          ("gainmap.jpg", {"format": "MPO", "save_all": True})):  # formats a QA pass found ignored
+        base.save(folder / name, **options)
+        kinds[name] = "ok"
     (folder / "sub").mkdir()
     base.resize((700, 300)).save(folder / "sub" / "wide.JPG", quality=90)
     kinds["sub/wide.JPG"] = "ok"
@@ -108,6 +112,21 @@ def ink_box(edge_map: np.ndarray) -> tuple[int, int, int, int]:
 
 
 # ----------------------------------------------------------------------------- extractor
+def test_a_pale_product_on_white_is_stretched_and_others_are_left_as_they_are():
+    """A cream shoe on white (darkest pixel ~210) lost its lines and was skipped as blank (QA
+    pass; scripts/pale_catalogue.py measures the search); a photo with dark pixels is untouched."""
+    unstretched = EdgeSpec(pale_above=255.0)
+    normal = product()
+    np.testing.assert_array_equal(photo_to_edges(normal), photo_to_edges(normal, unstretched))
+    pale = Image.fromarray((255 - (255 - np.asarray(normal, np.float32)) * 0.15).astype(np.uint8))
+    with pytest.raises(ImageError, match="no edges found"):
+        photo_to_edges(pale, unstretched)
+    lines = photo_to_edges(pale) < 200
+    assert np.abs(lines.mean() - (photo_to_edges(normal) < 200).mean()) < 0.01  # about the normal photo's lines
+    with pytest.raises(ImageError, match="no edges found"):  # a blank page is still blank, not stretched noise
+        photo_to_edges(Image.new("RGB", (300, 300), (252, 252, 252)))
+
+
 def test_edge_map_style():
     edge_map = photo_to_edges(png_bytes(product()))
     assert edge_map.shape == (256, 256) and edge_map.dtype == np.uint8
@@ -461,6 +480,19 @@ def test_scan_follows_linked_folders_once_and_leaves_out_special_files(tmp_path)
         ["b/c/p000.jpg", "gone.jpg", "linked/b/c/p010.jpg", "linked/a/p011.jpg"])
     catalogue, skipped = build_folder_catalogue(make_engine(), folder)
     assert len(catalogue) == 3 and [name for name, _ in skipped] == ["gone.jpg"]
+    # one deleted between the listing and its decoding is gone, not "damaged or truncated" (QA pass)
+    from fgsbir_core.edges import edge_maps_of_files
+
+    assert edge_maps_of_files([str(tmp_path / "deleted.jpg")]) == [
+        (None, "the file is gone (moved or deleted while the folder was read).")]
+
+
+def test_photos_of_kinds_not_read_are_listed_as_skipped(tmp_path):
+    folder = tmp_path / "photos"
+    write_photos(folder, 2)
+    (folder / "IMG_0001.HEIC").write_bytes(b"\0\0\0\x18ftypheic")  # an iPhone's photo
+    catalogue, skipped = build_folder_catalogue(make_engine(), folder)
+    assert len(catalogue) == 2 and skipped == [("IMG_0001.HEIC", "HEIC pictures are not read: save it as JPEG or PNG")]
 
 
 def test_photo_folder_with_category_named_subfolders_is_not_the_benchmark(tmp_path):
@@ -468,11 +500,16 @@ def test_photo_folder_with_category_named_subfolders_is_not_the_benchmark(tmp_pa
 
     write_photos(tmp_path / "products" / "shoes", 1)
     (tmp_path / "products" / "attributes").mkdir()
+    (tmp_path / "products" / "SHA256SUMS").write_text(f"{'0' * 64}  shoes/photo_000.jpg\n")  # sums of its own photos (QA pass)
     assert is_photo_folder(tmp_path / "products")
     data = tmp_path / "data"
     (data / "chairs").mkdir(parents=True)
     (data / "chairs" / "chairs_annotation.json").write_text("{}")
     assert not is_photo_folder(data)
+    fetching = tmp_path / "fetching"  # a download begun: its sums came first
+    fetching.mkdir()
+    (fetching / "SHA256SUMS").write_text(f"{'0' * 64}  shoes/shoes_annotation.json\n")
+    assert not is_photo_folder(fetching)
 
 
 def test_export_faiss(tmp_path):
@@ -512,6 +549,7 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
     image.save(sketch)
     result = query_catalogue_json([sketch], folder, "shoes", top=2)
     assert "note: skipped broken.png:" in capsys.readouterr().err  # searched without it, and said so
+    assert [r["file"] for r in result[0]["results"]] == [str(folder.resolve() / r["id"]) for r in result[0]["results"]]
     off = IndexEngine("shoes")
     off.facing_note = "shoes_facing.npz is damaged"
     monkeypatch.setattr(engine_module, "Engine", lambda category, weights=None: off)
@@ -520,7 +558,7 @@ def test_cli_index_and_query(tmp_path, monkeypatch, capsys):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("not a photo")
     args = parser.parse_args(["index", str(tmp_path / "empty"), "--category", "shoes"])
-    with pytest.raises(ValueError, match="No photos in .*jpg, jpeg, png, webp"):
+    with pytest.raises(ValueError, match="No photos in .*jpg, jpeg, jfif, png, webp, bmp"):
         args.func(args)
     with pytest.raises(ValueError, match="No photos in"):
         query_catalogue_json([sketch], tmp_path / "empty", "shoes")
