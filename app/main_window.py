@@ -250,6 +250,8 @@ class MainWindow(QMainWindow):
         self.larger_action = self._action("Larger photos", lambda: self.results.zoom(1), None, "larger_photos")
         self.smaller_action = self._action("Smaller photos", lambda: self.results.zoom(-1), QKeySequence.StandardKey.ZoomOut, "smaller_photos")
         self.larger_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])  # "+" is shifted "=" on many keyboards
+        self.next_area_action = self._action("Next area (canvas, attributes, results)", lambda: self.focus_area(1), "F6", "next_area")
+        self.previous_area_action = self._action("Previous area", lambda: self.focus_area(-1), "Shift+F6", "previous_area")
         self.shortcuts_action = self._action("Keyboard shortcuts", self.show_shortcuts, "F1", "shortcuts")
         self.log_folder_action = self._action("Open log folder", self.open_log_folder, None, "log_folder")
         self.about_action = self._action("About SketchFind", self.show_about, None, "about")
@@ -305,11 +307,20 @@ class MainWindow(QMainWindow):
                        self.pen_action, self.eraser_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
         view_menu = self.menuBar().addMenu("&View")
-        view_menu.addAction(self.larger_action)
-        view_menu.addAction(self.smaller_action)
+        for action in (self.larger_action, self.smaller_action, None, self.next_area_action, self.previous_area_action):
+            view_menu.addSeparator() if action is None else view_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         for action in (self.shortcuts_action, self.log_folder_action, None, self.about_action):
             help_menu.addSeparator() if action is None else help_menu.addAction(action)
+
+    def focus_area(self, step: int) -> None:
+        """F6 / Shift+F6: the keyboard moves between the canvas, the attribute panel (its slider)
+        and the results, instead of tabbing through every attribute's box."""
+        areas = (self.canvas, self.attributes, self.results)
+        focused = QApplication.focusWidget()
+        here = next((i for i, area in enumerate(areas) if focused is not None and (focused is area or area.isAncestorOf(focused))), -1)
+        target = areas[(here + step) % len(areas)] if here >= 0 else self.canvas
+        (self.attributes.slider if target is self.attributes else target).setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:

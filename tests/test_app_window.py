@@ -616,6 +616,22 @@ def test_a_large_font_keeps_both_lines_of_a_result(qtbot, make_window):
     assert view.gridSize().height() >= view.thumb_size + 2 * view.fontMetrics().lineSpacing()
 
 
+def test_f6_moves_the_keyboard_between_canvas_attributes_and_results(qtbot, make_window):
+    window = make_window()
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    seen = []
+    for _ in range(4):
+        window.next_area_action.trigger()
+        seen.append(QApplication.focusWidget())
+    assert seen == [window.canvas, window.attributes.slider, window.results, window.canvas]
+    window.findChild(QComboBox, "attr:boot").setFocus()  # deep in the panel: the next area is the results
+    window.next_area_action.trigger()
+    assert QApplication.focusWidget() is window.results
+    window.previous_area_action.trigger()
+    assert QApplication.focusWidget() is window.attributes.slider
+
+
 def test_f5_reads_the_photo_folder_again(qtbot, make_window, fake_engines, tmp_path):
     window = make_window()
     window.refresh_folder_action.trigger()  # the benchmark: nothing to read again
