@@ -228,7 +228,7 @@ def read_snapshot(path: Path) -> Snapshot:
     modes = data.get("attribute_modes") or {}
     slider = data.get("attribute_slider")
     saved_at = data.get("saved_at") or 0.0
-    if not _is_number(saved_at) or not 0 <= saved_at < 1e11:  # a Unix time before the year 5000
+    if not _is_number(saved_at) or not 0 <= saved_at < 3.2e10:  # a Unix time before the year 3000 (Windows' localtime limit)
         raise ValueError("autosave time is not a time")
     version = data.get("version")
     note = ""
@@ -249,7 +249,9 @@ def read_snapshot(path: Path) -> Snapshot:
 
 def _is_number(value) -> bool:
     """A finite JSON number (JSON's 1e400 reads as infinity; true and false are not numbers)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)  # (math.isfinite of a 400-digit int overflows)
 
 
 def _png_base64(image: np.ndarray) -> str:

@@ -523,6 +523,8 @@ class MainWindow(QMainWindow):
         if self._before_folder is not None:  # a folder being indexed: a cancel goes back to the root searched
             self._before_folder = (None, self._before_folder[1])  # before, not to codes of the old model
         self.info = self.catalogue = self._catalogue_job = None  # the old model's catalogue is never taken
+        if self.last_error is not None and self.last_error[0] == "load":
+            self.last_error = None  # a new load is on its way: a folder chosen meanwhile is loaded after it
         self.last_outcome, self._latest_request = None, -1  # nor answers asked of it: the new model asks again
         self.canvas.set_placeholder(f"Draw a {self.prefs.category[:-1]} here\n(pen, mouse or finger)")
         self.results.set_results([], {})
@@ -583,8 +585,9 @@ class MainWindow(QMainWindow):
 
     def refresh_folder(self) -> None:
         """F5: the photo folder searched, read again (only what changed is indexed)."""
-        if self.prefs.data_root and is_photo_folder(self.prefs.data_root) and not self._catalogue_pending:
-            self.choose_data_root(self.prefs.data_root)
+        root = self.prefs.data_root
+        if root and (is_photo_folder(root) or not Path(root).exists()) and not self._catalogue_pending:
+            self.choose_data_root(root)  # (a folder gone since is said to be gone)
         elif not self._catalogue_pending:
             self.notice("No photo folder of your own is searched: File → Choose photo folder…", 6000)
 
@@ -1150,11 +1153,8 @@ class MainWindow(QMainWindow):
         if result is None or catalogue is None or outcome is None:
             return
 
-        def picture(r):  # off the GUI thread: a folder's photo is read again at DETAIL_SIDE
-            try:
-                return catalogue.thumbnail(r.index, size=DETAIL_SIDE)
-            except Exception:  # the photo cannot be read again: the grid's thumbnail, if any
-                return outcome.thumbnails.get(r.index)
+        def picture(r):  # off the GUI thread: a folder's photo read again at DETAIL_SIDE (None: the grid's stays)
+            return catalogue.thumbnail(r.index, size=DETAIL_SIDE)
 
         code = outcome.code
         names = self.info["attribute_names"] if self.info else []

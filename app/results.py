@@ -145,10 +145,18 @@ class ResultsView(QListView):
         if not self.style().styleHint(QStyle.StyleHint.SH_ItemView_ActivateItemOnSingleClick, None, self):
             self.photoActivated.emit(index.data(RESULT_ROLE))
 
+    def keyPressEvent(self, event) -> None:
+        self._by_key = True
+        try:
+            super().keyPressEvent(event)
+        finally:
+            self._by_key = False
+
     def currentChanged(self, current, previous) -> None:
         super().currentChanged(current, previous)
-        if current.isValid() and current.row() == self.model_.rowCount() - 1 and not self._restoring:
-            self.moreWanted.emit()  # the keyboard reached the last photo: as scrolling to the end does
+        if (getattr(self, "_by_key", False) and current.isValid() and current.row() == self.model_.rowCount() - 1
+                and not self._restoring):
+            self.moreWanted.emit()  # the keyboard reached the last photo: as scrolling to the end does (a click does not)
 
     def sizeHint(self) -> QSize:
         return QSize(2 * (THUMB + 16) + 24, 480)  # two columns where there is room (the minimum is one)
@@ -338,8 +346,9 @@ class ResultDialog(QDialog):
         self.setObjectName("resultDialog")
         self.results, self._picture, self._photo_file, self._open_file = results, picture, photo_file, open_file
         self._quick_picture = quick_picture
-        self._read = _PictureRead(self)
+        self._read = _PictureRead()  # no parent: the reading thread may emit after the dialog is gone
         self._read.done.connect(self._picture_read)
+        self._showing_quick = False  # the picture shown is the grid's (or the "reading" note), not the photo
         self.sketch_probs, self.sketch_present, self.definitions = sketch_probs, tuple(sketch_present), definitions
         # both pictures as large as DETAIL_MIN where the screen has room, smaller where it has not
         self.sketch = FittedPicture()
@@ -402,6 +411,7 @@ class ResultDialog(QDialog):
             self._show_picture(self._read_picture(self._picture, result))
         else:
             self._show_picture(self._read_picture(self._quick_picture, result), "(reading the photo…)")
+            self._showing_quick = True
             _PHOTO_READER.submit(self._read_in_background, position)
         agree = attribute_agreement([n for n in result.attributes if n in self.sketch_probs], result.present,
                                     self.sketch_present)
@@ -454,8 +464,13 @@ class ResultDialog(QDialog):
             pass  # the dialog was closed and deleted meanwhile
 
     def _picture_read(self, position: int, image) -> None:
-        if position == self.position and image is not None:  # else stale, or kept the grid's picture
+        if position != self.position or not self._showing_quick:
+            return  # stale
+        self._showing_quick = False
+        if image is not None:
             self._show_picture(image)
+        elif self.picture.source is None:
+            self._show_picture(None)  # no photo and no thumbnail: said, not "reading" for ever
 
     def _show_picture(self, image, missing: str = "(no picture)") -> None:
         if image is None:

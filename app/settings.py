@@ -73,8 +73,8 @@ def _same_kind(value, default) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
     if isinstance(default, (int, float)):
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return False
+        if not isinstance(value, (int, float)) or abs(value) > 1e15 or not math.isfinite(value):
+            return False  # (checked in this order: float() of a 400-digit int overflows)
         return isinstance(default, float) or float(value).is_integer()
     return isinstance(value, type(default))
 

@@ -124,6 +124,7 @@ class Worker(QThread):
         self._code = None
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
         self._thumbs_of = None  # the catalogue whose rows _thumbs holds
+        self._thumbs_left = None  # (request id, catalogue, rows): the last results' pictures not read yet
 
     # ------------------------------------------------------------ GUI-thread API
     def load_engine(self, category: str, device: str = "cpu", weights: str | None = None) -> None:
@@ -188,6 +189,8 @@ class Worker(QThread):
                 elif self._pending:
                     job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
                     self._pending, self._pending_sketch = False, None
+                elif self._thumbs_left is not None:  # pictures a device change or an indexing put off
+                    job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
                 else:
                     self._wake.clear()
                     continue
@@ -196,7 +199,7 @@ class Worker(QThread):
     def _run_job(self, job: tuple) -> None:
         stage = job[0]  # the window's name for what failed
         run = {"load": self._do_load, "catalogue": self._do_catalogue, "device": self._do_device,
-               "query": self._do_query}[stage]
+               "query": self._do_query, "thumbnails": self._do_thumbnails}[stage]
         try:
             run(*job[1:])
         except Exception as exc:  # reported and logged, never raised: the loop must survive
@@ -220,17 +223,20 @@ class Worker(QThread):
         if self._cancelled():
             return True
         with self._lock:
-            if not self._pending:
+            if self._pending:
+                job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
+                self._pending, self._pending_sketch = False, None
+            elif self._thumbs_left is not None and not self._control:  # the grid's pictures come first too
+                job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
+            else:
                 return False
-            job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
-            self._pending, self._pending_sketch = False, None
         self._run_job(job)
         return self._cancelled()
 
     def _do_load(self, category: str, device: str, weights: str | None) -> None:
         with self._lock:  # queries asked of the old model (its catalogue, its attributes) are not run by the new
             self._pending, self._pending_sketch, self._pending_catalogue = False, None, None
-        self._engine = self._code = self._thumbs_of = None
+        self._engine = self._code = self._thumbs_of = self._thumbs_left = None
         self._thumbs.clear()
         self.engineLoading.emit(category)
         self._load_failed = True
@@ -297,6 +303,8 @@ class Worker(QThread):
             return self._pending and (self._pending_sketch is not None or not by_sketch_only)
 
     def _do_query(self, sketch: tuple | None, params: RankParams, request_id: int, catalogue=None) -> None:
+        with self._lock:
+            self._thumbs_left = None  # an older answer's pictures: this query's grid replaces it
         engine = self._engine
         if engine is None:
             raise RuntimeError("The model is not loaded yet.")
@@ -358,6 +366,8 @@ class Worker(QThread):
             if into is not None and n and time.perf_counter() > deadline and row not in self._thumbs_cached(catalogue):
                 return rows[n:]
             if into is None and self._has_work():
+                with self._lock:  # taken up again when the worker is idle, unless a query comes first
+                    self._thumbs_left = (request_id, catalogue, rows[n:])
                 break
             image = self._thumbnail(catalogue, row)
             if image is None:
@@ -372,6 +382,9 @@ class Worker(QThread):
         if batch:
             self.thumbnailsReady.emit(request_id, batch)
         return []
+
+    def _do_thumbnails(self, request_id: int, catalogue, rows: list[int]) -> None:
+        self._read_thumbnails(catalogue, rows, None, None, request_id)
 
     def _thumbs_cached(self, catalogue) -> dict:
         return self._thumbs if catalogue is self._thumbs_of else {}

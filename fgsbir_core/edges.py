@@ -167,11 +167,25 @@ def _object_box(rgb: np.ndarray, tolerance: float) -> tuple[tuple[int, int, int,
     return (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1), background, True
 
 
+def _pale_stretch(small: np.ndarray, spec: EdgeSpec) -> np.ndarray | None:
+    """A pale product on white (a cream shoe, a white sneaker on light grey) has too little
+    contrast for the thresholds the benchmark's maps were matched with: its lines were lost and
+    the photo skipped as blank. For such a photo (the darkest 1 % of its small copy lighter than
+    `spec.pale_above`) the look-up table that makes its darkest 1 % black; None for any other
+    photo, which is left exactly as it is."""
+    darkest = float(np.percentile(small.min(axis=2), 1))
+    if darkest <= spec.pale_above or darkest > 235:  # not pale; or nearly blank, where a stretch would draw JPEG noise
+        return None
+    return np.clip((np.arange(256) - darkest) * 255.0 / (255.0 - darkest), 0, 255).round().astype(np.uint8)
+
+
 def _frame(image: Image.Image, spec: EdgeSpec) -> tuple[np.ndarray, tuple[int, int, int, int] | None]:
     """(framed photo, where the photo's pixels lie in it as (y0, y1, x0, x1), or None when they
     fill the frame). Outside that box the frame is one flat colour, so no edge can lie there."""
     w, h = image.size
-    small = np.asarray(_reduce(image, spec.work_size, exact=False), np.float32)
+    small = np.asarray(_reduce(image, spec.work_size, exact=False), np.uint8)
+    stretch = _pale_stretch(small, spec)
+    small = (small if stretch is None else stretch[small]).astype(np.float32)
     (y0, y1, x0, x1), background, plain = _object_box(small, spec.background_tolerance)
     sy, sx = h / small.shape[0], w / small.shape[1]
     pad = 1  # one small-image pixel of slack around the box
@@ -181,6 +195,8 @@ def _frame(image: Image.Image, spec: EdgeSpec) -> tuple[np.ndarray, tuple[int, i
     scale = min(inner, spec.size) / max(bw, bh)
     new_w, new_h = max(1, round(bw * scale)), max(1, round(bh * scale))
     crop = image.resize((new_w, new_h), Image.BILINEAR, box=box, reducing_gap=2.0)
+    if stretch is not None:
+        crop = crop.point(stretch.tolist() * 3)  # at the frame's size: cheap
     top, left = (spec.size - new_h) // 2, (spec.size - new_w) // 2
     if plain:
         canvas = Image.new("RGB", (spec.size, spec.size), tuple(round(float(v)) for v in background))
@@ -305,22 +321,9 @@ def photo_to_edges(source, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
     return edges_from_rgb(image, spec)
 
 
-def _stretch_pale(image: Image.Image, spec: EdgeSpec) -> Image.Image:
-    """A pale product on white (a cream shoe, a white sneaker on light grey) has too little
-    contrast for the thresholds the benchmark's maps were matched with: its lines were lost and
-    the photo skipped as blank. Such a photo (its darkest 1 % lighter than `spec.pale_above`) is
-    stretched so that its darkest 1 % becomes black; any other photo is left exactly as it is."""
-    small = np.asarray(_reduce(image, spec.work_size, exact=False), np.uint8)
-    darkest = float(np.percentile(small.min(axis=2), 1))
-    if darkest <= spec.pale_above or darkest > 235:  # not pale; or nearly blank, where a stretch would draw JPEG noise
-        return image
-    lut = np.clip((np.arange(256) - darkest) * 255.0 / (255.0 - darkest), 0, 255).round().astype(np.uint8)
-    return image.point(lut.tolist() * 3)
-
-
 def edges_from_rgb(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndarray:
     """An RGB PIL image (as `open_photo` returns) -> edge map."""
-    framed, content = _frame(_stretch_pale(image, spec), spec)
+    framed, content = _frame(image, spec)
     lines = _canny(framed, spec, content)
     if not lines.any():
         raise ImageError("The photo shows no object (no edges found): it is blank or a single flat colour.")

@@ -625,7 +625,9 @@ def test_f6_moves_the_keyboard_between_canvas_attributes_and_results(qtbot, make
         window.next_area_action.trigger()
         seen.append(QApplication.focusWidget())
     assert seen == [window.canvas, window.attributes.slider, window.results, window.canvas]
-    window.findChild(QComboBox, "attr:boot").setFocus()  # deep in the panel: the next area is the results
+    box = window.findChild(QComboBox, "attr:boot")
+    box.setFocus()  # deep in the panel: the next area is the results
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is box, timeout=5000)
     window.next_area_action.trigger()
     assert QApplication.focusWidget() is window.results
     window.previous_area_action.trigger()
@@ -633,7 +635,10 @@ def test_f6_moves_the_keyboard_between_canvas_attributes_and_results(qtbot, make
 
 
 def test_f5_reads_the_photo_folder_again(qtbot, make_window, fake_engines, tmp_path):
-    window = make_window()
+    bench = tmp_path / "qmul_v1"
+    (bench / "shoes").mkdir(parents=True)
+    (bench / "shoes" / "shoes_annotation.json").write_text("{}")
+    window = make_window(data_root=str(bench))
     window.refresh_folder_action.trigger()  # the benchmark: nothing to read again
     assert "No photo folder of your own" in window.statusBar().currentMessage()
     folder = tmp_path / "photos"
@@ -781,6 +786,65 @@ def test_slow_thumbnails_follow_the_results(qtbot, make_window):
     qtbot.waitUntil(lambda: model.rowCount() == 24 and all(not model.item(r).icon().isNull() for r in range(24)),
                     timeout=10000)
     assert len(window.last_outcome.thumbnails) == 24  # the large view's quick picture has them too
+
+
+def test_thumbnails_put_off_by_a_device_change_still_come(qtbot, make_window):
+    """A device change (or a folder indexing) stopped the pictures' reading and nothing took it
+    up again: 20 of 24 stayed blank until the next query (review)."""
+    import time as clock
+
+    window = make_window()
+    read = window.catalogue.thumbnail
+    window.catalogue.thumbnail = lambda i, size=None: clock.sleep(0.05) or read(i, size)
+    window.worker.resultsReady.connect(lambda outcome: window.worker.set_device("cpu"))  # as the grid shows
+    draw_mouse(qtbot, window.canvas, BOOT)
+    model = window.results.model()
+    qtbot.waitUntil(lambda: model.rowCount() == 24 and all(not model.item(r).icon().isNull() for r in range(24)),
+                    timeout=10000)
+
+
+def test_clicking_the_last_photo_opens_it_and_asks_for_no_more(qtbot, make_window):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    view = window.findChild(QListView, "resultsView")
+    last = view.model().index(view.model().rowCount() - 1, 0)
+    view.scrollTo(last)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(last).center())
+    qtbot.wait(200)
+    assert view.model().rowCount() == 24 and len(window.dialogs.shown) == 1  # only the keyboard's End asks for more
+
+
+def test_large_view_says_no_picture_when_neither_photo_nor_thumbnail_can_be_read(qtbot, make_window):
+    window = make_window()
+    draw_and_wait(qtbot, window)
+
+    def unreadable(result):
+        raise ValueError("odd file")
+
+    dialog = ResultDialog(window.last_outcome.results[:2], 0, unreadable, {}, (), {}, window, quick_picture=lambda r: None)
+    qtbot.addWidget(dialog)
+    assert dialog.picture.text() == "(reading the photo…)"
+    qtbot.waitUntil(lambda: dialog.picture.text() == "(no picture)", timeout=5000)
+
+
+def test_a_folder_chosen_while_a_retried_model_load_runs_is_searched(qtbot, make_window, fake_engines, tmp_path, monkeypatch):
+    import conftest
+
+    asked = []
+    original = conftest.FakeEngine.load_catalogue
+    monkeypatch.setattr(conftest.FakeEngine, "load_catalogue",
+                        lambda self, data_root=None, **kw: asked.append(data_root) or original(self, data_root, **kw))
+    fake_engines.setup["fail_load"] = "Cannot read model file shoes_mtl.pt"
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    fake_engines.setup["fail_load"] = None
+    window.set_category("chairs")  # a new load is on its way
+    folder = tmp_path / "chairs photos"
+    folder.mkdir()
+    window.choose_data_root(str(folder))
+    qtbot.waitUntil(lambda: window.info is not None and window.catalogue is not None and not window._catalogue_pending,
+                    timeout=5000)
+    assert asked[-1] == str(folder)  # it was stored, but the old root was loaded (review)
 
 
 def test_large_view_attribute_table_scrolls_from_the_keyboard(qtbot, make_window):

@@ -173,7 +173,7 @@ def test_damaged_autosave_is_set_aside_quietly_and_the_model_still_loads(qtbot, 
 
 def test_an_odd_slider_in_an_autosave_is_ignored(tmp_path):
     path = tmp_path / "autosave-0.json"
-    path.write_text('{"format": "sketchfind.autosave", "attribute_slider": 1e400, "saved_at": 5, '
+    path.write_text('{"format": "sketchfind.autosave", "attribute_slider": ' + "9" * 400 + ', "saved_at": 5, '
                     '"strokes": [{"points": [[0, 0], [9, 9]]}]}')
     snap = read_snapshot(path)
     assert snap.attribute_slider is None and snap.saved_at == 5 and len(snap.strokes) == 1
@@ -408,6 +408,8 @@ def test_hand_edited_values_of_another_kind_keep_their_defaults(tmp_path):
     prefs = settings.load_preferences(tmp_path)  # 1e400 is JSON for infinity: it raised OverflowError
     assert (prefs.top_k, prefs.data_root, prefs.first_run_done, prefs.thumb_size, prefs.category) == (24, "", False, 112, "shoes")
     assert prefs.pen_width == 4.0 and prefs.attribute_slider == 30  # numbers of the right kind are kept
+    (tmp_path / settings.PREFERENCES_FILE).write_text('{"top_k": ' + "9" * 400 + "}")  # too big for a float
+    assert settings.load_preferences(tmp_path).top_k == 24
 
 
 # ------------------------------------------------------------------------------ faults
