@@ -61,8 +61,9 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     from .engine import Engine
 
     if data_root is not None and is_photo_folder(data_root):  # the engine would index it as a photo folder
-        raise DataError(f"--data-root {data_root} is not a benchmark data root (it has neither SHA256SUMS nor the "
-                        "benchmark's shoes/ and chairs/ files); a folder of your own photos goes with --catalogue")
+        raise DataError(f"--data-root {data_root} is not a benchmark data root (it has none of the benchmark's "
+                        "shoes/ or chairs/ files, and no SHA256SUMS that lists them); a folder of your own photos "
+                        "goes with --catalogue")
     engine = Engine(category, weights)
     engine.load()
     catalogue = engine.load_catalogue(data_root, gallery=gallery)

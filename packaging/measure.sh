@@ -73,7 +73,7 @@ QT_QPA_PLATFORM=xcb SKETCHFIND_QUIT_AFTER_MS=6000 "$exe" > /dev/null 2>&1 &
 pid=$!
 shown=""
 for _ in $(seq 3000); do
-  if xdotool search --onlyvisible --name '^SketchFind' > /dev/null 2>&1; then shown=$(date +%s.%N); break; fi
+  if xdotool search --onlyvisible --name 'SketchFind$' > /dev/null 2>&1; then shown=$(date +%s.%N); break; fi
   sleep 0.01
 done
 wait "$pid" || true

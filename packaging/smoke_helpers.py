@@ -69,7 +69,12 @@ def make_photos(folder: str, count: int = 72) -> None:
         draw.polygon([(box[0], box[1]), (box[0] + (box[2] - box[0]) * 0.35, box[1] - h * 0.2), (box[0] + (box[2] - box[0]) * 0.45, box[1])], fill=colour)
         draw.line([(box[0], box[3] - 12), (box[2], box[3] - 12)], fill=(30, 30, 30, 255), width=4)
         kind = i % 4
-        if kind == 0:
+        if i in (4, 5, 6):  # kinds Pillow reads by plugins a trim could drop: BMP, GIF, TIFF
+            image.convert("RGB").save(out / f"product_{i:02d}.{('bmp', 'gif', 'tif')[i - 4]}")
+        elif i == 8:  # a pale product on white, stretched before its edges are drawn
+            pale = 255 - (255 - np.asarray(image.convert("RGB"), np.float32)) * 0.2
+            Image.fromarray(pale.astype(np.uint8)).save(out / f"product_{i:02d}_pale.jpg", quality=90)
+        elif kind == 0:
             image.convert("RGB").save(out / f"product_{i:02d}.jpg", quality=90)
         elif kind == 1:
             image.save(out / f"product_{i:02d}.png")

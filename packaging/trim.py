@@ -81,6 +81,8 @@ DROP_PATTERNS = [
     # TUIO touch plugin (it needs QtNetwork); then QtNetwork itself
     "PySide6/Qt/plugins/platformthemes/libqgtk3*", "PySide6/Qt/plugins/generic/libqtuiotouchplugin*",
     "PySide6/Qt/lib/libQt6Network*",
+    # metadata of the test-only packages left out above (hypothesis is in EXCLUDED_MODULES)
+    "hypothesis-*.dist-info/*",
 ]
 
 # Left to the system (Linux; top-level libraries that PyInstaller copied from this machine):
