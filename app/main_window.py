@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.attributes = AttributesPanel()
         self.attributes.slider.setValue(self.prefs.attribute_slider)
         self.results_dock = self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._dock("Attributes", "attributesDock", self.attributes, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.attributes_dock = self._dock("Attributes", "attributesDock", self.attributes, Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.worker = Worker(engine_factory, devices, self)
         self.worker.engineLoading.connect(self._engine_loading)
@@ -205,7 +205,9 @@ class MainWindow(QMainWindow):
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        # closable too (View menu brings it back): on a small screen the canvas gets the room
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(area, dock)
         return dock
 
@@ -307,11 +309,21 @@ class MainWindow(QMainWindow):
                        self.pen_action, self.eraser_action):
             edit_menu.addSeparator() if action is None else edit_menu.addAction(action)
         view_menu = self.menuBar().addMenu("&View")
-        for action in (self.larger_action, self.smaller_action, None, self.next_area_action, self.previous_area_action):
+        # (not the docks' own toggleViewAction: its text follows the results dock's changing title)
+        self.attributes_panel_action = self._action("Show / hide attributes panel", lambda: self._toggle(self.attributes_dock),
+                                                    "Ctrl+Shift+A", "toggle_attributes")
+        self.results_panel_action = self._action("Show / hide results panel", lambda: self._toggle(self.results_dock),
+                                                 "Ctrl+Shift+R", "toggle_results")
+        for action in (self.attributes_panel_action, self.results_panel_action, None, self.larger_action, self.smaller_action, None, self.next_area_action,
+                       self.previous_area_action):
             view_menu.addSeparator() if action is None else view_menu.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
         for action in (self.shortcuts_action, self.log_folder_action, None, self.about_action):
             help_menu.addSeparator() if action is None else help_menu.addAction(action)
+
+    @staticmethod
+    def _toggle(dock: QDockWidget) -> None:
+        dock.setVisible(not dock.isVisible())  # a closed (or hidden) panel comes back where it was
 
     def focus_area(self, step: int) -> None:
         """F6 / Shift+F6: the keyboard moves between the canvas, the attribute panel (its slider)

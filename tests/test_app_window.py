@@ -634,6 +634,19 @@ def test_f6_moves_the_keyboard_between_canvas_attributes_and_results(qtbot, make
     assert QApplication.focusWidget() is window.attributes.slider
 
 
+def test_panels_can_be_closed_and_brought_back_for_a_small_screen(qtbot, make_window):
+    window = make_window()
+    wide = window.minimumSizeHint().width()
+    window.attributes_panel_action.trigger()
+    assert not window.attributes_dock.isVisible()
+    assert window.minimumSizeHint().width() < wide - 150  # the room goes to the canvas (GUI QA pass: 779-847 px)
+    window.attributes_panel_action.trigger()
+    assert window.attributes_dock.isVisible()
+    window.results_dock.close()  # its title bar's close button
+    window.results_panel_action.trigger()
+    assert window.results_dock.isVisible()
+
+
 def test_f5_reads_the_photo_folder_again(qtbot, make_window, fake_engines, tmp_path):
     bench = tmp_path / "qmul_v1"
     (bench / "shoes").mkdir(parents=True)
