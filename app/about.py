@@ -61,6 +61,7 @@ def _figures(metrics) -> str:
 
 EXTRA_SHORTCUTS = [  # keys that belong to no menu action
     ("Results: open the selected photo large", "Enter"),
+    ("Results: the next 24 photos", "End, or ↓ at the last photo"),
     ("Results: the selected photo's menu", "Menu, Shift+F10"),
     ("Large view: previous / next result", "← / →"),
     ("Large view: scroll the attribute table", "↑ / ↓"),

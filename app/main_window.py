@@ -328,8 +328,8 @@ class MainWindow(QMainWindow):
     def focus_area(self, step: int) -> None:
         """F6 / Shift+F6: the keyboard moves between the canvas, the attribute panel (its slider)
         and the results, instead of tabbing through every attribute's box."""
-        areas = (self.canvas, self.attributes, self.results)
-        focused = QApplication.focusWidget()
+        areas = [self.canvas] + [dock.widget() for dock in (self.attributes_dock, self.results_dock) if dock.isVisible()]
+        focused = QApplication.focusWidget()  # (a closed panel is skipped: the keys would move what cannot be seen)
         here = next((i for i, area in enumerate(areas) if focused is not None and (focused is area or area.isAncestorOf(focused))), -1)
         target = areas[(here + step) % len(areas)] if here >= 0 else self.canvas
         (self.attributes.slider if target is self.attributes else target).setFocus(Qt.FocusReason.ShortcutFocusReason)

@@ -254,8 +254,9 @@ class ResultsView(QListView):
             item.setData(f"{self._names.get(str(result.id), result.id)}, rank {result.rank}, distance {result.score:.3f}",
                          Qt.ItemDataRole.AccessibleTextRole)  # read aloud instead of the two painted lines
             thumb = thumbnails.get(result.index)
-            if thumb is not None:
-                item.setIcon(self._icon(thumb))
+            # a photo still being read (or unreadable) holds its place with a blank square: every
+            # cell is laid out alike from the start (uniform sizes: the grid measures one cell)
+            item.setIcon(self._icon(thumb) if thumb is not None else self._blank_icon())
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             items.append(item)
         for item in items:  # one by one: appendRows(list) leaks its items in PySide6 (+300 MiB over a
@@ -273,6 +274,13 @@ class ResultsView(QListView):
             thumb = thumbnails.get(item.data(ROW_ROLE))
             if thumb is not None:
                 item.setIcon(self._icon(thumb))
+
+    def _blank_icon(self) -> QIcon:
+        if getattr(self, "_blank", None) is None:
+            blank = QPixmap(THUMB_SIZES[-1], THUMB_SIZES[-1])
+            blank.fill(Qt.GlobalColor.transparent)
+            self._blank = QIcon(blank)
+        return self._blank
 
     def _icon(self, thumb: np.ndarray) -> QIcon:
         """The icon of a thumbnail, made once: the worker hands the same array for the same photo

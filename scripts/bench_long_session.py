@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.worker import default_engine_factory as factory
         data_root, engine_name = os.environ["FGSBIR_DATA"], "real Engine (resources/models/shoes_mtl.pt)"
     else:
-        factory, data_root, engine_name = NumpyEngine, "numpy-catalogue", "numpy engine (no bundled model here)"
+        factory, data_root, engine_name = NumpyEngine, "numpy-catalogue", "numpy engine (no $FGSBIR_DATA, or no bundled model)"
 
     class Dialogs:
         def ask_data_root(self, parent): return None

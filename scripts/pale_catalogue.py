@@ -2,7 +2,7 @@
 
 The test edge maps of a category are rendered as synthetic colour product photos
 (`scripts/edge_roundtrip.py`), then lightened towards white paper (I -> 255 - (255 - I) * k: at
-k = 0.2 the darkest pixel is about 208, a cream shoe on white). Each photo becomes an edge map
+k = 0.2 the darkest 1 % of a photo is about 215, a cream shoe on white). Each photo becomes an edge map
 the way a folder catalogue's photos do (`fgsbir_core.edges.photo_to_edges`), once with the
 shipped settings and once with the stretch turned off (`EdgeSpec.pale_above` = 255), and every
 test sketch is ranked among them (`Engine.encode_image`, `Engine.orient`, `Engine.distances`).
