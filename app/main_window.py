@@ -774,6 +774,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Loading model ({category})…")
 
     def _engine_ready(self, info: dict) -> None:
+        if info.get("category") != self.prefs.category:
+            return  # a model asked for before a quick second category switch: its successor is on its way
         self.info = info
         self.last_error = None
         self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
@@ -895,7 +897,15 @@ class MainWindow(QMainWindow):
         self._failed("catalogue", message)
 
     def _failed(self, stage: str, message: str) -> None:
-        self.last_error = (stage, message)
+        if not message:  # a quiet answer (a folder asked of a model that failed to load): only the wait ends
+            if stage == "catalogue":
+                self._catalogue_job = None
+                self._show_placeholder(not self.canvas.is_empty())
+                self.progress.hide()
+                self.cancel_indexing.hide()
+            return
+        if stage == "load" or not (self.info is None and self.last_error is not None and self.last_error[0] == "load"):
+            self.last_error = (stage, message)  # (while no model loaded, its error stays the one that counts)
         if stage == "query" and self.canvas.drawing:
             return  # a stroke still on its way (a dot so far): its end queries again and says what failed
         back = ""

@@ -226,6 +226,8 @@ class Worker(QThread):
             if self._pending:
                 job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
                 self._pending, self._pending_sketch = False, None
+            elif self._control and self._control[0][0] == "device":  # a device change need not wait for the folder
+                job = self._control.popleft()
             elif self._thumbs_left is not None and not self._control:  # the grid's pictures come first too
                 job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
             else:
@@ -266,8 +268,8 @@ class Worker(QThread):
         }
 
     def _do_device(self, device: str) -> None:
-        if self._engine is None:
-            raise RuntimeError("The model is not loaded yet.")
+        if self._engine is None:  # no model (its load failed): the window keeps the choice for the next load
+            return
         try:
             actual = self._engine.set_device(device)
         except Exception as exc:  # the contract says it never raises; be safe anyway
@@ -278,8 +280,9 @@ class Worker(QThread):
         self.deviceChanged.emit(actual, notice)
 
     def _do_catalogue(self, data_root: str | None, job: int) -> None:
-        if self._engine is None and self._load_failed:
-            return  # the model error was reported already; a second message would hide it
+        if self._engine is None and self._load_failed:  # the model error was said already: a quiet answer,
+            self.catalogueFailed.emit(job, "")  # so that the window stops waiting for this folder
+            return
         if self._engine is None:
             raise RuntimeError("The model is not loaded, so the photo catalogue cannot be indexed.")
         try:  # meanwhile the window's queries go on searching the catalogue it had
@@ -303,8 +306,6 @@ class Worker(QThread):
             return self._pending and (self._pending_sketch is not None or not by_sketch_only)
 
     def _do_query(self, sketch: tuple | None, params: RankParams, request_id: int, catalogue=None) -> None:
-        with self._lock:
-            self._thumbs_left = None  # an older answer's pictures: this query's grid replaces it
         engine = self._engine
         if engine is None:
             raise RuntimeError("The model is not loaded yet.")
@@ -327,8 +328,9 @@ class Worker(QThread):
                                                        f"now running on {engine.device.upper()}.")
             if self._superseded(by_sketch_only=True):
                 return  # a newer sketch is waiting: do not rank this one
-        if self._code is None:
-            return  # nothing drawn yet: settings changed on an empty sketch
+        if self._code is None:  # nothing drawn yet, or the sketch could not be read: an empty answer, so that
+            self.resultsReady.emit(QueryOutcome(request_id, None))  # the grid (and a "more" request) never stays on an old one
+            return
         # as drawn or mirrored (the panel then shows what was matched); the mirror stays in
         # self._code, so a new catalogue decides again
         code = engine.orient(self._code, catalogue, params.facing)
@@ -352,6 +354,8 @@ class Worker(QThread):
             later = []
         if self._superseded(by_sketch_only=False):
             return
+        with self._lock:
+            self._thumbs_left = None  # the older grid's pictures: this answer's grid replaces it
         self.resultsReady.emit(outcome)
         if later:  # after the grid is shown; a newer job comes first (its own results read theirs)
             self._read_thumbnails(catalogue, later, None, None, request_id)

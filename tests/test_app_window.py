@@ -15,6 +15,7 @@ from app.attributes_panel import ATTRIBUTES_ONLY_WEIGHT, slider_to_weight, weigh
 from app.main_window import DETAIL_SIDE, EMPTY_SKETCH, NO_CATALOGUE, NONE_MUST_HAVE
 from app.results import _PHOTO_READER, ResultDialog
 from app.worker import QueryOutcome
+from fgsbir_core.raster import SketchError
 
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
 
@@ -872,6 +873,43 @@ def test_a_folder_chosen_while_a_retried_model_load_runs_is_searched(qtbot, make
     qtbot.waitUntil(lambda: window.info is not None and window.catalogue is not None and not window._catalogue_pending,
                     timeout=5000)
     assert asked[-1] == str(folder)  # it was stored, but the old root was loaded (review)
+
+
+def test_a_device_change_without_a_model_neither_errs_nor_hangs_a_folder(qtbot, make_window, fake_engines, tmp_path):
+    """Stress test: a device change after a failed load logged an internal error, replaced the
+    load error, and a folder chosen then waited for ever ("Loading the photos…")."""
+    fake_engines.setup["fail_load"] = "Cannot read model file shoes_mtl.pt"
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    window.worker.set_device("cpu")
+    qtbot.wait(200)
+    assert window.last_error[0] == "load"
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    window.choose_data_root(str(folder))
+    qtbot.waitUntil(lambda: not window._catalogue_pending, timeout=5000)
+    assert window.prefs.data_root == str(folder)
+
+
+def test_a_rerank_after_an_unreadable_sketch_clears_the_old_grid(qtbot, make_window, fake_engines):
+    """Stress test: after an encode failed, reranks were dropped without a reply, so the old
+    sketch's grid stayed (and a "more" request stayed pending)."""
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    fake_engines.made[-1].fail_next_encode = SketchError("too small to read")
+    draw_mouse(qtbot, window.canvas, [(50, 50), (52, 51)])
+    qtbot.waitUntil(lambda: window.last_error is not None and window.last_error[0] == "query", timeout=5000)
+    window.rerank()  # a slider move, a catalogue made ready, ...
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is None, timeout=5000)
+    assert shown_ids(window) == []
+
+
+def test_a_superseded_models_ready_is_not_taken(qtbot, make_window, fake_engines):
+    """Stress test: switched to chairs and straight back, the window took chairs' late "ready"."""
+    window = make_window()
+    window.worker.engineReady.emit({**window.info, "category": "chairs"})  # chairs' ready, arriving after the switch back
+    qtbot.wait(50)
+    assert window.info["category"] == "shoes"
 
 
 def test_large_view_attribute_table_scrolls_from_the_keyboard(qtbot, make_window):
