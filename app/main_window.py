@@ -797,6 +797,13 @@ class MainWindow(QMainWindow):
     def _catalogue_progress(self, done: int, total: int, job: int) -> None:
         if job != self._catalogue_job:
             return  # cancelled or superseded: late progress from the worker
+        if total == 0:  # still listing the folder: `done` photo files found so far
+            self.progress.setRange(0, 0)  # busy: the total is not known yet
+            self.progress.show()
+            self.cancel_indexing.show()
+            folder = Path(self.prefs.data_root or "").name or "the folder"
+            self.statusBar().showMessage(f"Looking for photos in {folder}… {done} found so far")
+            return
         self.progress.setFormat("%v/%m")  # the count in the bar: the status bar stays free for queries' news
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)

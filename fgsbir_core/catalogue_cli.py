@@ -41,6 +41,11 @@ class ProgressBar:
         self.stream.flush()
 
 
+def indexing_progress(bar: ProgressBar):
+    """build_folder_catalogue's progress on `bar`: (found, 0) while the folder is listed, then (done, total)."""
+    return lambda done, total: bar.update("indexing" if total else "photos found", done, total)
+
+
 def _fmt(n: int, unit: str) -> str:
     if unit == "B":
         return f"{n / 1e6:.1f} MB"
@@ -71,18 +76,20 @@ def _cmd_index(args) -> int:
     bar = ProgressBar()
     stats: dict = {}
     started = time.perf_counter()
-    catalogue, skipped = build_folder_catalogue(engine, args.folder, progress=lambda d, t: bar.update("indexing", d, t),
+    catalogue, skipped = build_folder_catalogue(engine, args.folder, progress=indexing_progress(bar),
                                                 stats=stats)
     seconds = time.perf_counter() - started
     if not len(catalogue):
         for path, reason in skipped:
             note(f"skipped {path}: {reason}")
         raise ValueError(no_photos_message(args.folder, skipped))
-    print(f"{len(catalogue)} photos indexed in {args.folder} ({stats.get('encoded', 0)} encoded, "
+    print(f"{len(catalogue)} photo{'' if len(catalogue) == 1 else 's'} indexed in {args.folder} ({stats.get('encoded', 0)} encoded, "
           f"{stats.get('reused', 0)} unchanged, {stats.get('removed', 0)} removed, {len(skipped)} skipped) "
           f"in {seconds:.1f} s")
     if stats.get("mirrored"):
-        print(f"  {stats['mirrored']} photos face the other way from the model's and are matched mirrored")
+        turned = stats["mirrored"]
+        print(f"  {turned} photo{' faces' if turned == 1 else 's face'} the other way from the model's and "
+              f"{'is' if turned == 1 else 'are'} matched mirrored")
     for path, reason in skipped:
         print(f"  skipped {path}: {reason}")
     if catalogue.unsaved:  # saving the index is this command's whole job

@@ -80,11 +80,11 @@ def answer_queries(sketches, category: str, top: int = 10, gallery: str | None =
                          "benchmark photos instead: give one or the other")
     facing = facing.replace("-", " ")
     if catalogue:
-        from .catalogue_cli import ProgressBar, query_catalogue_json
+        from .catalogue_cli import ProgressBar, indexing_progress, query_catalogue_json
 
         bar = ProgressBar()  # indexing a new folder takes a while: shown on a terminal, not in a script's log
         return query_catalogue_json(sketches, catalogue, category, top, weights, attribute_weight=attribute_weight,
-                                    facing=facing, progress=(lambda d, t: bar.update("indexing", d, t)) if bar.tty else None)
+                                    facing=facing, progress=indexing_progress(bar) if bar.tty else None)
     return query_json(sketches, category, top, gallery or "test", data_root, weights, attribute_weight, facing)
 
 

@@ -150,14 +150,23 @@ def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_has
 
 
 # ------------------------------------------------------------------------------ scanning
-def scan_folder(folder: Path, unreadable: list | None = None) -> list[str]:
+def scan_folder(folder: Path, unreadable: list | None = None, found_so_far: Callable[[int], None] | None = None,
+                cancel: Callable[[], bool] | None = None) -> list[str]:
     """Relative POSIX paths of the photo files under `folder` (sorted; hidden entries skipped).
-    Linked subfolders are followed, each real folder once (no loops); anything that is not a
+    Linked subfolders are followed, each real folder once (no loops), except links to a folder
+    that holds `folder` itself (a link to `/` would list the whole disk); anything that is not a
     regular file (a pipe, a device, a broken link) is left out, as reading it could hang.
-    `unreadable` receives (relative folder + "/", reason) for each subfolder that cannot be listed,
-    and (relative path, reason) for each photo of a kind that is not read (HEIC, AVIF)."""
+    `unreadable` receives (relative folder + "/", reason) for each subfolder that cannot be listed
+    or is left out, and (relative path, reason) for each photo of a kind that is not read (HEIC,
+    AVIF). Listing a large tree takes seconds: found_so_far(count) is called every 0.2 s, and
+    cancel() -> True stops with InterruptedError, checked between folders."""
     found = []
     seen = set()
+    root_real = os.path.realpath(folder)
+    said = time.monotonic()
+
+    def holds_root(path: str) -> bool:  # (a link to `folder` itself is a loop, left out quietly below)
+        return root_real.startswith(os.path.realpath(path).rstrip(os.sep) + os.sep)
 
     def cannot_list(exc: OSError) -> None:
         if unreadable is not None and exc.filename is not None:
@@ -170,7 +179,17 @@ def scan_folder(folder: Path, unreadable: list | None = None) -> list[str]:
             dirnames[:] = []
             continue
         seen.add(real)
+        if cancel is not None and cancel():
+            raise InterruptedError("Indexing cancelled.")
+        if found_so_far is not None and time.monotonic() - said > 0.2:
+            found_so_far(len(found))
+            said = time.monotonic()
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d)) and holds_root(os.path.join(dirpath, d))]:
+            dirnames.remove(d)
+            if unreadable is not None:
+                unreadable.append((Path(dirpath, d).relative_to(folder).as_posix() + "/",
+                                   "a link to a folder that holds this one: left out"))
         for name in filenames:
             kind = UNREAD_PHOTO_SUFFIXES.get(os.path.splitext(name)[1].lower())
             if kind and not name.startswith(".") and unreadable is not None:
@@ -242,7 +261,8 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
     if old is not None and old.facing_id != facing_id:
         old = None  # encoded with another facing classifier: encode every photo again
     unreadable: Skipped = []
-    names = scan_folder(root, unreadable)
+    # progress(found, 0) while listing: the count so far, the total not known yet
+    names = scan_folder(root, unreadable, None if progress is None else (lambda found: progress(found, 0)), cancel)
     total = len(names)
 
     old_rows = {name: i for i, name in enumerate(old.ids)} if old else {}

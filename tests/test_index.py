@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import struct
@@ -485,6 +486,32 @@ def test_scan_follows_linked_folders_once_and_leaves_out_special_files(tmp_path)
 
     assert edge_maps_of_files([str(tmp_path / "deleted.jpg")]) == [
         (None, "the file is gone (moved or deleted while the folder was read).")]
+
+
+def test_scan_leaves_out_links_to_folders_above_and_can_be_cancelled(tmp_path, monkeypatch):
+    """Found by a review: a link to `/` (or to any folder holding this one) listed the whole disk,
+    with no progress and no way to cancel."""
+    folder = tmp_path / "shop" / "photos"
+    write_photos(folder, 1)
+    write_photos(tmp_path / "elsewhere", 2, start=10)
+    (folder / "root").symlink_to("/", target_is_directory=True)
+    (folder / "up").symlink_to(tmp_path, target_is_directory=True)
+    unreadable = []
+    assert user_catalogue.scan_folder(folder, unreadable) == ["b/c/p000.jpg"]
+    assert unreadable == [(name, "a link to a folder that holds this one: left out") for name in ("root/", "up/")]
+    catalogue, skipped = build_folder_catalogue(make_engine(), folder)
+    assert len(catalogue) == 1 and [name for name, _ in skipped] == ["root/", "up/"]
+    # the count found so far is reported while listing (here at every folder), and a cancel stops it
+    counts, progress = [], []
+    with monkeypatch.context() as patch:  # a clock that moves a second at each look
+        clock = itertools.count()
+        patch.setattr(user_catalogue.time, "monotonic", lambda: next(clock))
+        user_catalogue.scan_folder(folder, found_so_far=counts.append)
+        build_folder_catalogue(make_engine(), folder, progress=lambda done, total: progress.append((done, total)))
+    assert counts and counts == sorted(counts)
+    assert progress[0] == (0, 0) and progress[-1] == (1, 1)  # (found, 0) while listing, then (done, total)
+    with pytest.raises(InterruptedError):
+        user_catalogue.scan_folder(folder, cancel=lambda: True)
 
 
 def test_photos_of_kinds_not_read_are_listed_as_skipped(tmp_path):

@@ -482,10 +482,10 @@ def _slow_folder_loading(fake_engines, release: threading.Event, finished: threa
     def load_catalogue(data_root=None, progress=None, cancel=None):
         if str(data_root).startswith("bad"):
             raise DataError(f"{data_root} is not a benchmark data root")
-        while str(data_root).startswith("slow") and not release.is_set():
+        while str(data_root).startswith(("slow", "listing")) and not release.is_set():
             if cancel():
                 raise InterruptedError("cancelled")
-            progress(1, 2)
+            progress(*((3, 0) if str(data_root).startswith("listing") else (1, 2)))  # (found, 0): still listing
             time.sleep(0.005)
         catalogue = FakeCatalogue(60 if data_root == "slow-folder" else 300, FakeEngine.DIM, len(FakeEngine.ATTRIBUTES),
                                   seed=len(str(data_root)))
@@ -524,6 +524,23 @@ def test_while_a_folder_is_indexed_the_catalogue_before_it_is_still_searched(qtb
     qtbot.waitUntil(lambda: window.catalogue is not before, timeout=5000)
     qtbot.waitUntil(lambda: _answered(window) and window.last_outcome.catalogue_size == 60, timeout=5000)
     assert window.prefs.data_root == "slow-folder"
+
+
+def test_a_folder_still_being_listed_shows_progress_and_can_be_cancelled(qtbot, make_window, fake_engines):
+    """Found by a review: listing a large tree (a link to `/`, a network drive) showed nothing and
+    could not be cancelled until the first photo was hashed."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.catalogue
+    window.choose_data_root("listing-folder")
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    assert window.progress.isVisible() and window.progress.maximum() == 0  # busy: no total yet
+    assert "Looking for photos in listing-folder… 3 found so far" in window.statusBar().currentMessage()
+    window.cancel_indexing.click()
+    assert not window.cancel_indexing.isVisible() and not window.progress.isVisible()
+    assert window.catalogue is before and "Indexing cancelled." in window.statusBar().currentMessage()
+    release.set()
 
 
 def test_a_category_change_while_a_folder_is_indexed_then_cancel_goes_back_to_the_root_before(
