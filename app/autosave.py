@@ -38,7 +38,7 @@ MAX_AUTOSAVE_BYTES: Final = 256 * 1024 * 1024
 class Snapshot:
     """What a restore puts back."""
 
-    strokes: list[tuple[np.ndarray, float]] = field(default_factory=list)  # (n, 4) points, width
+    strokes: list = field(default_factory=list)  # the canvas's Stroke objects, or (points (n, 4), width) read back
     image: np.ndarray | None = None  # an opened sketch picture, grey uint8
     category: str = ""
     attribute_slider: int | None = None

@@ -2,8 +2,8 @@
 
 ``setup(directory)`` is idempotent: calling it again (a second window, the next test) moves
 the one handler it owns to the new directory instead of adding another. When the directory
-cannot be written the log goes to stderr and ``log_path()`` is None, which the About dialog
-says; nothing else changes.
+cannot be written the log goes to stderr and ``setup`` returns None (the window's
+``log_file``), which the About dialog says; nothing else changes.
 """
 from __future__ import annotations
 
@@ -46,10 +46,6 @@ def setup(directory: Path) -> Path | None:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = True  # pytest's caplog (and any root handler) still sees the records
-    return _path
-
-
-def log_path() -> Path | None:
     return _path
 
 

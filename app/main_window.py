@@ -88,7 +88,9 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.dialogs = dialogs or QtDialogs()
         self._config_dir = config_dir
-        self._weights = weights
+        self._weights = weights  # --weights: one category's model; the other category loads its bundled one
+        self._weights_category = category if weights else None  # None: not known until it loads
+        self._load_job = 0
         self._fetch = fetch
         self.data_dir = Path(data_dir or config_dir or settings.data_dir())
         self.log_file = logs.setup(self.data_dir)
@@ -543,7 +545,8 @@ class MainWindow(QMainWindow):
         self.attributes.set_probabilities(None, ())
         self.attributes.set_model_input(None)
         self.statusBar().showMessage("Loading model…")
-        self.worker.load_engine(self.prefs.category, self.prefs.device, self._weights)
+        weights = self._weights if self._weights_category in (None, self.prefs.category) else None
+        self._load_job = self.worker.load_engine(self.prefs.category, self.prefs.device, weights)
         self._load_catalogue()
 
     def _data_root(self) -> str | None:
@@ -608,10 +611,10 @@ class MainWindow(QMainWindow):
             answer = self.dialogs.ask_save_changes(self)
             if answer == "save":
                 self.save_sketch()
-                kept = not self.has_unsaved_sketch()  # the save dialog cancelled, or the save failed: stay open
+                may_close = not self.has_unsaved_sketch()  # the save dialog cancelled, or the save failed: stay open
             else:
-                kept = answer == "discard"
-            if not kept:
+                may_close = answer == "discard"
+            if not may_close:
                 event.ignore()
                 return
         self._live_timer.stop()
@@ -771,11 +774,14 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ worker signals
     def _engine_loading(self, category: str) -> None:
-        self.statusBar().showMessage(f"Loading model ({category})…")
+        if category == self.prefs.category:  # (not a model asked for before a quick switch)
+            self.statusBar().showMessage(f"Loading model ({category})…")
 
     def _engine_ready(self, info: dict) -> None:
-        if info.get("category") != self.prefs.category:
-            return  # a model asked for before a quick second category switch: its successor is on its way
+        if info.get("category") != self.prefs.category or info.get("load", self._load_job) != self._load_job:
+            return  # a model asked for before a quick category switch: its successor is on its way
+        if self._weights and info.get("weights") == str(Path(self._weights)):
+            self._weights_category = info["category"]
         self.info = info
         self.last_error = None
         self.attributes.set_attributes(info["attribute_names"], info["attribute_definitions"],
@@ -816,6 +822,12 @@ class MainWindow(QMainWindow):
             folder = Path(self.prefs.data_root or os.environ.get(DATA_ENV) or "").name or "the benchmark"
             self.statusBar().showMessage(f"Indexing {total} photos of {folder}…{meanwhile}")
 
+    def _loading_ended(self) -> None:
+        """A catalogue's loading or indexing is over (done, failed or cancelled)."""
+        self._show_placeholder(not self.canvas.is_empty())
+        self.progress.hide()
+        self.cancel_indexing.hide()
+
     def stop_indexing(self) -> None:
         self.worker.cancel_catalogue()
         self._catalogue_job = None  # an answer already on its way is not taken
@@ -823,9 +835,7 @@ class MainWindow(QMainWindow):
         kept = (" The photos done so far are kept: choosing the folder again continues from there."
                 if is_photo_folder(self.prefs.data_root or "") else "")
         back = self._bring_back_previous_catalogue()
-        self._show_placeholder(not self.canvas.is_empty())
-        self.progress.hide()
-        self.cancel_indexing.hide()
+        self._loading_ended()
         self.statusBar().showMessage("Indexing cancelled." + kept + (back or " Nothing is searched now."))
 
     def _bring_back_previous_catalogue(self) -> str:
@@ -850,9 +860,7 @@ class MainWindow(QMainWindow):
         self.catalogue = catalogue
         self._before_folder = None
         self._catalogue_job = None
-        self._show_placeholder(not self.canvas.is_empty())
-        self.progress.hide()
-        self.cancel_indexing.hide()
+        self._loading_ended()
         skipped = list(getattr(catalogue, "skipped", []) or [])
         turned = getattr(getattr(catalogue, "codes", None), "mirrored", None)  # folder photos facing right
         turned = 0 if turned is None else int(np.count_nonzero(turned))
@@ -907,9 +915,7 @@ class MainWindow(QMainWindow):
         if not message:  # a quiet answer (a folder asked of a model that failed to load): only the wait ends
             if stage == "catalogue":
                 self._catalogue_job = None
-                self._show_placeholder(not self.canvas.is_empty())
-                self.progress.hide()
-                self.cancel_indexing.hide()
+                self._loading_ended()
             return
         if stage == "load" or not (self.info is None and self.last_error is not None and self.last_error[0] == "load"):
             self.last_error = (stage, message)  # (while no model loaded, its error stays the one that counts)
@@ -921,9 +927,7 @@ class MainWindow(QMainWindow):
                 self._catalogue_job = None
             if stage == "catalogue":
                 back = self._bring_back_previous_catalogue()
-            self._show_placeholder(not self.canvas.is_empty())
-            self.progress.hide()
-            self.cancel_indexing.hide()
+            self._loading_ended()
         prefix = {"load": "Model", "catalogue": "Photos", "device": "Device", "query": "Query",
                   "download": "Download"}.get(stage, stage)
         hint = " (File → Choose photo folder…)" if stage == "catalogue" else ""
@@ -944,9 +948,14 @@ class MainWindow(QMainWindow):
         self._load_model()
 
     def set_device(self, device: str | None) -> None:
-        if device:
-            self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
-            self.worker.set_device(device)
+        if not device:
+            return
+        if self.info is None and self.last_error is not None and self.last_error[0] == "load":
+            self.prefs.device = device  # no model to move: the next load uses it, and the load error stays said
+            self._save_preferences()
+            return
+        self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
+        self.worker.set_device(device)
 
     def new_sketch(self) -> None:
         """An empty, untitled sketch. The old one goes by an undoable Clear, so nothing is lost,

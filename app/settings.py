@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Final
 
+from fgsbir_core.data import RETRIEVAL_CATEGORIES
 from fgsbir_core.files import atomic_write_bytes
 
 CONFIG_ENV: Final = "SKETCHFIND_CONFIG_DIR"
@@ -21,7 +22,7 @@ DATA_DIR_ENV: Final = "SKETCHFIND_DATA_DIR"  # autosave and log file; default: t
 PREFERENCES_FILE: Final = "preferences.json"
 WINDOW_STATE_FILE: Final = "window.ini"
 LAYOUT_VERSION: Final = 1
-CATEGORIES: Final = ("shoes", "chairs")
+CATEGORIES: Final = RETRIEVAL_CATEGORIES  # the categories with bundled models
 MAX_RECENT: Final = 8  # sketch files in File → Open recent, photo folders in File → Recent photo folders
 
 

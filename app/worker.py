@@ -112,10 +112,11 @@ class Worker(QThread):
         self._control: deque[tuple] = deque()
         self._next_id = 0
         self._next_catalogue_id = 0
+        self._next_load_id = 0
         self._pending = False
         self._pending_sketch: tuple | None = None
         self._pending_params = RankParams()
-        self._pending_catalogue = None
+        self._pending_query_catalogue = None
         self._pending_id = 0
         # Owned by the worker thread only:
         self._engine = None
@@ -127,8 +128,13 @@ class Worker(QThread):
         self._thumbs_left = None  # (request id, catalogue, rows): the last results' pictures not read yet
 
     # ------------------------------------------------------------ GUI-thread API
-    def load_engine(self, category: str, device: str = "cpu", weights: str | None = None) -> None:
-        self._post(("load", category, device, weights))
+    def load_engine(self, category: str, device: str = "cpu", weights: str | None = None) -> int:
+        """Load a model; returns the load id that its engineReady info carries (as "load")."""
+        with self._lock:
+            self._next_load_id += 1
+            job = self._next_load_id
+        self._post(("load", category, device, weights, job))
+        return job
 
     def load_catalogue(self, data_root: str | None) -> int:
         """Load (or index) a catalogue; returns the job id its progress and catalogueReady carry.
@@ -161,7 +167,7 @@ class Worker(QThread):
             if sketch is not None:
                 self._pending_sketch = sketch
             self._pending_params = params
-            self._pending_catalogue = catalogue
+            self._pending_query_catalogue = catalogue
             self._pending_id = self._next_id
             self._wake.set()
             return self._next_id
@@ -187,7 +193,7 @@ class Worker(QThread):
                 if self._control:
                     job = self._control.popleft()
                 elif self._pending:
-                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
+                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_query_catalogue)
                     self._pending, self._pending_sketch = False, None
                 elif self._thumbs_left is not None:  # pictures a device change or an indexing put off
                     job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
@@ -209,6 +215,8 @@ class Worker(QThread):
                 log.exception("%s failed", stage)
             if job[0] == "catalogue":
                 self.catalogueFailed.emit(job[2], friendly(exc))
+            elif job[0] == "load" and self._newer_load_asked():
+                pass  # the window awaits the newer model, not this one
             else:
                 self.failed.emit(stage, friendly(exc))
 
@@ -224,7 +232,7 @@ class Worker(QThread):
             return True
         with self._lock:
             if self._pending:
-                job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_catalogue)
+                job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_query_catalogue)
                 self._pending, self._pending_sketch = False, None
             elif self._control and self._control[0][0] == "device":  # a device change need not wait for the folder
                 job = self._control.popleft()
@@ -235,9 +243,15 @@ class Worker(QThread):
         self._run_job(job)
         return self._cancelled()
 
-    def _do_load(self, category: str, device: str, weights: str | None) -> None:
+    def _newer_load_asked(self) -> bool:
+        with self._lock:
+            return any(job[0] == "load" for job in self._control)
+
+    def _do_load(self, category: str, device: str, weights: str | None, job: int) -> None:
+        if self._newer_load_asked():  # quick category switches: only the last model asked for is loaded
+            return
         with self._lock:  # queries asked of the old model (its catalogue, its attributes) are not run by the new
-            self._pending, self._pending_sketch, self._pending_catalogue = False, None, None
+            self._pending, self._pending_sketch, self._pending_query_catalogue = False, None, None
         self._engine = self._code = self._thumbs_of = self._thumbs_left = None
         self._thumbs.clear()
         self.engineLoading.emit(category)
@@ -249,7 +263,7 @@ class Worker(QThread):
         self.devicesAvailable.emit(self._devices())
         if device != "cpu":
             self._do_device(device)
-        self.engineReady.emit(self._engine_info())
+        self.engineReady.emit({**self._engine_info(), "load": job})
 
     def _engine_info(self) -> dict:
         eng = self._engine
@@ -268,7 +282,7 @@ class Worker(QThread):
         }
 
     def _do_device(self, device: str) -> None:
-        if self._engine is None:  # no model (its load failed): the window keeps the choice for the next load
+        if self._engine is None:  # no model (its load failed): the window passes the choice to the next load
             return
         try:
             actual = self._engine.set_device(device)

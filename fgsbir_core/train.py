@@ -358,11 +358,11 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
     # trunk to learn sketch-vs-edge-map matching from; in-batch negatives stay within a category.
     extras = []
     for name in config.extra_categories:
-        split = load_benchmark(name, root).train
+        extra_train = load_benchmark(name, root).train
         if config.pseudo_sketch_pairs:
-            extras.append(augmented_pair_cells(model, pseudo_sketches(split.photos, rng), split.photos, config.augment_copies, rng,
-                                               config.augment_strength, config.augment_jitter))
-        extras.append(augmented_pair_cells(model, split.sketches, split.photos, config.augment_copies, rng,
+            extras.append(augmented_pair_cells(model, pseudo_sketches(extra_train.photos, rng), extra_train.photos,
+                                               config.augment_copies, rng, config.augment_strength, config.augment_jitter))
+        extras.append(augmented_pair_cells(model, extra_train.sketches, extra_train.photos, config.augment_copies, rng,
                                            config.augment_strength, config.augment_jitter))
     own_pseudo = -1  # index in `extras` of this category's own pseudo-sketch pairs
     if config.pseudo_sketch_pairs:

@@ -1,6 +1,6 @@
 """Search your own photos: index a folder of product photos into a `Catalogue`.
 
-`build_folder_catalogue(engine, folder)` scans `folder` recursively for .jpg/.jpeg/.png/.webp,
+`build_folder_catalogue(engine, folder)` scans `folder` recursively for photo files (`edges.PHOTO_SUFFIXES`),
 turns each photo into a benchmark-style edge map (`fgsbir_core.edges`), encodes the edge maps
 with the engine's network and returns a `Catalogue` whose ids are the photos' paths relative
 to the folder.  Files that cannot be read (corrupt, truncated, not a picture, too large, too
@@ -140,13 +140,23 @@ def save_folder_index(manifest: Path, index: FolderIndex, folder: str, model_has
     _atomic_save_npy(Path(f"{stem}.edges.npy"), np.asarray(index.edge_thumbs, np.uint8))
     info = {"version": INDEX_VERSION, "folder": folder, "model_hash": model_hash, "facing": index.facing_id, "generation": generation,
             "count": len(index), "edge_thumb": EDGE_THUMB, "saved": time.time(), "skipped": index.skipped}
+    try:
+        previous = json.loads(manifest.read_text()).get("generation")
+    except Exception:  # none yet, or damaged
+        previous = None
     atomic_write_bytes(manifest, json.dumps(info, indent=1).encode())
+    # Tidy only the generation the manifest named before (and leftovers over an hour old): another
+    # program indexing the same folder may have written a newer generation that its manifest is
+    # about to name, and deleting that would leave a manifest naming deleted files.
     for old in manifest.parent.glob(f"{manifest.stem}.*"):
-        if old.name != manifest.name and not old.name.startswith(f"{manifest.stem}.{generation}."):
-            try:
+        name_generation = old.name[len(manifest.stem) + 1:].split(".")[0]
+        if old.name == manifest.name or name_generation == generation:
+            continue
+        try:
+            if name_generation == previous or time.time() - old.stat().st_mtime > 3600:
                 old.unlink()
-            except OSError:  # still memory-mapped elsewhere (Windows): left for a later run
-                pass
+        except OSError:  # gone already, or still memory-mapped elsewhere (Windows): left for a later run
+            pass
 
 
 # ------------------------------------------------------------------------------ scanning

@@ -144,6 +144,7 @@ class FakeEngine:
 
     def __init__(self, category: str = "shoes", weights=None, device: str = "cpu", catalogue_size: int = 40):
         self.category = category
+        self.weights = weights
         self.attribute_names: list[str] = []
         self.facing_note = ""  # why the facing classifier is off ("" when it is on), as the engine's
         self.attribute_definitions: dict[str, str] = {}

@@ -912,6 +912,44 @@ def test_a_superseded_models_ready_is_not_taken(qtbot, make_window, fake_engines
     assert window.info["category"] == "shoes"
 
 
+def test_a_superseded_load_of_the_same_category_is_not_taken(qtbot, make_window, fake_engines):
+    """Review: switched shoes -> chairs -> shoes at once, the first shoes model's late "ready" was
+    taken (its category matched), with "Loading model (chairs)…" said under Shoes."""
+    window = make_window()
+    stale = dict(window.info)
+    window._load_model()  # a newer load of the same category is on its way
+    window.worker.engineReady.emit(stale)
+    qtbot.wait(50)
+    qtbot.waitUntil(lambda: window.info is not None, timeout=5000)
+    assert window.info["load"] == window._load_job != stale["load"]
+    window.worker.engineLoading.emit("chairs")  # a skipped or superseded load's news is not said
+    assert "chairs" not in window.statusBar().currentMessage()
+
+
+def test_weights_given_at_start_belong_to_their_category(qtbot, make_window, fake_engines):
+    """Review: `sketchfind --weights shoes.pt` then Chairs failed to load ("a shoes model, not a
+    chairs model") and nothing could be searched until a restart."""
+    window = make_window(weights="my_shoes.pt")
+    assert fake_engines.made[-1].weights == "my_shoes.pt" and window.info["weights"] == "my_shoes.pt"
+    window.set_category("chairs")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "chairs", timeout=5000)
+    assert fake_engines.made[-1].weights is None  # the bundled chairs model
+    window.set_category("shoes")
+    qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "shoes", timeout=5000)
+    assert fake_engines.made[-1].weights == "my_shoes.pt"
+
+
+def test_a_device_chosen_after_a_failed_load_is_kept_for_the_next_load(qtbot, make_window, fake_engines):
+    """Review: the status bar was left on "Moving the model to CUDA…" (the load error gone) and the
+    choice was lost."""
+    fake_engines.setup["fail_load"] = "Cannot read model file shoes_mtl.pt"
+    window = make_window(wait_ready=False)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    window.set_device("cuda")
+    assert window.prefs.device == "cuda"
+    assert "Cannot read model file" in window.statusBar().currentMessage()
+
+
 def test_large_view_attribute_table_scrolls_from_the_keyboard(qtbot, make_window):
     window = make_window()
     draw_and_wait(qtbot, window)

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import struct
+import time
 import zlib
 from pathlib import Path
 
@@ -424,7 +425,7 @@ def test_model_change_reindexes_and_damaged_cache(tmp_path):
     manifest.write_text("{not json")
     build_folder_catalogue(engine, folder)
     assert engine.encoded_images == 4  # damaged manifest: rebuilt, never an error
-    data = next(manifest.parent.glob(f"{manifest.stem}.*.npz"))
+    data = manifest.parent / f"{manifest.stem}.{json.loads(manifest.read_text())['generation']}.npz"
     data.write_bytes(data.read_bytes()[:100])  # cut short: a zip without its directory
     build_folder_catalogue(engine, folder)
     assert engine.encoded_images == 6  # rebuilt again
@@ -512,6 +513,38 @@ def test_scan_leaves_out_links_to_folders_above_and_can_be_cancelled(tmp_path, m
     assert progress[0] == (0, 0) and progress[-1] == (1, 1)  # (found, 0) while listing, then (done, total)
     with pytest.raises(InterruptedError):
         user_catalogue.scan_folder(folder, cancel=lambda: True)
+
+
+def test_two_programs_saving_one_folders_index_at_once_leave_a_usable_index(tmp_path, monkeypatch):
+    """Review: each save deleted every other generation, so a second program's save between this
+    one's data files and its manifest left the manifest naming deleted files."""
+    folder = tmp_path / "photos"
+    write_photos(folder, 3)
+    engine = make_engine()
+    build_folder_catalogue(engine, folder)
+    manifest = manifest_path(folder, engine.model_hash)
+    index = user_catalogue.load_folder_index(manifest, mmap=False)
+    real_write = user_catalogue.atomic_write_bytes
+    other_saved = []
+
+    def write_with_another_save_first(path, data):  # the other program commits just before this one
+        if Path(path) == manifest and not other_saved:
+            other_saved.append(True)
+            user_catalogue.save_folder_index(manifest, index, str(folder), engine.model_hash)
+        real_write(path, data)
+
+    monkeypatch.setattr(user_catalogue, "atomic_write_bytes", write_with_another_save_first)
+    user_catalogue.save_folder_index(manifest, index, str(folder), engine.model_hash)
+    monkeypatch.undo()
+    assert other_saved and user_catalogue.load_folder_index(manifest) is not None
+    # the other program's generation is left (young); a later save tidies what is over an hour old
+    stems = {p.name.split(".")[1] for p in manifest.parent.glob(manifest.stem + ".*") if p.name != manifest.name}
+    assert len(stems) == 2
+    for path in manifest.parent.glob(manifest.stem + ".*"):
+        os.utime(path, (time.time() - 7200,) * 2)
+    user_catalogue.save_folder_index(manifest, index, str(folder), engine.model_hash)
+    assert len(list(manifest.parent.glob(manifest.stem + ".*"))) == 4  # manifest + this generation's 3 files
+    assert user_catalogue.load_folder_index(manifest) is not None
 
 
 def test_photos_of_kinds_not_read_are_listed_as_skipped(tmp_path):

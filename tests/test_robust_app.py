@@ -891,8 +891,8 @@ def test_a_category_change_leaves_no_answer_of_the_old_model(qtbot, make_window,
 
     worker = Worker(engine_factory=fake_engines, devices=lambda: ["cpu"])  # not started: its jobs run here
     worker.query(("empty",), window.attributes.rank_params(24), old.catalogue)
-    worker._do_load("shoes", "cpu", None)
-    assert not worker._pending and worker._pending_catalogue is None
+    worker._do_load("shoes", "cpu", None, 1)
+    assert not worker._pending and worker._pending_query_catalogue is None
 
 
 def test_a_finished_download_is_searched_as_if_chosen(qtbot, make_window, fake_engines):
