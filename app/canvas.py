@@ -14,6 +14,7 @@ lands (a whole stroke, an erase gesture, clear, open) is one QUndoStack command.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,9 @@ ECHO_WINDOW_S: Final = 0.5
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
 MIN_RENDER_SIDE: Final = 256  # px: a smaller picture with strokes is drawn up to this (the model's input size)
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
+# Drawing an SVG runs on the GUI thread: 1,000 paths take about 1.2 s here, so more are refused.
+MAX_SVG_ELEMENTS: Final = 2000
+_SVG_OUTSIDE_PICTURE: Final = re.compile(rb"""<image\b[^>]*?href\s*=\s*["'](?!data:)""", re.IGNORECASE)
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
 
@@ -660,7 +664,17 @@ def _render_svg(path: str | Path) -> np.ndarray:
     """An SVG sketch -> grey uint8 picture (dark lines on white), SVG_SIDE px on its longer side."""
     from PySide6.QtSvg import QSvgRenderer
 
-    renderer = QSvgRenderer(str(path))
+    from PySide6.QtCore import QByteArray
+
+    data = Path(path).read_bytes()  # (a regular file of bounded size: sniff_sketch checked)
+    elements = data.count(b"<") - data.count(b"</") - data.count(b"<!--") - data.count(b"<?")
+    if elements > MAX_SVG_ELEMENTS:
+        raise SketchError(f"{Path(path).name} is too complex to open ({elements:,} SVG elements, at most "
+                          f"{MAX_SVG_ELEMENTS:,}): export it as a PNG instead.")
+    if _SVG_OUTSIDE_PICTURE.search(data):  # a linked file could be a pipe, or anything on the disk
+        raise SketchError(f"{Path(path).name} links to pictures outside it, which are not read: "
+                          "export it as a PNG instead.")
+    renderer = QSvgRenderer(QByteArray(data))
     size = renderer.defaultSize()
     if not renderer.isValid() or size.width() <= 0 or size.height() <= 0:
         raise SketchError(f"{Path(path).name} is not a valid SVG drawing.")

@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -15,7 +16,7 @@ from .raster import SketchError
 
 SKETCH_FORMAT: Final = "sketchfind.strokes"
 SKETCH_VERSION: Final = 1
-MAX_SKETCH_BYTES: Final = 64 * 1024 * 1024  # a bigger "sketch" is not a sketch
+MAX_SKETCH_BYTES: Final = 128 * 1024 * 1024  # a bigger "sketch" is not a sketch (2M points as written: ~90 MiB)
 MAX_SKETCH_POINTS: Final = 2_000_000  # all strokes together
 MAX_STROKE_WIDTH: Final = 200.0  # logical px; a wider or odd "width" is ignored
 DEFAULT_PRESSURE: Final = 1.0  # mouse and touch strokes
@@ -47,9 +48,17 @@ def read_sketch(path: str | os.PathLike) -> list[tuple[np.ndarray, float | None]
     return _parse_sketch(_load_json(path), path)
 
 
+def _regular_file_size(path: Path) -> int:
+    """The file's size; OSError for a pipe or device, whose reading could wait for ever."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+        raise OSError(f"{path.name} is not a regular file (a pipe or a device)")
+    return info.st_size
+
+
 def _load_json(path: Path):
     try:
-        size = path.stat().st_size
+        size = _regular_file_size(path)
         if size > MAX_SKETCH_BYTES:
             raise OSError(f"it is too large to be a sketch ({size >> 20} MiB, at most {MAX_SKETCH_BYTES >> 20} MiB)")
         data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as some editors write, is fine
@@ -80,7 +89,7 @@ def _parse_sketch(data, path) -> list[tuple[np.ndarray, float | None]]:
         width = item.get("width") if isinstance(item, dict) else None
         try:
             arr = np.asarray(points, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:  # (a 400-digit number overflows a float)
             raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.") from exc
         if arr.ndim != 2 or arr.shape[0] == 0 or not 2 <= arr.shape[1] <= 4 or not np.isfinite(arr).all():
             raise SketchError(f"{path}: a stroke is not a list of [x, y, pressure, t] points.")
@@ -173,7 +182,7 @@ def sniff_sketch(path: str | Path) -> str:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
+        size = _regular_file_size(path)
         if path.is_dir():
             raise SketchError(f"{path.name} is a folder, not a sketch.")
         if size > MAX_SKETCH_BYTES:

@@ -372,6 +372,22 @@ def test_svg_and_misnamed_files_open_by_content(qtbot, make_window, tmp_path):
     assert window.canvas.has_image
 
 
+def test_svg_too_complex_or_linking_outside_files_is_refused(qtbot, make_window, tmp_path):
+    """QA pass: 20,000 paths froze the window for 25 s (drawn on the GUI thread), and an <image>
+    linking a named pipe froze it for good."""
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    strokes = len(window.canvas.strokes)
+    paths = "".join(f'<path d="M{i % 90} 0 L{i % 90} 90" stroke="black"/>' for i in range(2500))
+    (tmp_path / "busy.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100">{paths}</svg>')
+    (tmp_path / "linked.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                                         'width="100" height="100"><image xlink:href="/tmp/pipe.png" width="9" height="9"/></svg>')
+    for name, said in (("busy.svg", "too complex to open (2,501 SVG elements"), ("linked.svg", "links to pictures outside it")):
+        window.open_sketch(str(tmp_path / name))
+        assert said in window.statusBar().currentMessage()
+        assert len(window.canvas.strokes) == strokes and not window.canvas.has_image  # the sketch is kept
+
+
 # ------------------------------------------------------------------------------ settings files
 def test_corrupt_preferences_reset_with_notice_and_backup(qtbot, make_window):
     config = settings.config_dir()

@@ -412,6 +412,26 @@ def test_huge_sketch_file_is_refused_before_reading(tmp_path):
         read_sketch(path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX pipes")
+def test_a_pipe_named_like_a_sketch_is_refused_not_waited_on(tmp_path):
+    """QA pass: opening a named pipe (mkfifo s.json) froze the window, and `fgsbir query` hung."""
+    from fgsbir_core.sketch_file import sniff_sketch
+
+    pipe = tmp_path / "s.json"
+    os.mkfifo(pipe)
+    for read in (sniff_sketch, read_sketch):
+        with pytest.raises(SketchError, match="not a regular file"):
+            read(pipe)
+
+
+def test_a_number_too_large_for_a_float_is_a_sketch_error(tmp_path):
+    """QA pass: a 400-digit coordinate raised OverflowError: a traceback from `fgsbir query`."""
+    path = tmp_path / "big.json"
+    path.write_text('{"strokes": [[[0, 0], [' + "9" * 400 + ', 5]]]}')
+    with pytest.raises(SketchError, match="not a list of"):
+        read_sketch(path)
+
+
 def test_odd_stroke_widths_are_ignored(tmp_path):
     path = tmp_path / "w.json"
     strokes = [{"width": w, "points": [[0, 0], [1, 1]]} for w in (2.5, -1, 1e9, True, "3", None)]
