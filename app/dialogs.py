@@ -63,7 +63,16 @@ class QtDialogs:
         return self._used(QFileDialog.getOpenFileName(parent, title, self._start(), filters)[0])
 
     def save_path(self, parent: QWidget, title: str, filters: str, suggested: str) -> str | None:
+        """A file to write (the dialog asks before replacing the file of the name as typed; the
+        window asks too where it adds the extension: `confirm_replace`)."""
         return self._used(QFileDialog.getSaveFileName(parent, title, self._start(suggested), filters)[0])
+
+    def confirm_replace(self, parent: QWidget, path: str) -> bool:
+        """A name given without its extension turned out to be an existing file: replace it?"""
+        answer = QMessageBox.question(parent, "Replace file", f"{Path(path).name} already exists. Replace it?",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def ask_restore(self, parent: QWidget, summary: str) -> bool | None:
         """True: restore it; False: discard it; None (Not now, Escape, closing the box): keep it
@@ -80,10 +89,10 @@ class QtDialogs:
         box.exec()
         return True if box.clickedButton() is restore else False if box.clickedButton() is discard else None
 
-    def ask_save_changes(self, parent: QWidget) -> str:
-        """Closing with a sketch that was never saved: "save", "discard" or "cancel"."""
+    def ask_save_changes(self, parent: QWidget, before: str = "closing") -> str:
+        """Closing (or replacing, `before` says) a sketch with unsaved changes: "save", "discard" or "cancel"."""
         answer = QMessageBox.question(
-            parent, "Unsaved sketch", "Save the sketch before closing? It has changes that are in no file.",
+            parent, "Unsaved sketch", f"Save the sketch before {before}? Its latest changes are not saved in any file.",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save,
         )

@@ -71,6 +71,24 @@ class _SetIndex(QUndoCommand):
         self._box.setCurrentIndex(self._old)
 
 
+class _SketchFileOnUndo(QUndoCommand):
+    """The sketch's file as part of the undo step that opened it: undone, the sketch brought back is
+    untitled, as after undoing New sketch (a later Save asks for a name: no file overwritten by
+    mistake with another sketch)."""
+
+    def __init__(self, window, path: Path | None):
+        super().__init__()
+        self._window, self._path = window, path
+
+    def redo(self) -> None:
+        self._window.sketch_file = self._path
+        self._window._show_sketch_file()
+
+    def undo(self) -> None:
+        self._window.sketch_file = None
+        self._window._show_sketch_file()
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -123,6 +141,7 @@ class MainWindow(QMainWindow):
         self.canvas.pen_width = self.prefs.pen_width
         self.setCentralWidget(self.canvas)
         self.sketch_file: Path | None = None  # the file the sketch was last opened from or saved to
+        self._sketch_file_is_source = False  # it is a picture opened (a scan, a photo), not a file saved here
         self.canvas.undo_stack.cleanChanged.connect(self._show_sketch_file)  # a bound slot: gone with the window
         self._show_sketch_file()
         self.setAcceptDrops(True)  # a sketch file or picture dropped anywhere on the window opens
@@ -607,16 +626,9 @@ class MainWindow(QMainWindow):
             self.notice("No photo folder of your own is searched: File → Choose photo folder…", 6000)
 
     def closeEvent(self, event) -> None:
-        if self.has_unsaved_sketch():  # a clean exit removes the autosave: ask before the sketch goes
-            answer = self.dialogs.ask_save_changes(self)
-            if answer == "save":
-                self.save_sketch()
-                may_close = not self.has_unsaved_sketch()  # the save dialog cancelled, or the save failed: stay open
-            else:
-                may_close = answer == "discard"
-            if not may_close:
-                event.ignore()
-                return
+        if not self._may_replace_sketch("closing"):  # a clean exit removes the autosave: ask before the sketch goes
+            event.ignore()
+            return
         self._live_timer.stop()
         self._autosave_timer.stop()
         if self.downloader is not None:
@@ -957,9 +969,22 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
         self.worker.set_device(device)
 
+    def _may_replace_sketch(self, before: str) -> bool:
+        """Before New or Open replaces a sketch with unsaved changes: Save / Discard / Cancel, as
+        closing asks (Undo would bring it back, but not once the window is closed)."""
+        if not self.has_unsaved_sketch():
+            return True
+        answer = self.dialogs.ask_save_changes(self, before)
+        if answer == "save":
+            self.save_sketch()
+            return not self.has_unsaved_sketch()  # the save dialog cancelled, or the save failed
+        return answer == "discard"
+
     def new_sketch(self) -> None:
-        """An empty, untitled sketch. The old one goes by an undoable Clear, so nothing is lost,
-        and a later Save asks for a new file instead of offering the old one's name."""
+        """An empty, untitled sketch. The old one goes by an undoable Clear, and a later Save asks
+        for a new file instead of offering the old one's name."""
+        if not self._may_replace_sketch("starting a new one"):
+            return
         self._facing_to_auto(self.canvas.replacement(self.canvas.clear))
         self.sketch_file = None
         self.canvas.undo_stack.setClean()
@@ -979,6 +1004,8 @@ class MainWindow(QMainWindow):
         """Open a sketch file or picture; `given`: named on the command line (the desktop's "Open
         with SketchFind"), where a failure is said in a box: the start's own messages would soon
         overwrite the status bar."""
+        if not self._may_replace_sketch("opening another"):
+            return
         path = path or self.dialogs.open_path(self, "Open sketch", SKETCH_FILTER)
         if not path:
             return
@@ -990,7 +1017,10 @@ class MainWindow(QMainWindow):
             if given:
                 self.dialogs.warn(self, "Open sketch", f"Could not open {path}:\n{exc}")
         else:
+            if step is not None:
+                step.also(_SketchFileOnUndo(self, Path(path)))
             self._sketch_saved_as(Path(path))
+            self._sketch_file_is_source = self.canvas.has_image
             self._facing_to_auto(step)
 
     def paste_sketch(self) -> None:
@@ -1004,6 +1034,8 @@ class MainWindow(QMainWindow):
             self.open_sketch(files[0])
             return True
         if mime is not None and mime.hasImage():
+            if not self._may_replace_sketch("using the picture"):
+                return True
             image = QImage(mime.imageData())
             if max(image.width(), image.height()) > MAX_PICTURE_SIDE:  # the canvas keeps no more anyway
                 image = image.scaled(MAX_PICTURE_SIDE, MAX_PICTURE_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
@@ -1012,11 +1044,14 @@ class MainWindow(QMainWindow):
             buffer.open(QIODevice.OpenModeFlag.WriteOnly)
             image.save(buffer, "PNG", 100)  # lossless, alpha kept, uncompressed (fast); PIL reads it as any picture
             try:
-                self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture", "Paste picture")
+                step = self.canvas.replacement(
+                    lambda: self.canvas.load_image(io.BytesIO(bytes(buffer.data())), "the pasted picture", "Paste picture"))
             except Exception as exc:
                 log.warning("could not paste a picture: %s", exc)
                 self.notice(f"Could not use the pasted picture: {exc}")
             else:  # a picture from no file: the old sketch's name is not this one's
+                if step is not None:
+                    step.also(_SketchFileOnUndo(self, None))
                 self.sketch_file = None
                 self._show_sketch_file()
             return True
@@ -1039,13 +1074,17 @@ class MainWindow(QMainWindow):
                          else (".json", "Stroke files (*.json);;PNG image (*.png)"))
         if self.sketch_file is None:
             suggested = f"sketch{kind}"
+        elif self._sketch_file_is_source:  # a scan or photo opened as the sketch: not replaced by its copy
+            suggested = str(self.sketch_file.with_name(f"{self.sketch_file.stem}-sketch{kind}"))
         else:  # its own name where it already is that kind (UP.PNG stays UP.PNG)
             suggested = str(self.sketch_file if self.sketch_file.suffix.lower() == kind else self.sketch_file.with_suffix(kind))
         path = path or self.dialogs.save_path(self, "Save sketch", filters, suggested)
         if not path:
             return
         if not Path(path).suffix:  # typed without one: the kind the dialog offered
-            path = str(Path(path).with_suffix(kind))
+            path = self._suffixed(path, kind)
+            if path is None:
+                return
         if self.canvas.has_image and Path(path).suffix.lower() != ".png":
             self.notice(f"Not saved: this sketch has a picture, which a stroke file cannot hold. Save it as a "
                         f"PNG picture ({Path(path).with_suffix('.png').name}).")
@@ -1062,6 +1101,15 @@ class MainWindow(QMainWindow):
         self._sketch_saved_as(Path(path))
         self.statusBar().showMessage(f"Saved {path}", 4000)
 
+    def _suffixed(self, path: str, suffix: str) -> str | None:
+        """`path` + `suffix` (a name given without it); None where that file exists and the user
+        would rather not replace it (the file dialog asked about the name without the suffix)."""
+        full = path + suffix
+        if Path(full).exists() and not self.dialogs.confirm_replace(self, full):
+            self.statusBar().showMessage("Nothing was saved.", 4000)
+            return None
+        return full
+
     def _write_or_say(self, path: str, write: Callable[[str], None], verb: str) -> bool:
         """write(path); a failure (no permission, disk full, ...) is said, and the old file is untouched."""
         try:
@@ -1076,6 +1124,7 @@ class MainWindow(QMainWindow):
     def _sketch_saved_as(self, path: Path) -> None:
         """The sketch as it is now is in `path`: nothing to lose on closing."""
         self.sketch_file = path
+        self._sketch_file_is_source = False
         self.canvas.undo_stack.setClean()
         self._show_sketch_file()
         self.prefs.recent_sketches = settings.remember_recent(self.prefs.recent_sketches, str(path.absolute()))
@@ -1127,7 +1176,9 @@ class MainWindow(QMainWindow):
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
         if not path:
             return
-        path = path if path.lower().endswith(".png") else path + ".png"
+        path = path if path.lower().endswith(".png") else self._suffixed(path, ".png")
+        if path is None:
+            return
         data, carried = self.canvas.png_bytes()
         if self._write_or_say(path, lambda p: atomic_write_bytes(Path(p), data), "export"):
             if carried:
@@ -1144,7 +1195,9 @@ class MainWindow(QMainWindow):
         path = path or self.dialogs.save_path(self, "Export results", "CSV table (*.csv)", "results.csv")
         if not path:
             return
-        path = path if path.lower().endswith(".csv") else path + ".csv"
+        path = path if path.lower().endswith(".csv") else self._suffixed(path, ".csv")
+        if path is None:
+            return
         files = []
         for result in results:
             try:

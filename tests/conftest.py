@@ -237,6 +237,8 @@ class FakeDialogs:
         self.opened: list = []
         self.asked_save = 0
         self.save_changes_answer = "discard"  # tests that close a drawn window do not keep it open
+        self.asked_replace: list[str] = []
+        self.replace_answer = True
         self.open_file_works = True
         self.suggested: list[str] = []  # the file names the save dialog offered
 
@@ -261,8 +263,13 @@ class FakeDialogs:
     def warn(self, parent, title, text):
         self.warnings = getattr(self, "warnings", []) + [(title, text)]
 
-    def ask_save_changes(self, parent):
+    def confirm_replace(self, parent, path):
+        self.asked_replace.append(path)
+        return self.replace_answer
+
+    def ask_save_changes(self, parent, before="closing"):
         self.asked_save += 1
+        self.asked_before = before
         return self.save_changes_answer
 
     def open_file(self, path):

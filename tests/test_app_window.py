@@ -1125,6 +1125,71 @@ def test_new_sketch_is_untitled_and_undoable(qtbot, make_window, tmp_path):
     assert window.sketch_file is None
 
 
+def test_new_or_open_over_unsaved_changes_asks_first(qtbot, make_window, tmp_path):
+    """QA pass: New sketch (or Open) over a drawing in no file, then closing the window, lost the
+    drawing without a question (it was only in the undo history)."""
+    window = make_window()
+    (tmp_path / "other.json").write_text('{"strokes": [[[0, 0], [50, 80]]]}')
+    draw_and_wait(qtbot, window)
+    strokes = [s.tolist() for s in window.canvas.stroke_arrays()]
+    window.dialogs.save_changes_answer = "cancel"
+    window.new_action.trigger()
+    assert window.dialogs.asked_before == "starting a new one"
+    window.open_sketch(str(tmp_path / "other.json"))
+    assert window.dialogs.asked_before == "opening another" and window.dialogs.asked_save == 2
+    assert [s.tolist() for s in window.canvas.stroke_arrays()] == strokes and window.has_unsaved_sketch()
+    window.dialogs.save_changes_answer = "save"
+    window.dialogs.save_answer = str(tmp_path / "mine.json")
+    window.open_sketch(str(tmp_path / "other.json"))  # saved first, then replaced
+    assert (tmp_path / "mine.json").exists() and window.sketch_file == tmp_path / "other.json"
+    asked = window.dialogs.asked_save
+    window.new_action.trigger()  # nothing unsaved: no question
+    assert window.dialogs.asked_save == asked and window.canvas.is_empty()
+
+
+def test_undoing_an_open_leaves_the_sketch_brought_back_untitled(qtbot, make_window, tmp_path):
+    """QA pass: after Open a.json then Undo, the title still named a.json and Save offered to
+    replace a.json's strokes with the other sketch's."""
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    window.save_sketch(str(tmp_path / "b.json"))
+    (tmp_path / "a.json").write_text('{"strokes": [[[0, 0], [50, 80]], [[10, 10], [60, 20]], [[5, 5], [9, 90]]]}')
+    window.open_sketch(str(tmp_path / "a.json"))
+    window.undo_action.trigger()
+    assert window.sketch_file is None and window.windowTitle().startswith("Untitled sketch")
+    window.dialogs.save_answer = None
+    window.save_action.trigger()
+    assert window.dialogs.suggested[-1] == "sketch.json"
+    window.redo_action.trigger()
+    assert window.sketch_file == tmp_path / "a.json"
+
+
+def test_saving_an_opened_picture_offers_a_new_name_and_a_bare_name_never_replaces_silently(qtbot, make_window, tmp_path):
+    """QA pass: Save offered the opened scan's own name (replacing the colour original with a grey
+    copy), and a name typed without its extension replaced an existing file without a question."""
+    from PIL import Image
+
+    window = make_window()
+    scan = np.full((120, 160, 3), 255, np.uint8)
+    scan[20:100, 40] = 0
+    Image.fromarray(scan).save(tmp_path / "scan.png")
+    window.open_sketch(str(tmp_path / "scan.png"))
+    draw_mouse(qtbot, window.canvas, [(100, 100), (200, 150)])
+    window.dialogs.save_answer = None
+    window.save_action.trigger()
+    assert window.dialogs.suggested[-1] == str(tmp_path / "scan-sketch.png")
+    window.new_action.trigger()
+    draw_and_wait(qtbot, window)
+    (tmp_path / "knee.json").write_text("{}")
+    window.dialogs.replace_answer = False
+    window.save_sketch(str(tmp_path / "knee"))  # typed without ".json"
+    assert window.dialogs.asked_replace == [str(tmp_path / "knee.json")]
+    assert (tmp_path / "knee.json").read_text() == "{}" and window.has_unsaved_sketch()
+    window.export_png(str(tmp_path / "scan"))
+    assert window.dialogs.asked_replace[-1] == str(tmp_path / "scan.png")
+    assert np.asarray(Image.open(tmp_path / "scan.png")).shape == (120, 160, 3)  # the original, untouched
+
+
 def test_facing_can_be_forced_without_a_forward_pass(qtbot, make_window, fake_engines, tmp_path):
     window = make_window()
     draw_and_wait(qtbot, window)

@@ -16,6 +16,7 @@ from conftest import FakeDialogs, draw_mouse
 from app import logs, settings
 from app.autosave import Autosave, read_snapshot
 from app.canvas import UNDO_LIMIT
+from fgsbir_core.sketch_file import MAX_SKETCH_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOT = [(120, 80), (125, 200), (130, 260), (250, 270), (300, 265), (300, 235), (200, 215), (180, 80)]
@@ -334,7 +335,7 @@ def test_huge_sketch_file_is_refused(qtbot, make_window, tmp_path):
     path = tmp_path / "huge.png"
     with open(path, "wb") as handle:
         handle.write(b"\x89PNG\r\n\x1a\n")
-        handle.truncate(80 * 1024 * 1024)
+        handle.truncate(MAX_SKETCH_BYTES + 1)
     window.open_sketch(str(path))
     assert "too large" in window.statusBar().currentMessage()
 
