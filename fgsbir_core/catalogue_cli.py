@@ -126,8 +126,9 @@ def add_commands(subparsers) -> None:
     fetch.set_defaults(func=_cmd_fetch)
 
     index = subparsers.add_parser("index", help="index a folder of your own product photos for searching")
-    index.add_argument("folder")
-    index.add_argument("--category", choices=RETRIEVAL_CATEGORIES, required=True)
+    index.add_argument("folder", help="the folder of photos (JPEG, PNG, WebP, BMP, GIF, TIFF; subfolders included)")
+    index.add_argument("--category", choices=RETRIEVAL_CATEGORIES, required=True,
+                       help="shoes or chairs: the model whose codes are stored (each has its own index)")
     index.add_argument("--weights", help="checkpoint (default: the bundled model of the category)")
     index.add_argument("--faiss", metavar="FILE", help="also export the embeddings as a FAISS index (needs faiss-cpu)")
     index.set_defaults(func=_cmd_index)

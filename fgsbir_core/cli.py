@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +137,7 @@ def _recipe(args):
     """TrainConfig from the options, with the `--set KEY=VALUE` overrides (`TrainConfig.with_overrides`)."""
     from .train import TrainConfig
 
-    return TrainConfig(category=args.category, mode=args.mode, seed=args.seed,
+    return TrainConfig(category=args.category, mode=args.mode, seed=0 if args.seed is None else args.seed,
                        threads=args.threads).with_overrides(args.set or [])
 
 
@@ -145,6 +148,8 @@ def _cmd_train(args) -> int:
         raise ValueError("give --refit-from or --refit-at, not both")
     if args.refit_from and (args.category or args.mode or args.steps is not None):
         raise ValueError("with --refit-from the run's own recipe is used: drop --category, --mode and --steps")
+    if args.steps is not None and any(item.startswith("steps=") for item in args.set or []):
+        raise ValueError("give --steps or --set steps=…, not both")
     args.category, args.mode = args.category or "shoes", args.mode or "mtl"
     config = _recipe(args)
     if args.steps is not None:
@@ -347,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model")
     common(p)
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--steps", type=int, help="training steps (default 600, TrainConfig's; the shipped models are "
                    "trained in two stages by scripts/train_all.sh)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
@@ -391,16 +396,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table1", help="the paper's Table 1: hand-made baseline, triplet and MTL on shoes and chairs")
     p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
     p.add_argument("--retrain", action="store_true", help="train every model again instead of using the bundled ones")
-    p.add_argument("--seeds", type=int, default=3, help="seeds per model with --retrain")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per model with --retrain (default 3)")
     p.add_argument("--steps", type=int, help="training steps with --retrain (default 600; the shipped, staged recipe is --cv's)")
-    p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go")
+    p.add_argument("--out-dir", default="table1_out", help="where the plot, the JSON and retrained models go (default table1_out)")
     p.add_argument("--refit", action="store_true", help="with --retrain: evaluate each run refitted on all training "
                    "pairs (OUT_DIR/refit/, trained from the runs when missing)")
     p.add_argument("--cv", action="store_true", help="with --retrain: the shipped, staged recipe's models, every seed "
                    "trained on all training pairs (OUT_DIR/cv/, trained by scripts/train_all.sh, which ends with this table)")
     p.set_defaults(func=_cmd_table1)
 
-    p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, any size)")
+    p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, up to 40 megapixels)")
     common(p, mode=False)
     p.add_argument("sketches", nargs="+", metavar="SKETCH", help="stroke files saved by the app, or pictures of sketches")
     add_query_options(p)
@@ -412,10 +417,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a logout, `timeout`, a batch scheduler) stops a command as Ctrl+C does: training
+    keeps its last checkpoint, indexing saves the photos it finished."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        with sigterm_as_interrupt():
+            return args.func(args)
     except BrokenPipeError:  # the reader left (`| head`): quietly, as SIGPIPE would
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -120,6 +120,9 @@ def refit_plan(run_weights: str | Path, threads: int | None = None, seed: int | 
         config.threads = threads
     if seed is not None and "folds" in card:  # a cross-validated recipe serves every seed
         config.seed = seed
+    elif seed is not None and seed != config.seed:  # one run's refit repeats that run, seed included
+        raise ValueError(f"{run_weights} is one run (seed {config.seed}): its refit keeps that seed. --seed goes "
+                         "with the JSON of `fgsbir cv`, whose recipe serves every seed")
     if init_from is not None:
         config.init_from = init_from
     if "{fold}" in config.init_from:

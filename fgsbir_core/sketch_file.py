@@ -163,8 +163,8 @@ def _pixel_digest(grey: np.ndarray) -> str:
 
 def _width(value) -> float | None:
     """A stroke's saved screen width, or None (the reader's default) when absent or nonsense."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(value, int) and abs(value) > 1e9):
+        return None  # (an integer too large for a float raises)
     value = float(value)
     return value if np.isfinite(value) and 0 < value <= MAX_STROKE_WIDTH else None
 

@@ -124,7 +124,8 @@ class TrainConfig:
         for name in ("steps", "batch_size", "hard_pool", "mine_keep", "extra_batch", "augment_copies", "eval_every", "threads"):
             need(getattr(self, name) >= 1, name, "a whole number of at least 1")
         need(self.batch_size >= 2, "batch_size", "at least 2 (each sketch is ranked against the others' photos)")
-        need(self.seed >= 0 and self.mine_every >= 0, "seed" if self.seed < 0 else "mine_every", "at least 0")
+        need(0 <= self.seed < 2**63, "seed", "a whole number from 0 to 2**63 - 1")  # (torch's seed is a 64-bit int)
+        need(self.mine_every >= 0, "mine_every", "at least 0")
         need(finite(self.lr) and self.lr > 0, "lr", "a finite number above 0")
         for name in ("weight_decay", "margin", "attribute_loss_weight", "attribute_triplet_weight", "attribute_margin",
                      "train_fusion_weight", "attribute_agreement_weight", "attribute_graded_margin",

@@ -281,3 +281,19 @@ def test_cli_fetch(mirror, tmp_path, capsys):
             args.func(args)
     assert (dest / "chairs" / "chairs_annotation.json").is_file()
     assert "chairs/chairs_annotation.json" in capsys.readouterr().err
+
+
+def test_a_fetch_to_the_default_folder_is_found_without_being_named(tmp_path, monkeypatch):
+    """QA pass: `fgsbir data fetch qmul-v1` (no --dest) wrote ~/.local/share/sketchfind/qmul_v1, and
+    every later command said "No benchmark data: … `fgsbir data fetch qmul-v1` downloads"."""
+    from fgsbir_core.data import DATA_ENV, resolve_data_root
+    from fgsbir_core.fetch import default_data_dir
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.setattr("sys.platform", "linux")
+    with pytest.raises(DataError, match="No benchmark data"):
+        resolve_data_root()
+    (default_data_dir() / "shoes").mkdir(parents=True)
+    assert resolve_data_root() == tmp_path / "sketchfind" / "qmul_v1"
+    assert resolve_data_root(tmp_path) == tmp_path  # a root given still wins

@@ -430,6 +430,8 @@ def test_a_number_too_large_for_a_float_is_a_sketch_error(tmp_path):
     path.write_text('{"strokes": [[[0, 0], [' + "9" * 400 + ', 5]]]}')
     with pytest.raises(SketchError, match="not a list of"):
         read_sketch(path)
+    path.write_text('{"strokes": [{"width": ' + "9" * 400 + ', "points": [[0, 0], [5, 5]]}]}')
+    assert read_sketch(path)[0][1] is None  # a nonsense width is ignored, as others are
 
 
 def test_odd_stroke_widths_are_ignored(tmp_path):
@@ -575,3 +577,19 @@ def test_a_huge_sketch_picture_is_one_line_without_a_warning(weights, tmp_path):
         with pytest.raises(SketchError, match="10000 x 10000 pixels: too large for a sketch"):
             load(weights).encode_file(tmp_path / "huge.png")  # through the check for strokes it was drawn from
     assert not [w for w in seen if "DecompressionBomb" in type(w.message).__name__]
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does():
+    """QA pass: SIGTERM (logout, `timeout`) killed `fgsbir index` outright, losing every photo it
+    had finished, where Ctrl+C keeps them."""
+    import signal
+    import time
+
+    from fgsbir_core.cli import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with sigterm_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert signal.getsignal(signal.SIGTERM) == before

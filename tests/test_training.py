@@ -382,7 +382,8 @@ def test_settings_that_cannot_train_are_refused_before_any_training(tmp_path, ca
                          (["--set", "margin=nan"], "margin = nan"), (["--set", "eval_every=0"], "eval_every = 0"),
                          (["--set", "augment_copies=0"], "augment_copies = 0"), (["--set", "model.members=0"], "model.members = 0"),
                          (["--set", "hard_share=2"], "hard_share = 2"), (["--set", "ema_decay=1.5"], "ema_decay = 1.5"),
-                         (["--set", "hard_pool=0"], "hard_pool = 0"), (["--seed", "-1"], "seed = -1"),
+                         (["--set", "hard_pool=0"], "hard_pool = 0"), (["--seed", "-1"], "seed = -1"), (["--seed", "9" * 20], "seed = 99999999999999999999"),
+                         (["--steps", "30", "--set", "steps=20"], "not both"),
                          (["--set", "extra_categories=chairs"], "other categories than chairs"),
                          (["--refit-at", "0"], "from 1 to the recipe's"), (["--out", str(tmp_path)], "is a folder")):
         assert main(["train", "--category", "chairs", *bad, "--out", out][: None if "--out" not in bad else -2]) == 2, bad
@@ -473,6 +474,22 @@ def test_refit_at_a_given_step_trains_on_every_pair(data_root, tmp_path, capsys)
         assert main(["train", *small, *bad, "--out", str(tmp_path / "bad.pt")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "bad.pt").exists()
+
+
+def test_a_single_runs_refit_refuses_another_seed(tmp_path, capsys):
+    """QA pass: `train --refit-from RUN.pt --seed 3` trained seed 0 again without a word (three
+    "seeds" that were one model)."""
+    from fgsbir_core.cli import main
+    from fgsbir_core.crossval import refit_plan
+
+    run = tmp_path / "run.json"  # a single run's card (as `fgsbir card` writes): no folds
+    run.write_text(json.dumps({"train_config": TrainConfig(category="chairs", mode="mtl").to_dict(), "chosen_step": 400,
+                               "validation": {"fusion_weight": 2.0}}))
+    with pytest.raises(ValueError, match=r"one run \(seed 0\): its refit keeps that seed"):
+        refit_plan(run, seed=3)
+    assert refit_plan(run, seed=0)[0].seed == refit_plan(run)[0].seed == 0
+    assert main(["train", "--refit-from", str(run), "--seed", "3", "--out", str(tmp_path / "x.pt")]) == 2
+    assert "--seed goes with the JSON of `fgsbir cv`" in capsys.readouterr().err
 
 
 def test_a_staged_cross_validation_refits_from_the_first_stage_given(tmp_path, capsys):
