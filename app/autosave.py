@@ -45,6 +45,9 @@ class Snapshot:
     attribute_modes: dict[str, str] = field(default_factory=dict)
     saved_at: float = 0.0
     note: str = ""  # what the restore cannot promise (an autosave of another version)
+    file: str = ""  # the sketch's file ("" untitled), and whether it is a picture opened as the sketch
+    file_is_source: bool = False
+    facing: int = 0  # the Facing box's entry (0: auto)
 
     def is_empty(self) -> bool:
         return not self.strokes and self.image is None
@@ -134,7 +137,7 @@ class Autosave:
             return None
         found.sort(key=lambda item: item.snapshot.saved_at)
         for older in found[:-1]:
-            older.release()  # offered at a later start
+            self.keep(older)  # offered at a later start (moved aside first if in this window's slot)
         return found[-1]
 
     def _set_aside(self, path: Path) -> None:
@@ -195,6 +198,9 @@ class Autosave:
             "attribute_slider": snapshot.attribute_slider,
             "attribute_modes": snapshot.attribute_modes,
             "image_png": None if snapshot.image is None else _png_base64(snapshot.image),
+            "file": snapshot.file,
+            "file_is_source": snapshot.file_is_source,
+            "facing": snapshot.facing,
         }
         # Strokes never change once drawn: their JSON is cached, so a long sketch costs a join.
         parts = []
@@ -244,6 +250,9 @@ def read_snapshot(path: Path) -> Snapshot:
         attribute_modes={str(k): str(v) for k, v in modes.items()} if isinstance(modes, dict) else {},
         saved_at=float(saved_at),
         note=note,
+        file=data["file"] if isinstance(data.get("file"), str) else "",
+        file_is_source=data.get("file_is_source") is True,
+        facing=data["facing"] if data.get("facing") in (0, 1, 2) and not isinstance(data.get("facing"), bool) else 0,
     )
 
 

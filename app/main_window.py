@@ -378,6 +378,8 @@ class MainWindow(QMainWindow):
             return
         snap = leftover.snapshot
         what = f"{len(snap.strokes)} stroke{'s' * (len(snap.strokes) != 1)}" + (" over a picture" if snap.image is not None else "")
+        if snap.image is not None and not snap.strokes:
+            what = "a picture"
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "unknown time"
         try:
             restore = ask(self, f"{what}, {snap.category or 'shoes'}, saved {when}.")
@@ -417,6 +419,11 @@ class MainWindow(QMainWindow):
             self._pending_modes = (self.prefs.category, modes)
             self._apply_pending_modes()
         self.canvas.set_image(snap.image, "Restore sketch", snap.strokes)
+        if 0 < snap.facing < self.attributes.facing.count():
+            self.attributes.facing.setCurrentIndex(snap.facing)
+        if snap.file:  # its changes since are in no file: the title marks them, Save offers the name
+            self.sketch_file, self._sketch_file_is_source = Path(snap.file), snap.file_is_source
+            self._show_sketch_file()
         if snap.note:
             self.notice(snap.note)
 
@@ -448,6 +455,9 @@ class MainWindow(QMainWindow):
             attribute_slider=self.attributes.slider.value(),
             attribute_modes={name: self.attributes.mode(name) for name in names},
             saved_at=time.time(),
+            file=str(self.sketch_file) if self.sketch_file else "",
+            file_is_source=self._sketch_file_is_source,
+            facing=self.attributes.facing.currentIndex(),
         )
 
     def _schedule_autosave(self) -> None:

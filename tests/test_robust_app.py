@@ -90,6 +90,43 @@ def test_restore_after_crash_offers_and_restores_everything(qtbot, make_window):
     assert not autosaves()
 
 
+def test_two_crashed_windows_sketches_are_both_kept(qtbot, make_window, tmp_path):
+    """QA pass: two windows crashed; the next start offered the newer sketch and took the older
+    one's slot, whose file its first autosave then overwrote: the older sketch was lost."""
+    first, second = make_window(), make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.autosave_now()
+    draw_mouse(qtbot, second.canvas, [(20, 20), (90, 40)])
+    draw_mouse(qtbot, second.canvas, [(30, 20), (90, 60)])
+    second.autosave_now()
+    for crashed in (first, second):
+        crashed.autosave._lock.unlock()
+        crashed.autosave._lock = crashed.autosave.path = None
+    dialogs = RestoreDialogs(True)
+    third = make_window(dialogs=dialogs)  # takes slot 0, the first window's
+    assert "2 strokes" in dialogs.asked[0] and len(third.canvas.strokes) == 2
+    draw_mouse(qtbot, third.canvas, [(50, 50), (120, 90)])
+    third.autosave_now()
+    later = RestoreDialogs(True)
+    fourth = make_window(dialogs=later)  # the first window's sketch is still there to offer
+    assert "1 stroke" in later.asked[0] and len(fourth.canvas.strokes) == 1
+
+
+def test_a_restored_sketch_keeps_its_file_name_and_facing(qtbot, make_window, tmp_path):
+    """QA pass: a restored sketch came back "Untitled", on Auto, though it had a file and a forced facing."""
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.save_sketch(str(tmp_path / "knee.json"))
+    draw_mouse(qtbot, first.canvas, [(20, 20), (90, 40)])
+    first.attributes.facing.setCurrentIndex(2)
+    first.autosave_now()
+    first.autosave._lock.unlock()
+    first.autosave._lock = first.autosave.path = None
+    second = make_window(dialogs=RestoreDialogs(True))
+    assert second.sketch_file == tmp_path / "knee.json" and second.windowTitle().startswith("knee.json")
+    assert second.isWindowModified() and second.attributes.facing.currentIndex() == 2
+
+
 def test_declined_restore_deletes_and_is_not_asked_again(qtbot, make_window):
     first = make_window()
     draw_mouse(qtbot, first.canvas, BOOT)
