@@ -91,7 +91,8 @@ class _Picture(QLabel):
 
     def _show(self) -> None:
         if self._pixmap.isNull():
-            self.setPixmap(QPixmap())
+            if not self.pixmap().isNull():  # (setPixmap also wipes the text: a resize must keep the hint)
+                self.setPixmap(QPixmap())
             return
         side = min(self.width(), self.height(), PREVIEW)
         self.setPixmap(self._pixmap.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio,

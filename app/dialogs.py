@@ -15,6 +15,15 @@ from fgsbir_core.data import DATA_ENV
 DOWNLOAD: Final = "\0download"  # ask_data_root's answer for "download the benchmark" (no path holds a NUL)
 
 
+def not_opened(path) -> str:
+    """Why the desktop did not open `path`: the file is gone, or no program is set to open it."""
+    path = Path(path)
+    if not path.exists():
+        return f"Could not open {path}: it is not there any more (moved or deleted?)."
+    kind = "folders" if path.is_dir() else f"{path.suffix or 'such'} files"
+    return f"Could not open {path}: no program on this desktop is set to open {kind}."
+
+
 class QtDialogs:
     """The window's modal dialogs, in one object so that tests can replace them."""
 

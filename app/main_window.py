@@ -36,7 +36,7 @@ from .about import AboutDialog, about_rows, shortcut_rows
 from .attributes_panel import MODES, AttributesPanel, wheel_needs_focus
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
-from .dialogs import DOWNLOAD, QtDialogs
+from .dialogs import DOWNLOAD, QtDialogs, not_opened
 from .results import RESULT_ROLE, ResultDialog, ResultsView, attribute_label, is_dark, results_csv
 from .worker import Downloader, QueryOutcome, Worker, default_engine_factory, default_fetch, probe_devices
 
@@ -520,14 +520,14 @@ class MainWindow(QMainWindow):
         folder = self.log_file.parent if self.log_file else None
         if folder is None or not self.dialogs.open_file(folder):
             self.notice("There is no log folder to open: the data folder is not writable, so the log goes to stderr."
-                        if folder is None else f"Could not open {folder}.")
+                        if folder is None else f"{not_opened(folder)} The log file is {self.log_file}.")
 
     def show_skipped_photos(self) -> None:
         """File → Skipped photos: each file of the photo folder that could not be used, and why."""
         skipped = list(getattr(self.catalogue, "skipped", []) or [])
         source = getattr(self.catalogue, "source", "") or ""
         self.dialogs.show(AboutDialog(skipped, self, "Skipped photos",
-                                      f"<h3>Skipped photos</h3><p>{len(skipped)} files in {html.escape(source)} could not "
+                                      f"<h3>Skipped photos</h3><p>{len(skipped)} file{'s' * (len(skipped) != 1)} in {html.escape(source)} could not "
                                       "be searched; the other photos are.</p>", "skippedDialog"))
 
     def show_about(self) -> None:
@@ -879,11 +879,23 @@ class MainWindow(QMainWindow):
     def _catalogue_ready(self, catalogue, job: int) -> None:
         if job != self._catalogue_job:
             return  # cancelled, superseded by another folder, or indexed by a model since replaced
+        skipped = list(getattr(catalogue, "skipped", []) or [])
+        empty = f"No photos in {Path(getattr(catalogue, 'source', '') or self.prefs.data_root or '').name or 'that folder'} " \
+                "(JPEG, PNG, WebP, BMP, GIF or TIFF)."
+        if not len(catalogue.ids) and not skipped and self._before_folder is not None:
+            # a folder chosen with no photo in it: the photos searched before stay searched
+            root = self.prefs.data_root
+            self._catalogue_job = None
+            self._loading_ended()
+            back = self._bring_back_previous_catalogue()
+            self.prefs.recent_folders = [f for f in self.prefs.recent_folders if f != str(Path(root or "").absolute())]
+            self._save_preferences()
+            self.statusBar().showMessage(empty + back)
+            return
         self.catalogue = catalogue
         self._before_folder = None
         self._catalogue_job = None
         self._loading_ended()
-        skipped = list(getattr(catalogue, "skipped", []) or [])
         turned = getattr(getattr(catalogue, "codes", None), "mirrored", None)  # folder photos facing right
         turned = 0 if turned is None else int(np.count_nonzero(turned))
         ready = f"{len(catalogue.ids)} photos ready" + (f" ({turned} facing right, searched mirrored)" if turned else "")
@@ -899,7 +911,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{ready}; {len(skipped)} could not be used (File → Skipped photos… says why).",
                                          30000)
         elif not catalogue.ids:
-            self.statusBar().showMessage("No photos in that folder (JPEG, PNG, WebP, BMP, GIF or TIFF). File → Choose photo folder…")
+            self.statusBar().showMessage(f"{empty} File → Choose photo folder…")
         else:
             self.statusBar().showMessage(f"{ready}.", 6000 if turned else 4000)
         self.rerank()
@@ -1183,6 +1195,9 @@ class MainWindow(QMainWindow):
     def export_png(self, path: str | None = None) -> None:
         """A picture of the sketch (carrying its strokes, `SketchCanvas.png_bytes`). Unlike Save,
         the sketch keeps its own file (or none), and closing still asks about unsaved changes."""
+        if self.canvas.is_empty():
+            self.statusBar().showMessage("Nothing to export: the canvas is empty.", 4000)
+            return
         path = path or self.dialogs.save_path(self, "Export PNG", "PNG image (*.png)", "sketch.png")
         if not path:
             return
@@ -1238,7 +1253,7 @@ class MainWindow(QMainWindow):
 
             def open_photo() -> None:
                 if not self.dialogs.open_file(photo_file):
-                    self.notice(f"Could not open {photo_file}: it may have been moved or deleted.")
+                    self.notice(not_opened(photo_file))
 
             menu.addAction("Open photo file", open_photo)
         return menu

@@ -27,6 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .dialogs import not_opened
+
 THUMB: Final = 112  # px, the grid's default photo size
 THUMB_SIZES: Final = range(80, 193, 16)  # what zooming the grid steps through
 ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1  # catalogue row
@@ -492,4 +494,4 @@ class ResultDialog(QDialog):
 
     def _open_photo(self) -> None:
         if not self._open_file(self.photo_file):
-            self.summary.setText(f"Could not open {self.photo_file}: it may have been moved or deleted.")
+            self.summary.setText(not_opened(self.photo_file))

@@ -502,7 +502,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "validation": best["metrics"],
         "training_seconds": round(seconds, 1),
         "machine": " ".join(filter(None, (platform.machine(), platform.processor(),
-                                           f"{torch.get_num_threads()} threads, torch {torch.__version__}"))),
+                                           f"{torch.get_num_threads()} thread{'s' * (torch.get_num_threads() != 1)}, torch {torch.__version__}"))),
         "data_sha256": _data_digests(root, config.category),
         "train_config": config.to_dict(),
     }

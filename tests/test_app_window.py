@@ -1444,3 +1444,28 @@ def test_a_drawing_too_long_for_a_png_is_not_called_saved(qtbot, make_window, tm
     monkeypatch.setattr(sketch_file, "MAX_PNG_STROKES", 60_000_000)
     window.save_action.trigger()
     assert not window.has_unsaved_sketch() and window.sketch_file == tmp_path / "long.png"
+
+
+def test_the_model_input_hint_shows_at_start_and_after_a_resize(qtbot, make_window):
+    """QA pass: every resize cleared the label's text, so a fresh window showed an empty box."""
+    window = make_window()
+    window.resize(window.width() + 40, window.height() + 30)
+    qtbot.wait(20)
+    assert window.attributes.model_input.text() == "Draw to see what the model sees"
+
+
+def test_a_file_the_desktop_did_not_open_is_not_blamed_on_the_file(tmp_path):
+    """QA pass: with no viewer set, "Open photo file" said the photo "may have been moved or deleted"."""
+    from app.dialogs import not_opened
+
+    (tmp_path / "shoe.jpg").write_bytes(b"x")
+    assert not_opened(tmp_path / "shoe.jpg").endswith("no program on this desktop is set to open .jpg files.")
+    assert not_opened(tmp_path).endswith("set to open folders.")
+    assert "not there any more" in not_opened(tmp_path / "gone.jpg")
+
+
+def test_export_png_of_an_empty_canvas_says_there_is_nothing(qtbot, make_window, tmp_path):
+    """QA pass: Export PNG wrote a blank picture, where Export results said there was nothing."""
+    window = make_window()
+    window.export_png(str(tmp_path / "blank.png"))
+    assert not (tmp_path / "blank.png").exists() and "Nothing to export" in window.statusBar().currentMessage()

@@ -597,6 +597,27 @@ def test_a_folder_still_being_listed_shows_progress_and_can_be_cancelled(qtbot, 
     release.set()
 
 
+def test_a_folder_with_no_photos_keeps_the_photos_searched_before(qtbot, make_window, fake_engines):
+    """QA pass: choosing an empty folder emptied the grid ("The photo catalogue is empty."), joined
+    Recent photo folders, and the next start opened on it, saying "No photos in that folder"."""
+    from conftest import FakeCatalogue, FakeEngine
+
+    def load_catalogue(data_root=None, progress=None, cancel=None):
+        catalogue = FakeCatalogue(0 if "empty" in str(data_root) else 30, FakeEngine.DIM, len(FakeEngine.ATTRIBUTES))
+        catalogue.source = f"/photos/{data_root}"
+        return catalogue
+
+    fake_engines.setup["load_catalogue"] = load_catalogue
+    window = make_window()
+    before = window.catalogue
+    window.choose_data_root("empty-folder")
+    qtbot.waitUntil(lambda: window._catalogue_job is None, timeout=5000)
+    assert window.catalogue is before and window.prefs.data_root == "fake-root"
+    assert "No photos in empty-folder" in window.statusBar().currentMessage()
+    assert "Searching fake-root again" in window.statusBar().currentMessage()
+    assert not any("empty-folder" in f for f in window.prefs.recent_folders)
+
+
 def test_a_category_change_while_a_folder_is_indexed_then_cancel_goes_back_to_the_root_before(
         qtbot, make_window, fake_engines):
     """Found by a QA pass: the cancel left no catalogue at all, and the cancelled folder stayed the
