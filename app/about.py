@@ -6,7 +6,7 @@ import platform
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFrame, QLabel, QScrollArea, QVBoxLayout
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QFrame, QLabel, QScrollArea, QVBoxLayout
 
 
 def about_rows(version: str, info: dict | None, log_file: Path | None, error: tuple[str, str] | None = None) -> list[tuple[str, str]]:
@@ -107,7 +107,11 @@ class AboutDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         hint = text.sizeHint()
-        scroll.setMinimumSize(min(hint.width() + 24, 720), min(hint.height() + 8, 480))
+        # at most 480 px tall, and never taller than the screen leaves room for (a large font on a
+        # short screen pushed the Close button off its bottom)
+        screen = (parent.screen() if parent is not None else QApplication.primaryScreen()).availableGeometry()
+        room = screen.height() - buttons.sizeHint().height() - 120  # title bar, margins
+        scroll.setMinimumSize(min(hint.width() + 24, 720, screen.width() - 80), max(120, min(hint.height() + 8, 480, room)))
         layout = QVBoxLayout(self)
         layout.addWidget(scroll)
         layout.addWidget(buttons)

@@ -155,6 +155,33 @@ def _set_bold(widget: QWidget, bold: bool) -> None:
     widget.setFont(font)
 
 
+class ScrollsWhenShort(QScrollArea):
+    """A panel that scrolls as a whole where the screen is too short for it (a large font on a
+    768 px screen), so the window still fits with its status bar; as wide as the panel needs."""
+
+    def __init__(self, panel: QWidget):
+        super().__init__()
+        self.setWidget(panel)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QScrollArea.Shape.NoFrame)
+        panel.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:  # the panel's width changed (another category's names)
+            self.updateGeometry()
+        return False
+
+    def _with_bar(self, size: QSize, height: int) -> QSize:
+        return QSize(size.width() + self.verticalScrollBar().sizeHint().width(), height)
+
+    def minimumSizeHint(self) -> QSize:
+        return self._with_bar(self.widget().minimumSizeHint(), min(self.widget().minimumSizeHint().height(), 160))
+
+    def sizeHint(self) -> QSize:
+        return self._with_bar(self.widget().sizeHint(), self.widget().sizeHint().height())
+
+
 class AttributesPanel(QWidget):
     paramsChanged = Signal()
 

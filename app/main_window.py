@@ -33,7 +33,7 @@ from fgsbir_core.raster import MAX_PICTURE_SIDE
 
 from . import logs, settings
 from .about import AboutDialog, about_rows, shortcut_rows
-from .attributes_panel import MODES, AttributesPanel, wheel_needs_focus
+from .attributes_panel import MODES, AttributesPanel, ScrollsWhenShort, wheel_needs_focus
 from .autosave import Autosave, Snapshot
 from .canvas import SketchCanvas
 from .dialogs import DOWNLOAD, QtDialogs, not_opened
@@ -151,7 +151,8 @@ class MainWindow(QMainWindow):
         self.attributes = AttributesPanel()
         self.attributes.slider.setValue(self.prefs.attribute_slider)
         self.results_dock = self._dock("Results", "resultsDock", self.results, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.attributes_dock = self._dock("Attributes", "attributesDock", self.attributes, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.attributes_dock = self._dock("Attributes", "attributesDock", ScrollsWhenShort(self.attributes),
+                                          Qt.DockWidgetArea.LeftDockWidgetArea)
 
         self.worker = Worker(engine_factory, devices, self)
         self.worker.engineLoading.connect(self._engine_loading)
@@ -349,7 +350,8 @@ class MainWindow(QMainWindow):
     def focus_area(self, step: int) -> None:
         """F6 / Shift+F6: the keyboard moves between the canvas, the attribute panel (its slider)
         and the results, instead of tabbing through every attribute's box."""
-        areas = [self.canvas] + [dock.widget() for dock in (self.attributes_dock, self.results_dock) if dock.isVisible()]
+        areas = [self.canvas] + [area for dock, area in ((self.attributes_dock, self.attributes), (self.results_dock, self.results))
+                                 if dock.isVisible()]
         focused = QApplication.focusWidget()  # (a closed panel is skipped: the keys would move what cannot be seen)
         here = next((i for i, area in enumerate(areas) if focused is not None and (focused is area or area.isAncestorOf(focused))), -1)
         target = areas[(here + step) % len(areas)] if here >= 0 else self.canvas

@@ -132,7 +132,7 @@ def main() -> int:
         def __getattr__(self, name):
             return lambda *a, **k: None
 
-        def ask_save_changes(self, parent):  # closing after drawing: no file wanted
+        def ask_save_changes(self, parent, before="closing"):  # closing after drawing: no file wanted
             return "discard"
 
     from PySide6.QtCore import QEventLoop, QTimer

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         def open_path(self, *a): return None
         def save_path(self, *a): return None
         def show(self, dialog): pass
-        def ask_save_changes(self, parent): return "discard"
+        def ask_save_changes(self, parent, before="closing"): return "discard"
 
     qapp = QApplication.instance() or QApplication([])
     window = MainWindow(engine_factory=factory, dialogs=Dialogs(), data_root=data_root, devices=lambda: ["cpu"])

@@ -93,7 +93,7 @@ def main() -> int:
         def __getattr__(self, name):
             return lambda *a, **k: None
 
-        def ask_save_changes(self, parent):  # closing after drawing: no file wanted
+        def ask_save_changes(self, parent, before="closing"):  # closing after drawing: no file wanted
             return "discard"
 
         def show(self, dialog):  # kept, shown without blocking, for --large

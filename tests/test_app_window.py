@@ -1301,6 +1301,23 @@ def test_window_fits_a_small_or_scaled_screen(qtbot, make_window):
     assert window.minimumSizeHint().width() <= 1280 / 1.5
 
 
+def test_a_large_font_on_a_short_screen_scrolls_the_attribute_panel_not_the_window(qtbot, make_window):
+    """QA pass: at QT_FONT_DPI=144 on 1366 x 768 the window was taller than the screen (the status
+    bar, with indexing progress and Cancel, off its bottom) because of the panel's least height."""
+    window = make_window()
+    font = window.font()
+    font.setPointSizeF(font.pointSizeF() * 1.6)
+    window.setFont(font)
+    qtbot.wait(50)
+    assert window.attributes.minimumSizeHint().height() > 400  # the panel itself is tall
+    scroller = window.attributes_dock.widget()
+    assert scroller.widget() is window.attributes and scroller.minimumSizeHint().height() <= 160
+    assert scroller.minimumSizeHint().width() >= window.attributes.minimumSizeHint().width()  # never cut at the side
+    window.resize(1000, 560)
+    qtbot.wait(50)
+    assert window.height() <= 560
+
+
 def test_attribute_controls_are_named_reached_in_order_and_weak_labels_said(qtbot):
     """A screen reader hears which attribute a mode box is for; Tab goes down the panel as laid
     out; an attribute whose labels are weak is greyed and says why."""
