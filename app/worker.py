@@ -193,10 +193,9 @@ class Worker(QThread):
                 if self._control:
                     job = self._control.popleft()
                 elif self._pending:
-                    job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_query_catalogue)
-                    self._pending, self._pending_sketch = False, None
+                    job = self._take_query_locked()
                 elif self._thumbs_left is not None:  # pictures a device change or an indexing put off
-                    job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
+                    job = self._take_thumbnails_locked()
                 else:
                     self._wake.clear()
                     continue
@@ -232,16 +231,26 @@ class Worker(QThread):
             return True
         with self._lock:
             if self._pending:
-                job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_query_catalogue)
-                self._pending, self._pending_sketch = False, None
+                job = self._take_query_locked()
             elif self._control and self._control[0][0] == "device":  # a device change need not wait for the folder
                 job = self._control.popleft()
             elif self._thumbs_left is not None and not self._control:  # the grid's pictures come first too
-                job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
+                job = self._take_thumbnails_locked()
             else:
                 return False
         self._run_job(job)
         return self._cancelled()
+
+    def _take_query_locked(self) -> tuple:
+        """The waiting query as a job (the lock held)."""
+        job = ("query", self._pending_sketch, self._pending_params, self._pending_id, self._pending_query_catalogue)
+        self._pending, self._pending_sketch = False, None
+        return job
+
+    def _take_thumbnails_locked(self) -> tuple:
+        """The put-off pictures as a job (the lock held)."""
+        job, self._thumbs_left = ("thumbnails", *self._thumbs_left), None
+        return job
 
     def _newer_load_asked(self) -> bool:
         with self._lock:
