@@ -53,6 +53,7 @@ NONE_MUST_HAVE: Final = "No photo is read to show every must-have attribute"
 TOO_MANY_STROKES: Final = ("{verb} {name} as a picture only: the sketch has too many strokes to go in a PNG, so it "
                            "would reopen as a picture. Save it as a stroke file (.json) to keep them.")
 INDEX_UNSAVED: Final = "The photo index cannot be saved"  # how user_catalogue says it, capitalised
+RESULTS_SHARE: Final = 0.36  # of a maximised window's width, for the results panel at least
 FRAME_ROOM: Final = QSize(16, 48)  # px a window manager's title bar and borders take (not known before showing)
 NO_CATALOGUE: Final = f"No photo catalogue: File → Choose photo folder… (or set {DATA_ENV})."
 
@@ -636,6 +637,18 @@ class MainWindow(QMainWindow):
             self.choose_data_root(root)  # (a folder gone since is said to be gone)
         elif not self._catalogue_pending:
             self.notice("No photo folder of your own is searched: File → Choose photo folder…", 6000)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if self.windowState() & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
+            QTimer.singleShot(0, self._widen_results)  # once the docks have their new sizes
+
+    def _widen_results(self) -> None:
+        """Maximised, the results get a share of the new room (a main window gives all of it to the
+        canvas: two columns of photos beside a canvas of 1,250 px); never narrowed."""
+        dock = self.results_dock
+        if dock.isVisible() and not dock.isFloating() and dock.width() < RESULTS_SHARE * self.width():
+            self.resizeDocks([dock], [int(RESULTS_SHARE * self.width())], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         if not self._may_replace_sketch("closing"):  # a clean exit removes the autosave: ask before the sketch goes

@@ -209,6 +209,9 @@ class ResultsView(QListView):
                 self.zoom(1 if event.angleDelta().y() > 0 else -1)
             event.accept()
             return
+        bar = self.verticalScrollBar()
+        if event.angleDelta().y() < 0 and bar.value() == bar.maximum() and self.model_.rowCount():
+            self.moreWanted.emit()  # rolled on at the end, or a grid with room for every photo (no scroll bar)
         super().wheelEvent(event)
 
     def _scrolled(self, value: int) -> None:

@@ -557,6 +557,51 @@ def test_scrolling_to_the_end_of_the_grid_shows_more(qtbot, make_window, fake_en
     assert len(shown_ids(window)) == 24 and bar.value() == 0
 
 
+def test_the_wheel_asks_for_more_where_every_photo_fits_without_a_scroll_bar(qtbot, make_window, fake_engines):
+    """Found with the maximised window (results widened): all 24 photos fit, there was no scroll bar
+    to reach the end of, and only the keyboard could get more."""
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    fake_engines.setup["catalogue_size"] = 60
+    window = make_window()
+    window.resize(1900, 1000)
+    window.resizeDocks([window.results_dock], [1200], Qt.Orientation.Horizontal)
+    draw_and_wait(qtbot, window)
+    view = window.findChild(QListView, "resultsView")
+    qtbot.waitUntil(lambda: view.verticalScrollBar().maximum() == 0, timeout=5000)  # room for all 24
+    centre = QPointF(view.viewport().rect().center())
+
+    def roll(dy: int) -> None:
+        QApplication.sendEvent(view.viewport(), QWheelEvent(centre, view.viewport().mapToGlobal(centre), QPoint(0, 0), QPoint(0, dy),
+                                                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                                                            Qt.ScrollPhase.NoScrollPhase, False))
+    roll(120)  # up: nothing more
+    qtbot.wait(100)
+    assert len(shown_ids(window)) == 24
+    roll(-120)
+    qtbot.waitUntil(lambda: len(shown_ids(window)) == 48, timeout=5000)
+
+
+def test_a_maximised_window_gives_the_results_a_share_of_its_width(qtbot, make_window):
+    """QA pass: maximised on 1920 x 1080 the grid stayed two columns wide beside a 1,250 px canvas."""
+    from app.main_window import RESULTS_SHARE
+
+    window = make_window()
+    window.resize(1900, 1000)  # as maximised on a large screen (the offscreen test screen is 800 px wide)
+    qtbot.wait(50)
+    narrow = window.results_dock.width()
+    assert narrow < RESULTS_SHARE * window.width() - 20
+    window._widen_results()  # what a resize of a maximised window asks for
+    qtbot.waitUntil(lambda: window.results_dock.width() >= RESULTS_SHARE * window.width() - 20, timeout=3000)
+    window.resizeDocks([window.results_dock], [900], Qt.Orientation.Horizontal)  # widened further by hand
+    qtbot.wait(50)
+    wide = window.results_dock.width()
+    window._widen_results()
+    qtbot.wait(50)
+    assert window.results_dock.width() == wide  # never narrowed
+
+
 def test_the_keyboard_reaches_more_photos_too(qtbot, make_window, fake_engines):
     """End (or the arrows) onto the last photo asks for the next 24, as scrolling does; the
     keyboard's place is kept (a GUI QA pass: the keyboard could never see more than 24)."""
