@@ -5,6 +5,7 @@ Nothing here runs the network: changing the fusion slider or an attribute's mode
 """
 from __future__ import annotations
 
+import html
 from typing import Final
 
 import numpy as np
@@ -200,7 +201,7 @@ class AttributesPanel(QWidget):
         self.slider.setObjectName("attributeWeight")
         self.slider.setRange(0, SLIDER_MAX)
         self.slider.setValue(SLIDER_DEFAULT)
-        self.slider.setToolTip("Fusion weight: how much predicted attributes count against shape")
+        self.slider.setToolTip("How much the attributes read in the sketch count against its shape")
         self.slider.setAccessibleName("Attributes against shape")
         self.weight_text = QLabel()
         self.slider.valueChanged.connect(self._slider_moved)
@@ -246,13 +247,13 @@ class AttributesPanel(QWidget):
         self.model_input = _Picture("Draw to see what the model sees")
         self.model_input.setObjectName("modelInput")
         self.model_input.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.model_input.setToolTip("The exact picture given to the model (made by fgsbir_core.raster)")
+        self.model_input.setToolTip("The exact picture the search reads: your sketch as the model sees it")
         self.facing = QComboBox()
         self.facing.setObjectName("facing")
         self.facing.setAccessibleName("Facing")
         self.facing.addItems([f.capitalize() for f in FACINGS])
-        self.facing.setToolTip("Which way the sketch is matched. The model knows shoes and chairs facing left (toe on "
-                               "the left), as the benchmark's do. Auto: mirrored when the sketch faces right; or force it.")
+        self.facing.setToolTip("<p>Which way the sketch is matched. The model knows shoes and chairs facing left (toe "
+                               "on the left). Auto: mirrored when the sketch faces right; or force it.</p>")  # <p>: wrapped
         self.facing.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
         wheel_needs_focus(self.slider, self.facing)
         facing_column = QVBoxLayout()  # beside the picture: the panel's height goes to the attribute list
@@ -322,8 +323,8 @@ class AttributesPanel(QWidget):
             label.setBuddy(mode)  # on Linux a screen reader names a combo box by its buddy label, not the above
             bar.setAccessibleName(f"{label.text()}: probability")
             mode.setAccessibleDescription(label.toolTip())  # what the label's tooltip says, weak labels included
-            mode.setToolTip(f"{label.text()} — Ignore: left out of the ranking; Use: counts in the ranking; "
-                            "Must have: only photos read to show it")
+            mode.setToolTip(f"<p>{html.escape(label.text())} — Ignore: left out of the ranking; Use: counts in the "
+                            "ranking; Must have: only photos read to show it</p>")  # <p>: a rich text tip is wrapped
             mode.addItems(MODES)
             mode.setCurrentIndex(1)
             mode.currentIndexChanged.connect(lambda _=0: self.paramsChanged.emit())
