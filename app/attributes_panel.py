@@ -166,6 +166,7 @@ class ScrollsWhenShort(QScrollArea):
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no Tab stop of its own: Tab goes to the panel's controls
         panel.installEventFilter(self)
 
     def eventFilter(self, watched, event) -> bool:

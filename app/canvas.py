@@ -14,7 +14,6 @@ lands (a whole stroke, an erase gesture, clear, open) is one QUndoStack command.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +46,9 @@ ECHO_WINDOW_S: Final = 0.5
 UNDO_LIMIT: Final = 500  # commands kept; older ones are dropped so a long session stays bounded
 MIN_RENDER_SIDE: Final = 256  # px: a smaller picture with strokes is drawn up to this (the model's input size)
 SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) before it is used
-# Drawing an SVG runs on the GUI thread: 1,000 paths take about 1.2 s here, so more are refused.
+# Drawing an SVG runs on the GUI thread: 1,000 paths take about 1.2 s here, so more are refused
+# (counted as drawn: each <use> draws what it refers to again).
 MAX_SVG_ELEMENTS: Final = 2000
-_SVG_OUTSIDE_PICTURE: Final = re.compile(rb"""<image\b[^>]*?href\s*=\s*["'](?!data:)""", re.IGNORECASE)
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
 
@@ -667,13 +666,7 @@ def _render_svg(path: str | Path) -> np.ndarray:
     from PySide6.QtCore import QByteArray
 
     data = Path(path).read_bytes()  # (a regular file of bounded size: sniff_sketch checked)
-    elements = data.count(b"<") - data.count(b"</") - data.count(b"<!--") - data.count(b"<?")
-    if elements > MAX_SVG_ELEMENTS:
-        raise SketchError(f"{Path(path).name} is too complex to open ({elements:,} SVG elements, at most "
-                          f"{MAX_SVG_ELEMENTS:,}): export it as a PNG instead.")
-    if _SVG_OUTSIDE_PICTURE.search(data):  # a linked file could be a pipe, or anything on the disk
-        raise SketchError(f"{Path(path).name} links to pictures outside it, which are not read: "
-                          "export it as a PNG instead.")
+    _check_svg(data, Path(path).name)
     renderer = QSvgRenderer(QByteArray(data))
     size = renderer.defaultSize()
     if not renderer.isValid() or size.width() <= 0 or size.height() <= 0:
@@ -687,6 +680,46 @@ def _render_svg(path: str | Path) -> np.ndarray:
     painter.end()
     view = np.frombuffer(image.constBits(), dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
     return view[:, :w].copy()
+
+
+def _check_svg(data: bytes, name: str) -> None:
+    """SketchError for an SVG that would take long to draw (over MAX_SVG_ELEMENTS elements drawn,
+    <use> copies included) or that links pictures outside it (a linked file could be a pipe, or
+    anything on the disk). Parsed, so that namespace prefixes and nesting are seen as Qt sees them."""
+    import xml.etree.ElementTree as ElementTree
+
+    too_complex = SketchError(f"{name} is too complex to open (more than {MAX_SVG_ELEMENTS:,} SVG elements drawn): "
+                              "export it as a PNG instead.")
+    if data.count(b"<") - data.count(b"</") > 2 * MAX_SVG_ELEMENTS:  # plainly too many: not even parsed
+        raise too_complex
+    try:
+        root = ElementTree.fromstring(data)  # (expat refuses entity expansion bombs)
+    except (ElementTree.ParseError, ValueError) as exc:
+        raise SketchError(f"{name} is not a valid SVG drawing ({exc}).") from None
+    local = lambda element: str(element.tag).rpartition("}")[2]  # noqa: E731 -- the tag without its namespace
+    href = lambda element: next((v for k, v in element.attrib.items() if k.rpartition("}")[2] == "href"), None)  # noqa: E731
+    by_id = {element.get("id"): element for element in root.iter() if element.get("id")}
+    for element in root.iter():
+        link = href(element)
+        if local(element) in ("image", "feImage", "use") and link and not link.strip().startswith(("data:", "#")):
+            raise SketchError(f"{name} links to pictures outside it, which are not read: export it as a PNG instead.")
+    sizes: dict[int, int] = {}
+
+    def drawn(element, depth: int = 0) -> int:  # elements drawn for this one, <use> copies included
+        key = id(element)
+        if key in sizes:
+            return sizes[key]
+        if depth > 64:  # a <use> that refers to itself, or nesting no drawing needs
+            return MAX_SVG_ELEMENTS + 1
+        total = 1 + sum(drawn(child, depth + 1) for child in element)
+        link = href(element) if local(element) == "use" else None
+        if link and link.startswith("#") and link[1:] in by_id:
+            total += drawn(by_id[link[1:]], depth + 1)
+        sizes[key] = min(total, MAX_SVG_ELEMENTS + 1)
+        return sizes[key]
+
+    if drawn(root) > MAX_SVG_ELEMENTS:
+        raise too_complex
 
 
 def _distance_to_polyline(points: np.ndarray, x: float, y: float) -> float:

@@ -77,16 +77,16 @@ class _SketchFileOnUndo(QUndoCommand):
     untitled, as after undoing New sketch (a later Save asks for a name: no file overwritten by
     mistake with another sketch)."""
 
-    def __init__(self, window, path: Path | None):
+    def __init__(self, window, path: Path | None, is_source: bool = False):
         super().__init__()
-        self._window, self._path = window, path
+        self._window, self._path, self._is_source = window, path, is_source
 
     def redo(self) -> None:
-        self._window.sketch_file = self._path
+        self._window.sketch_file, self._window._sketch_file_is_source = self._path, self._is_source
         self._window._show_sketch_file()
 
     def undo(self) -> None:
-        self._window.sketch_file = None
+        self._window.sketch_file, self._window._sketch_file_is_source = None, False
         self._window._show_sketch_file()
 
 
@@ -844,9 +844,13 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 0)  # busy: the total is not known yet
             self.progress.show()
             self.cancel_indexing.show()
-            folder = Path(self.prefs.data_root or "").name or "the folder"
-            self.statusBar().showMessage(f"Looking for photos in {folder}… {done} found so far")
+            self.progress.setToolTip(f"{done} photos found so far")
+            if self._indexing_said != ("listing", job):  # said once: queries answered meanwhile say theirs
+                self._indexing_said = ("listing", job)
+                folder = Path(self.prefs.data_root or "").name or "the folder"
+                self.statusBar().showMessage(f"Looking for photos in {folder}… {done} found so far")
             return
+        self.progress.setToolTip("")
         self.progress.setFormat("%v/%m")  # the count in the bar: the status bar stays free for queries' news
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
@@ -897,7 +901,8 @@ class MainWindow(QMainWindow):
         skipped = list(getattr(catalogue, "skipped", []) or [])
         empty = f"No photos in {Path(getattr(catalogue, 'source', '') or self.prefs.data_root or '').name or 'that folder'} " \
                 "(JPEG, PNG, WebP, BMP, GIF or TIFF)."
-        if not len(catalogue.ids) and not skipped and self._before_folder is not None:
+        if (not len(catalogue.ids) and not skipped and self._before_folder is not None
+                and self._before_folder[1] != self.prefs.data_root):  # (the same folder read again: it is empty now)
             # a folder chosen with no photo in it: the photos searched before stay searched
             root = self.prefs.data_root
             self._catalogue_job = None
@@ -999,10 +1004,10 @@ class MainWindow(QMainWindow):
     def set_device(self, device: str | None) -> None:
         if not device:
             return
+        self.prefs.device = device  # what the next load uses, whatever this one does (a load failing meanwhile)
+        self._save_preferences()
         if self.info is None and self.last_error is not None and self.last_error[0] == "load":
-            self.prefs.device = device  # no model to move: the next load uses it, and the load error stays said
-            self._save_preferences()
-            return
+            return  # no model to move; the load error stays said
         self.statusBar().showMessage(f"Moving the model to {device.upper()}…")
         self.worker.set_device(device)
 
@@ -1055,7 +1060,7 @@ class MainWindow(QMainWindow):
                 self.dialogs.warn(self, "Open sketch", f"Could not open {path}:\n{exc}")
         else:
             if step is not None:
-                step.also(_SketchFileOnUndo(self, Path(path)))
+                step.also(_SketchFileOnUndo(self, Path(path), self.canvas.has_image))
             self._sketch_saved_as(Path(path))
             self._sketch_file_is_source = self.canvas.has_image
             self._facing_to_auto(step)

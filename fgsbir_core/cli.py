@@ -352,7 +352,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one model")
     common(p)
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0; with --refit-from a "
+                   "cross-validation's JSON, the seed it ran with)")
     p.add_argument("--steps", type=int, help="training steps (default 600, TrainConfig's; the shipped models are "
                    "trained in two stages by scripts/train_all.sh)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")

@@ -47,6 +47,8 @@ def load_script():
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FGSBIR_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    # nor the user's data folder: a benchmark fetched there is found when no data root is named
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
 
 
 # =========================================================================== app (GUI) tests

@@ -993,6 +993,27 @@ def test_a_device_chosen_after_a_failed_load_is_kept_for_the_next_load(qtbot, ma
     window.set_device("cuda")
     assert window.prefs.device == "cuda"
     assert "Cannot read model file" in window.statusBar().currentMessage()
+    asked = []
+    window.worker.load_engine = lambda category, device="cpu", weights=None: asked.append(device) or 99
+    window._load_model()
+    assert asked == ["cuda"]  # the next load gets it
+
+
+def test_a_device_chosen_while_a_failing_load_runs_is_kept(qtbot, make_window, fake_engines):
+    """Review: chosen during a load that then failed, the device was lost (the worker had no model)."""
+    import time as clock
+
+    from conftest import FakeModelError
+
+    def slow_failing_load():
+        clock.sleep(0.3)
+        raise FakeModelError("Cannot read model file")
+
+    fake_engines.setup["load"] = slow_failing_load
+    window = make_window(wait_ready=False)
+    window.set_device("cuda")  # while the load runs
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=5000)
+    assert window.prefs.device == "cuda"
 
 
 def test_large_view_attribute_table_scrolls_from_the_keyboard(qtbot, make_window):
@@ -1207,6 +1228,17 @@ def test_undoing_an_open_leaves_the_sketch_brought_back_untitled(qtbot, make_win
     assert window.dialogs.suggested[-1] == "sketch.json"
     window.redo_action.trigger()
     assert window.sketch_file == tmp_path / "a.json"
+    # a picture opened, undone, the sketch saved elsewhere, then Redo: Save still offers a new name (review)
+    from PIL import Image
+
+    Image.fromarray(np.full((60, 80), 255, np.uint8)).save(tmp_path / "scan.png")
+    window.dialogs.save_changes_answer = "discard"
+    window.open_sketch(str(tmp_path / "scan.png"))
+    window.undo_action.trigger()
+    window.save_sketch(str(tmp_path / "mine.json"))
+    window.redo_action.trigger()
+    window.save_action.trigger()
+    assert window.dialogs.suggested[-1] == str(tmp_path / "scan-sketch.png")
 
 
 def test_saving_an_opened_picture_offers_a_new_name_and_a_bare_name_never_replaces_silently(qtbot, make_window, tmp_path):
@@ -1357,6 +1389,7 @@ def test_a_large_font_on_a_short_screen_scrolls_the_attribute_panel_not_the_wind
     assert window.attributes.minimumSizeHint().height() > 400  # the panel itself is tall
     scroller = window.attributes_dock.widget()
     assert scroller.widget() is window.attributes and scroller.minimumSizeHint().height() <= 160
+    assert scroller.focusPolicy() == Qt.FocusPolicy.NoFocus  # no Tab stop that shows nothing (review)
     assert scroller.minimumSizeHint().width() >= window.attributes.minimumSizeHint().width()  # never cut at the side
     window.resize(1000, 560)
     qtbot.wait(50)
