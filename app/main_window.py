@@ -73,21 +73,24 @@ class _SetIndex(QUndoCommand):
 
 
 class _SketchFileOnUndo(QUndoCommand):
-    """The sketch's file as part of the undo step that opened it: undone, the sketch brought back is
-    untitled, as after undoing New sketch (a later Save asks for a name: no file overwritten by
-    mistake with another sketch)."""
+    """The sketch's file as part of the undo step that replaced the sketch (Open, paste): undone,
+    the sketch brought back has its own name again (or none), so that Save never offers one
+    sketch's file for another."""
 
     def __init__(self, window, path: Path | None, is_source: bool = False):
         super().__init__()
-        self._window, self._path, self._is_source = window, path, is_source
+        self._window, self._new = window, (path, is_source)
+        self._old = (window.sketch_file, window._sketch_file_is_source)  # (made before the window names the new one)
+
+    def _name(self, name: tuple) -> None:
+        self._window.sketch_file, self._window._sketch_file_is_source = name
+        self._window._show_sketch_file()
 
     def redo(self) -> None:
-        self._window.sketch_file, self._window._sketch_file_is_source = self._path, self._is_source
-        self._window._show_sketch_file()
+        self._name(self._new)
 
     def undo(self) -> None:
-        self._window.sketch_file, self._window._sketch_file_is_source = None, False
-        self._window._show_sketch_file()
+        self._name(self._old)
 
 
 class MainWindow(QMainWindow):
@@ -768,7 +771,8 @@ class MainWindow(QMainWindow):
         self.results_dock.setWindowTitle(f"Results: top {len(outcome.results)} of {total}{where}{having}" if outcome.results
                                          else f"Results: none of {total}{where}{having}" if total and must else "Results")
         code = outcome.code
-        if self.last_error is not None and self.last_error[0] == "query":
+        failed_sketch = code is None and not self.canvas.is_empty()  # (a re-rank of a sketch that could not be read)
+        if self.last_error is not None and self.last_error[0] == "query" and not failed_sketch:
             if self.statusBar().currentMessage().startswith("Query: "):
                 self.statusBar().clearMessage()  # this query worked: the last one's error no longer holds
             self.last_error = None
@@ -1168,6 +1172,7 @@ class MainWindow(QMainWindow):
         self.sketch_file = path
         self._sketch_file_is_source = False
         self.canvas.undo_stack.setClean()
+        self._schedule_autosave()  # a crash now restores the sketch under this name
         self._show_sketch_file()
         self.prefs.recent_sketches = settings.remember_recent(self.prefs.recent_sketches, str(path.absolute()))
         self._save_preferences()

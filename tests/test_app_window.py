@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from conftest import FakeDialogs, draw_mouse, model_input
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QListView, QSlider
 
 from app import settings
@@ -947,6 +948,8 @@ def test_a_rerank_after_an_unreadable_sketch_clears_the_old_grid(qtbot, make_win
     window.rerank()  # a slider move, a catalogue made ready, ...
     qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is None, timeout=5000)
     assert shown_ids(window) == []
+    # and the reason stays said: the empty answer is not a query that worked (stress test)
+    assert window.last_error[0] == "query" and "too small to read" in window.statusBar().currentMessage()
 
 
 def test_a_superseded_models_ready_is_not_taken(qtbot, make_window, fake_engines):
@@ -1213,21 +1216,32 @@ def test_new_or_open_over_unsaved_changes_asks_first(qtbot, make_window, tmp_pat
     assert window.dialogs.asked_save == asked and window.canvas.is_empty()
 
 
-def test_undoing_an_open_leaves_the_sketch_brought_back_untitled(qtbot, make_window, tmp_path):
+def test_undoing_an_open_or_a_paste_brings_back_the_sketchs_own_name(qtbot, make_window, tmp_path):
     """QA pass: after Open a.json then Undo, the title still named a.json and Save offered to
-    replace a.json's strokes with the other sketch's."""
+    replace a.json's strokes with the other sketch's; a stress test: undoing a paste over a.json
+    left a.json's sketch untitled."""
     window = make_window()
     draw_and_wait(qtbot, window)
     window.save_sketch(str(tmp_path / "b.json"))
     (tmp_path / "a.json").write_text('{"strokes": [[[0, 0], [50, 80]], [[10, 10], [60, 20]], [[5, 5], [9, 90]]]}')
     window.open_sketch(str(tmp_path / "a.json"))
     window.undo_action.trigger()
-    assert window.sketch_file is None and window.windowTitle().startswith("Untitled sketch")
+    assert window.sketch_file == tmp_path / "b.json" and window.windowTitle().startswith("b.json")
     window.dialogs.save_answer = None
     window.save_action.trigger()
-    assert window.dialogs.suggested[-1] == "sketch.json"
+    assert window.dialogs.suggested[-1] == str(tmp_path / "b.json")
     window.redo_action.trigger()
     assert window.sketch_file == tmp_path / "a.json"
+    image = QImage(60, 40, QImage.Format.Format_Grayscale8)
+    image.fill(255)
+    QApplication.clipboard().setImage(image)
+    try:
+        window.paste_sketch()
+        assert window.sketch_file is None and window.canvas.has_image
+        window.undo_action.trigger()
+        assert window.sketch_file == tmp_path / "a.json" and not window.isWindowModified()
+    finally:
+        QApplication.clipboard().clear()
     # a picture opened, undone, the sketch saved elsewhere, then Redo: Save still offers a new name (review)
     from PIL import Image
 

@@ -127,6 +127,16 @@ def test_a_restored_sketch_keeps_its_file_name_and_facing(qtbot, make_window, tm
     assert second.isWindowModified() and second.attributes.facing.currentIndex() == 2
 
 
+def test_a_save_refreshes_the_autosave_so_a_crash_then_keeps_the_name(qtbot, make_window, tmp_path):
+    """Stress test: a crash right after Save restored the sketch untitled (the autosave still had
+    the name from before)."""
+    window = make_window()
+    draw_mouse(qtbot, window.canvas, BOOT)
+    wait_autosaved(qtbot, window, 1)
+    window.save_sketch(str(tmp_path / "x.json"))
+    qtbot.waitUntil(lambda: read_snapshot(window.autosave.path).file == str(tmp_path / "x.json"), timeout=3000)
+
+
 def test_declined_restore_deletes_and_is_not_asked_again(qtbot, make_window):
     first = make_window()
     draw_mouse(qtbot, first.canvas, BOOT)
