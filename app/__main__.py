@@ -34,7 +34,7 @@ def run_query(args) -> int:
     from fgsbir_core.cli import answer_queries, print_answers, report_failed
 
     try:
-        answers = answer_queries(args.query, args.category or "shoes", args.top, args.gallery, args.data_root,
+        answers = answer_queries(args.query, args.category, args.top, args.gallery, args.data_root,
                                  args.catalogue, args.weights, args.attribute_weight, args.facing)
         print_answers(answers, args.json)
     except KeyboardInterrupt:

@@ -73,11 +73,24 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
 
 
-def answer_queries(sketches, category: str, top: int = 10, gallery: str | None = None, data_root=None,
+def category_for(category: str | None, weights) -> str:
+    """The category asked for; without one, that of the given checkpoint, else shoes."""
+    if category is not None:
+        return category
+    if weights:
+        from .checkpoint import load_checkpoint
+
+        return str(load_checkpoint(weights)["category"])
+    return "shoes"
+
+
+def answer_queries(sketches, category: str | None, top: int = 10, gallery: str | None = None, data_root=None,
                    catalogue=None, weights=None, attribute_weight: float | None = None,
                    facing: str = "auto") -> list[dict]:
     """`fgsbir query` and `sketchfind --query`: rank the benchmark photos (`gallery`, default
-    the test split) or a folder of the user's own photos (`catalogue`) for each sketch file."""
+    the test split) or a folder of the user's own photos (`catalogue`) for each sketch file.
+    No category: the checkpoint's own (`category_for`)."""
+    category = category_for(category, weights)
     if catalogue and (gallery or data_root):
         raise ValueError("--catalogue searches a folder of your own photos; --gallery and --data-root choose "
                          "benchmark photos instead: give one or the other")
@@ -196,6 +209,7 @@ def _cmd_eval(args) -> int:
     from .engine import bundled_weights
     from .evaluate import evaluate_checkpoint
 
+    args.category = category_for(args.category, args.weights)
     weights = args.weights or bundled_weights(args.category, args.mode or "mtl")
     metrics, _ = evaluate_checkpoint(weights, args.category, args.data_root, args.attribute_weight)
     state = load_checkpoint(weights)
@@ -343,8 +357,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(fgsbir_core.train.TrainConfig; model.KEY for the network's ModelConfig), e.g. "
                        "--set hard_ties=appearance or --set model.members=3; repeatable")
 
-    def common(p, mode=True):
-        p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default="shoes", help="shoes (default) or chairs")
+    def common(p, mode=True, from_weights=False):
+        # from_weights: without --category, a --weights file's own category (else shoes)
+        p.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None if from_weights else "shoes",
+                       help="shoes (default" + ("; with --weights, that model's category" if from_weights else "") + ") or chairs")
         p.add_argument("--data-root", help="QMUL V1 data folder (default: $FGSBIR_DATA)")
         if mode:
             p.add_argument("--mode", choices=("mtl", "triplet"), default="mtl",
@@ -380,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("eval", help="test-split acc@1, acc@10 and triplet accuracy of a model")
-    common(p)
+    common(p, from_weights=True)
     p.add_argument("--weights", help="checkpoint (default: the bundled model of that category and mode)")
     p.add_argument("--attribute-weight", type=attribute_weight, help="fusion weight w (default: the one chosen on validation)")
     p.add_argument("--json", action="store_true", help="print JSON (fractions)")
@@ -407,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_table1)
 
     p = sub.add_parser("query", help="rank photos for sketches: stroke files (.json) or images (dark lines on light paper, up to 40 megapixels)")
-    common(p, mode=False)
+    common(p, mode=False, from_weights=True)
     p.add_argument("sketches", nargs="+", metavar="SKETCH", help="stroke files saved by the app, or pictures of sketches")
     add_query_options(p)
     p.set_defaults(func=_cmd_query)

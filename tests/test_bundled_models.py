@@ -106,6 +106,13 @@ def test_cli_refuses_bad_options_and_answers_every_readable_sketch(data_root, tm
     assert "give one or the other" in capsys.readouterr().err
     assert main(["eval", "--category", "chairs", "--mode", "triplet", "--attribute-weight", "1"]) == 2
     assert "predicts no attributes" in capsys.readouterr().err
+    # --weights without --category: the model's own category (a QA pass: "a chairs model, not a shoes model")
+    chairs = str(bundled_weights("chairs", "mtl"))
+    assert main(["query", "--weights", chairs, "--top", "2", "--json", str(good)]) == 0
+    assert "armrests" in json.loads(capsys.readouterr().out)[0]["results"][0]["attributes"]  # ranked as chairs
+    from fgsbir_core.cli import category_for
+
+    assert category_for(None, chairs) == "chairs" and category_for("shoes", chairs) == "shoes" and category_for(None, None) == "shoes"
 
 
 @pytest.mark.parametrize("category", ["shoes", "chairs"])
