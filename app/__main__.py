@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="sketchfind", description="SketchFind: find photos by sketching them.")
     parser.add_argument("--version", action="version", version=f"SketchFind {version()}")
     parser.add_argument("--category", choices=RETRIEVAL_CATEGORIES, default=None,
-                        help="product category (default: the last one used in the window; shoes with --query)")
+                        help="product category (default: the last one used in the window; with --query, the --weights model's, else shoes)")
     parser.add_argument("--data-root", default=None, help="benchmark data folder (default $FGSBIR_DATA)")
     parser.add_argument("sketch", nargs="?", help="a sketch to open in the window (stroke file, SVG or picture)")
     query = parser.add_argument_group("answering from the command line, without a window (as `fgsbir query`)")

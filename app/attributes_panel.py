@@ -304,7 +304,7 @@ class AttributesPanel(QWidget):
                     label.setEnabled(False)  # greyed, still readable
                     tip += (" Its labels are weak, so the model reads it poorly and the slider barely moves "
                             "results by it; Must have still filters on it.")
-            label.setToolTip(tip.strip())
+            label.setToolTip("".join(f"<p>{html.escape(part)}</p>" for part in tip.strip().split("\n\n") if part))  # wrapped
             bar = QProgressBar()
             bar.setRange(0, 100)
             bar.setValue(0)

@@ -14,6 +14,7 @@ lands (a whole stroke, an erase gesture, clear, open) is one QUndoStack command.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ SVG_SIDE: Final = 1024  # an SVG sketch is drawn at this size (longer side) befo
 # Drawing an SVG runs on the GUI thread: 1,000 paths take about 1.2 s here, so more are refused
 # (counted as drawn: each <use> draws what it refers to again).
 MAX_SVG_ELEMENTS: Final = 2000
+# a picture or <use> linked from outside the file, for SVGs expat cannot parse (any prefix, any href)
+_SVG_OUTSIDE_LINK: Final = re.compile(rb"""<(?:[\w.-]+:)?(?:image|feImage|use)\b[^>]*?href\s*=\s*["']\s*(?!data:|#)""",
+                                      re.IGNORECASE)
 INK: Final = QColor(20, 20, 20)
 PAPER: Final = QColor(255, 255, 255)
 
@@ -685,36 +689,43 @@ def _render_svg(path: str | Path) -> np.ndarray:
 def _check_svg(data: bytes, name: str) -> None:
     """SketchError for an SVG that would take long to draw (over MAX_SVG_ELEMENTS elements drawn,
     <use> copies included) or that links pictures outside it (a linked file could be a pipe, or
-    anything on the disk). Parsed, so that namespace prefixes and nesting are seen as Qt sees them."""
+    anything on the disk). Parsed, so that namespace prefixes and nesting are seen as Qt sees them;
+    one that expat cannot parse but Qt may draw (an undeclared prefix, an HTML entity) is checked
+    by its text instead."""
     import xml.etree.ElementTree as ElementTree
 
     too_complex = SketchError(f"{name} is too complex to open (more than {MAX_SVG_ELEMENTS:,} SVG elements drawn): "
                               "export it as a PNG instead.")
+    linked = SketchError(f"{name} links to pictures outside it, which are not read: export it as a PNG instead.")
     if data.count(b"<") - data.count(b"</") > 2 * MAX_SVG_ELEMENTS:  # plainly too many: not even parsed
         raise too_complex
     try:
         root = ElementTree.fromstring(data)  # (expat refuses entity expansion bombs)
-    except (ElementTree.ParseError, ValueError) as exc:
-        raise SketchError(f"{name} is not a valid SVG drawing ({exc}).") from None
+    except (ElementTree.ParseError, ValueError):
+        if _SVG_OUTSIDE_LINK.search(data) or data.count(b"<") - data.count(b"</") > MAX_SVG_ELEMENTS:
+            raise linked if _SVG_OUTSIDE_LINK.search(data) else too_complex from None
+        return  # Qt judges it (and says "not a valid SVG drawing" where it cannot draw it)
     local = lambda element: str(element.tag).rpartition("}")[2]  # noqa: E731 -- the tag without its namespace
-    href = lambda element: next((v for k, v in element.attrib.items() if k.rpartition("}")[2] == "href"), None)  # noqa: E731
+    hrefs = lambda element: [v.strip() for k, v in element.attrib.items() if k.rpartition("}")[2] == "href"]  # noqa: E731
     by_id = {element.get("id"): element for element in root.iter() if element.get("id")}
-    for element in root.iter():
-        link = href(element)
-        if local(element) in ("image", "feImage", "use") and link and not link.strip().startswith(("data:", "#")):
-            raise SketchError(f"{name} links to pictures outside it, which are not read: export it as a PNG instead.")
-    sizes: dict[int, int] = {}
+    for element in root.iter():  # every href: Qt takes xlink:href, or href where that is empty
+        if local(element) in ("image", "feImage", "use") and any(link and not link.startswith(("data:", "#"))
+                                                                  for link in hrefs(element)):
+            raise linked
+    sizes: dict[tuple, int] = {}
 
-    def drawn(element, depth: int = 0) -> int:  # elements drawn for this one, <use> copies included
-        key = id(element)
+    def drawn(element, used: bool = False, depth: int = 0) -> int:  # elements drawn for this one, <use> copies included
+        key = (id(element), used)
         if key in sizes:
             return sizes[key]
         if depth > 64:  # a <use> that refers to itself, or nesting no drawing needs
             return MAX_SVG_ELEMENTS + 1
-        total = 1 + sum(drawn(child, depth + 1) for child in element)
-        link = href(element) if local(element) == "use" else None
-        if link and link.startswith("#") and link[1:] in by_id:
-            total += drawn(by_id[link[1:]], depth + 1)
+        if local(element) in ("defs", "symbol") and not used:
+            return 1  # drawn only where a <use> refers to it
+        total = 1 + sum(drawn(child, used, depth + 1) for child in element)
+        if local(element) == "use":
+            total += max([drawn(by_id[link[1:]], True, depth + 1) for link in hrefs(element)
+                          if link.startswith("#") and link[1:] in by_id] or [0])
         sizes[key] = min(total, MAX_SVG_ELEMENTS + 1)
         return sizes[key]
 

@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.dialogs = dialogs or QtDialogs()
         self._config_dir = config_dir
+        self._results_width_before = None  # the results panel's width before a maximised window widened it
         self._weights = weights  # --weights: one category's model; the other category loads its bundled one
         self._weights_category = category if weights else None  # None: not known until it loads
         self._load_job = 0
@@ -359,7 +360,10 @@ class MainWindow(QMainWindow):
         focused = QApplication.focusWidget()  # (a closed panel is skipped: the keys would move what cannot be seen)
         here = next((i for i, area in enumerate(areas) if focused is not None and (focused is area or area.isAncestorOf(focused))), -1)
         target = areas[(here + step) % len(areas)] if here >= 0 else self.canvas
-        (self.attributes.slider if target is self.attributes else target).setFocus(Qt.FocusReason.ShortcutFocusReason)
+        widget = self.attributes.slider if target is self.attributes else target
+        widget.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        if target is self.attributes:  # scrolled into view where the panel scrolls (a short screen)
+            self.attributes_dock.widget().ensureWidgetVisible(widget)
 
     # ------------------------------------------------------------------ start / stop
     def start(self) -> None:
@@ -645,13 +649,23 @@ class MainWindow(QMainWindow):
         super().resizeEvent(event)
         if self.windowState() & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
             QTimer.singleShot(0, self._widen_results)  # once the docks have their new sizes
+        elif self._results_width_before is not None:
+            QTimer.singleShot(0, self._unwiden_results)
 
     def _widen_results(self) -> None:
         """Maximised, the results get a share of the new room (a main window gives all of it to the
-        canvas: two columns of photos beside a canvas of 1,250 px); never narrowed."""
+        canvas: two columns of photos beside a canvas of 1,250 px); never narrowed. Restored, the
+        panel gets its width back (the canvas would be squeezed)."""
         dock = self.results_dock
         if dock.isVisible() and not dock.isFloating() and dock.width() < RESULTS_SHARE * self.width():
+            if self._results_width_before is None:
+                self._results_width_before = dock.width()
             self.resizeDocks([dock], [int(RESULTS_SHARE * self.width())], Qt.Orientation.Horizontal)
+
+    def _unwiden_results(self) -> None:
+        width, self._results_width_before = self._results_width_before, None
+        if width is not None and not self.windowState() & (Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen):
+            self.resizeDocks([self.results_dock], [width], Qt.Orientation.Horizontal)
 
     def closeEvent(self, event) -> None:
         if not self._may_replace_sketch("closing"):  # a clean exit removes the autosave: ask before the sketch goes

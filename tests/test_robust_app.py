@@ -442,12 +442,31 @@ def test_svg_too_complex_or_linking_outside_files_is_refused(qtbot, make_window,
     (tmp_path / "prefixed.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:s="http://www.w3.org/2000/svg" '
                                            f'{xlink} width="100" height="100">'
                                            '<s:image xlink:href="/tmp/pipe.png" width="9" height="9"/></svg>')
+    # two hrefs: Qt reads xlink:href first (a review: only the first attribute was checked)
+    (tmp_path / "two_hrefs.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" {xlink} width="100" height="100">'
+                                            '<image href="data:image/png;base64,AAAA" xlink:href="/tmp/pipe.png" '
+                                            'width="9" height="9"/></svg>')
+    # what expat cannot parse but Qt may draw is checked by its text
+    (tmp_path / "unbound.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" inkscape:v="1">'
+                                          '<s:image xlink:href="/tmp/pipe.png"/></svg>')
     for name, said in (("busy.svg", "too complex to open (more than 2,000 SVG elements drawn)"),
                        ("linked.svg", "links to pictures outside it"), ("bomb.svg", "too complex to open"),
-                       ("prefixed.svg", "links to pictures outside it")):
+                       ("prefixed.svg", "links to pictures outside it"), ("two_hrefs.svg", "links to pictures outside it"),
+                       ("unbound.svg", "links to pictures outside it")):
         window.open_sketch(str(tmp_path / name))
         assert said in window.statusBar().currentMessage()
         assert len(window.canvas.strokes) == strokes and not window.canvas.has_image  # the sketch is kept
+    # drawings that are fine: 1,200 paths kept in <defs> and drawn once by <use> (a review: counted
+    # twice, and refused), and an Inkscape attribute whose prefix is not declared (expat refuses it)
+    paths = "".join(f'<path d="M{i % 90} 0 L{i % 90} 90" stroke="black"/>' for i in range(1200))
+    (tmp_path / "defs.svg").write_text(f'<svg xmlns="http://www.w3.org/2000/svg" {xlink} width="100" height="100">'
+                                       f'<defs><g id="d">{paths}</g></defs><use xlink:href="#d"/></svg>')
+    (tmp_path / "inkscape.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="100" height="100" '
+                                           'inkscape:version="1.2"><path d="M10 10 L90 70" stroke="black" stroke-width="3"/></svg>')
+    for name in ("defs.svg", "inkscape.svg"):
+        window.dialogs.save_changes_answer = "discard"
+        window.open_sketch(str(tmp_path / name))
+        assert window.canvas.has_image, name
 
 
 # ------------------------------------------------------------------------------ settings files
