@@ -72,27 +72,6 @@ class _SetIndex(QUndoCommand):
         self._box.setCurrentIndex(self._old)
 
 
-class _SketchFileOnUndo(QUndoCommand):
-    """The sketch's file as part of the undo step that replaced the sketch (Open, paste): undone,
-    the sketch brought back has its own name again (or none), so that Save never offers one
-    sketch's file for another."""
-
-    def __init__(self, window, path: Path | None, is_source: bool = False):
-        super().__init__()
-        self._window, self._new = window, (path, is_source)
-        self._old = (window.sketch_file, window._sketch_file_is_source)  # (made before the window names the new one)
-
-    def _name(self, name: tuple) -> None:
-        self._window.sketch_file, self._window._sketch_file_is_source = name
-        self._window._show_sketch_file()
-
-    def redo(self) -> None:
-        self._name(self._new)
-
-    def undo(self) -> None:
-        self._name(self._old)
-
-
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -147,7 +126,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.sketch_file: Path | None = None  # the file the sketch was last opened from or saved to
         self._sketch_file_is_source = False  # it is a picture opened (a scan, a photo), not a file saved here
+        # Each sketch that New, Open, a paste or a restore put on the canvas keeps its own name on the
+        # undo step that put it there (the first one's here): Undo and Redo across such steps name
+        # the sketch they bring back, and a save renames the sketch whose step is below.
+        self._first_sketch_name: tuple[Path | None, bool] = (None, False)
         self.canvas.undo_stack.cleanChanged.connect(self._show_sketch_file)  # a bound slot: gone with the window
+        self.canvas.undo_stack.indexChanged.connect(self._name_follows_undo)
         self._show_sketch_file()
         self.setAcceptDrops(True)  # a sketch file or picture dropped anywhere on the window opens
         self.results = ResultsView()
@@ -428,12 +412,11 @@ class MainWindow(QMainWindow):
         if modes:
             self._pending_modes = (self.prefs.category, modes)
             self._apply_pending_modes()
-        self.canvas.set_image(snap.image, "Restore sketch", snap.strokes)
+        step = self.canvas.replacement(lambda: self.canvas.set_image(snap.image, "Restore sketch", snap.strokes))
         if 0 < snap.facing < self.attributes.facing.count():
             self.attributes.facing.setCurrentIndex(snap.facing)
-        if snap.file:  # its changes since are in no file: the title marks them, Save offers the name
-            self.sketch_file, self._sketch_file_is_source = Path(snap.file), snap.file_is_source
-            self._show_sketch_file()
+        # its changes since are in no file: the title marks them, Save offers the name
+        self._name_sketch(step, Path(snap.file) if snap.file else None, snap.file_is_source)
         if snap.note:
             self.notice(snap.note)
 
@@ -1045,10 +1028,10 @@ class MainWindow(QMainWindow):
         for a new file instead of offering the old one's name."""
         if not self._may_replace_sketch("starting a new one"):
             return
-        self._facing_to_auto(self.canvas.replacement(self.canvas.clear))
-        self.sketch_file = None
+        step = self.canvas.replacement(self.canvas.clear)
+        self._facing_to_auto(step)
+        self._name_sketch(step, None)
         self.canvas.undo_stack.setClean()
-        self._show_sketch_file()
 
     def _facing_to_auto(self, step) -> None:
         """A forced facing was for the old sketch: the new one starts on Auto, as part of the undo
@@ -1077,10 +1060,8 @@ class MainWindow(QMainWindow):
             if given:
                 self.dialogs.warn(self, "Open sketch", f"Could not open {path}:\n{exc}")
         else:
-            if step is not None:
-                step.also(_SketchFileOnUndo(self, Path(path), self.canvas.has_image))
-            self._sketch_saved_as(Path(path))
-            self._sketch_file_is_source = self.canvas.has_image
+            self._name_sketch(step, Path(path), self.canvas.has_image)
+            self._sketch_saved_as(Path(path), is_source=self.canvas.has_image)
             self._facing_to_auto(step)
 
     def paste_sketch(self) -> None:
@@ -1110,10 +1091,7 @@ class MainWindow(QMainWindow):
                 log.warning("could not paste a picture: %s", exc)
                 self.notice(f"Could not use the pasted picture: {exc}")
             else:  # a picture from no file: the old sketch's name is not this one's
-                if step is not None:
-                    step.also(_SketchFileOnUndo(self, None))
-                self.sketch_file = None
-                self._show_sketch_file()
+                self._name_sketch(step, None)
             return True
         self.statusBar().showMessage(nothing, 4000)
         return False
@@ -1129,6 +1107,9 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def save_sketch(self, path: str | None = None) -> None:
+        if self.canvas.is_empty():
+            self.statusBar().showMessage("Nothing to save: the canvas is empty.", 4000)
+            return
         # a stroke file holds strokes only: a sketch with a picture is saved as a picture, strokes drawn in
         kind, filters = ((".png", "PNG image (*.png)") if self.canvas.has_image
                          else (".json", "Stroke files (*.json);;PNG image (*.png)"))
@@ -1181,10 +1162,33 @@ class MainWindow(QMainWindow):
             return False
         return True
 
-    def _sketch_saved_as(self, path: Path) -> None:
+    def _sketch_step(self):
+        """The undo step that put the sketch now shown on the canvas (None: the first sketch)."""
+        stack = self.canvas.undo_stack
+        for index in range(stack.index() - 1, -1, -1):
+            command = stack.command(index)
+            if getattr(command, "sketch_name", None) is not None:
+                return command
+        return None
+
+    def _name_sketch(self, step, path: Path | None, is_source: bool = False) -> None:
+        """Name the sketch that `step` put on the canvas (None: the sketch now shown)."""
+        step = step or self._sketch_step()
+        if step is None:
+            self._first_sketch_name = (path, is_source)
+        else:
+            step.sketch_name = (path, is_source)
+        self.sketch_file, self._sketch_file_is_source = path, is_source
+        self._show_sketch_file()
+
+    def _name_follows_undo(self, _index: int = 0) -> None:
+        step = self._sketch_step()
+        self.sketch_file, self._sketch_file_is_source = self._first_sketch_name if step is None else step.sketch_name
+        self._show_sketch_file()
+
+    def _sketch_saved_as(self, path: Path, is_source: bool = False) -> None:
         """The sketch as it is now is in `path`: nothing to lose on closing."""
-        self.sketch_file = path
-        self._sketch_file_is_source = False
+        self._name_sketch(None, path, is_source)
         self.canvas.undo_stack.setClean()
         self._schedule_autosave()  # a crash now restores the sketch under this name
         self._show_sketch_file()
@@ -1245,6 +1249,8 @@ class MainWindow(QMainWindow):
             return
         data, carried = self.canvas.png_bytes()
         if self._write_or_say(path, lambda p: atomic_write_bytes(Path(p), data), "export"):
+            if carried and self.sketch_file is not None and Path(path).absolute() == self.sketch_file.absolute():
+                self._sketch_saved_as(Path(path))  # over the sketch's own file: that is a save (it was not noticed)
             if carried:
                 self.statusBar().showMessage(f"Exported {path}", 4000)
             else:

@@ -1188,13 +1188,15 @@ def test_new_sketch_is_untitled_and_undoable(qtbot, make_window, tmp_path):
     assert window.canvas.is_empty() and window.sketch_file is None
     assert window.windowTitle().startswith("Untitled sketch") and not window.isWindowModified()
     assert not window.has_unsaved_sketch()
-    window.undo_action.trigger()  # the old sketch comes back, as an unsaved one
+    window.undo_action.trigger()  # the old sketch comes back with its own name (marked: not the state saved last)
     assert [s.tolist() for s in window.canvas.stroke_arrays()] == [s.tolist() for s in strokes]
     assert window.has_unsaved_sketch() and window.isWindowModified()
+    assert window.sketch_file == tmp_path / "boot.json" and window.windowTitle().startswith("boot.json")
     window.dialogs.save_answer = None
     window.save_action.trigger()
-    assert window.dialogs.suggested[-1] == "sketch.json"  # not boot.json: nothing overwritten by mistake
-    assert window.sketch_file is None
+    assert window.dialogs.suggested[-1] == str(tmp_path / "boot.json")
+    window.redo_action.trigger()  # the new sketch again: untitled
+    assert window.sketch_file is None and window.windowTitle().startswith("Untitled sketch")
 
 
 def test_new_or_open_over_unsaved_changes_asks_first(qtbot, make_window, tmp_path):
@@ -1242,7 +1244,7 @@ def test_undoing_an_open_or_a_paste_brings_back_the_sketchs_own_name(qtbot, make
         window.paste_sketch()
         assert window.sketch_file is None and window.canvas.has_image
         window.undo_action.trigger()
-        assert window.sketch_file == tmp_path / "a.json" and not window.isWindowModified()
+        assert window.sketch_file == tmp_path / "a.json"  # (marked: the clean state is f.json's)
     finally:
         QApplication.clipboard().clear()
     # a picture opened, undone, the sketch saved elsewhere, then Redo: Save still offers a new name (review)
@@ -1256,6 +1258,70 @@ def test_undoing_an_open_or_a_paste_brings_back_the_sketchs_own_name(qtbot, make
     window.redo_action.trigger()
     window.save_action.trigger()
     assert window.dialogs.suggested[-1] == str(tmp_path / "scan-sketch.png")
+
+
+def test_each_sketch_keeps_its_own_name_across_undo_and_redo(qtbot, make_window, tmp_path):
+    """Stress test, round 2: names recorded at Open or paste went stale after a later Save as
+    (a clean title naming a file holding another sketch), and Export PNG over the sketch's own
+    file went unnoticed (a clean title, the sketch in no file)."""
+    from PIL import Image
+
+    window = make_window()
+    window.dialogs.save_changes_answer = "discard"
+    draw_and_wait(qtbot, window)
+    window.save_sketch(str(tmp_path / "a.json"))
+    window.new_action.trigger()
+    window.open_sketch(str(tmp_path / "a.json"))
+    draw_mouse(qtbot, window.canvas, [(30, 30), (120, 60)])
+    window.save_sketch(str(tmp_path / "f.json"))  # Save as: this sketch is f.json now
+    window.undo_action.trigger()
+    assert window.sketch_file == tmp_path / "f.json" and window.isWindowModified()  # f.json's sketch, changed
+    window.undo_action.trigger()  # before the Open: the New sketch, untitled
+    assert window.sketch_file is None
+    for _ in range(2):
+        window.redo_action.trigger()
+    assert window.sketch_file == tmp_path / "f.json" and not window.isWindowModified()
+    for _ in range(3):
+        window.undo_action.trigger()  # before New: a.json's own sketch
+    assert window.sketch_file == tmp_path / "a.json"  # (marked: the clean state is f.json's)
+    # a scan opened, then New, then back and forth: the empty sketch stays untitled
+    Image.fromarray(np.full((60, 80), 255, np.uint8)).save(tmp_path / "scan.png")
+    window.open_sketch(str(tmp_path / "scan.png"))
+    window.new_action.trigger()
+    window.undo_action.trigger()
+    assert window.sketch_file == tmp_path / "scan.png"
+    window.redo_action.trigger()
+    assert window.sketch_file is None and window.canvas.is_empty()
+    # Export PNG over the sketch's own file is a save
+    draw_mouse(qtbot, window.canvas, [(30, 30), (120, 60)])
+    window.save_sketch(str(tmp_path / "b.png"))
+    draw_mouse(qtbot, window.canvas, [(40, 90), (150, 20)])
+    window.export_png(str(tmp_path / "b.png"))
+    assert not window.isWindowModified()
+    window.undo_action.trigger()
+    assert window.isWindowModified()  # b.png holds the two-stroke sketch, the canvas one stroke
+    window.new_action.trigger()
+    window.save_sketch(str(tmp_path / "empty.json"))  # nothing to save
+    assert not (tmp_path / "empty.json").exists() and "Nothing to save" in window.statusBar().currentMessage()
+
+
+def test_undoing_a_restore_leaves_the_first_sketch_untitled(qtbot, make_window, tmp_path):
+    """Stress test, round 2: after a restore of a.json's sketch, Undo left "a.json" on the empty canvas."""
+    from test_robust_app import RestoreDialogs
+
+    first = make_window()
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.save_sketch(str(tmp_path / "a.json"))
+    draw_mouse(qtbot, first.canvas, [(20, 20), (90, 40)])
+    first.autosave_now()
+    first.autosave._lock.unlock()
+    first.autosave._lock = first.autosave.path = None
+    second = make_window(dialogs=RestoreDialogs(True))
+    assert second.sketch_file == tmp_path / "a.json"
+    second.undo_action.trigger()
+    assert second.canvas.is_empty() and second.sketch_file is None
+    second.redo_action.trigger()
+    assert second.sketch_file == tmp_path / "a.json"
 
 
 def test_saving_an_opened_picture_offers_a_new_name_and_a_bare_name_never_replaces_silently(qtbot, make_window, tmp_path):
