@@ -1024,8 +1024,8 @@ class MainWindow(QMainWindow):
         return answer == "discard"
 
     def new_sketch(self) -> None:
-        """An empty, untitled sketch. The old one goes by an undoable Clear, and a later Save asks
-        for a new file instead of offering the old one's name."""
+        """An empty, untitled sketch (a later Save asks for a name). The old one goes by an undoable
+        Clear, and Undo brings it back with its own name."""
         if not self._may_replace_sketch("starting a new one"):
             return
         step = self.canvas.replacement(self.canvas.clear)
