@@ -130,6 +130,7 @@ class MainWindow(QMainWindow):
         # undo step that put it there (the first one's here): Undo and Redo across such steps name
         # the sketch they bring back, and a save renames the sketch whose step is below.
         self._first_sketch_name: tuple[Path | None, bool] = (None, False)
+        self._undo_index = 0
         self.canvas.undo_stack.cleanChanged.connect(self._show_sketch_file)  # a bound slot: gone with the window
         self.canvas.undo_stack.indexChanged.connect(self._name_follows_undo)
         self._show_sketch_file()
@@ -1181,7 +1182,12 @@ class MainWindow(QMainWindow):
         self.sketch_file, self._sketch_file_is_source = path, is_source
         self._show_sketch_file()
 
-    def _name_follows_undo(self, _index: int = 0) -> None:
+    def _name_follows_undo(self, index: int) -> None:
+        previous, self._undo_index = self._undo_index, index
+        if abs(index - previous) <= 1:  # a stroke drawn, undone or redone (0: drawn at the undo limit)
+            crossed = self.canvas.undo_stack.command(index if index < previous else index - 1)
+            if getattr(crossed, "sketch_name", None) is None:
+                return  # a step that put no other sketch on the canvas: the name stays (no walk down the stack)
         step = self._sketch_step()
         self.sketch_file, self._sketch_file_is_source = self._first_sketch_name if step is None else step.sketch_name
         self._show_sketch_file()
