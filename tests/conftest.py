@@ -279,6 +279,12 @@ class FakeDialogs:
         return self.open_file_works
 
 
+def simulate_crash(window) -> None:
+    """What a crash leaves: the window's autosave and its slot, with the lock's process gone."""
+    window.autosave._lock.unlock()
+    window.autosave._lock = window.autosave.path = None
+
+
 @pytest.fixture
 def fake_engines():
     """A factory for the window's worker plus the list of engines it made."""

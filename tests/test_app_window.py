@@ -6,7 +6,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import FakeDialogs, draw_mouse, model_input
+from conftest import FakeDialogs, draw_mouse, model_input, simulate_crash
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QListView, QSlider
@@ -1314,8 +1314,7 @@ def test_undoing_a_restore_leaves_the_first_sketch_untitled(qtbot, make_window, 
     first.save_sketch(str(tmp_path / "a.json"))
     draw_mouse(qtbot, first.canvas, [(20, 20), (90, 40)])
     first.autosave_now()
-    first.autosave._lock.unlock()
-    first.autosave._lock = first.autosave.path = None
+    simulate_crash(first)
     second = make_window(dialogs=RestoreDialogs(True))
     assert second.sketch_file == tmp_path / "a.json"
     second.undo_action.trigger()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeDialogs, draw_mouse
+from conftest import FakeDialogs, draw_mouse, simulate_crash
 
 from app import logs, settings
 from app.autosave import Autosave, read_snapshot
@@ -74,8 +74,7 @@ def test_restore_after_crash_offers_and_restores_everything(qtbot, make_window):
     first.attributes.slider.setValue(20)
     first.autosave_now()
     saved = [s.points.copy() for s in first.canvas.strokes]
-    first.autosave._lock.unlock()  # what a crash does: the process (and its lock) is gone
-    first.autosave._lock = first.autosave.path = None
+    simulate_crash(first)  # what a crash does: the process (and its lock) is gone
 
     dialogs = RestoreDialogs(True)
     second = make_window(dialogs=dialogs)
@@ -100,8 +99,7 @@ def test_two_crashed_windows_sketches_are_both_kept(qtbot, make_window, tmp_path
     draw_mouse(qtbot, second.canvas, [(30, 20), (90, 60)])
     second.autosave_now()
     for crashed in (first, second):
-        crashed.autosave._lock.unlock()
-        crashed.autosave._lock = crashed.autosave.path = None
+        simulate_crash(crashed)
     dialogs = RestoreDialogs(True)
     third = make_window(dialogs=dialogs)  # takes slot 0, the first window's
     assert "2 strokes" in dialogs.asked[0] and len(third.canvas.strokes) == 2
@@ -120,8 +118,7 @@ def test_a_restored_sketch_keeps_its_file_name_and_facing(qtbot, make_window, tm
     draw_mouse(qtbot, first.canvas, [(20, 20), (90, 40)])
     first.attributes.facing.setCurrentIndex(2)
     first.autosave_now()
-    first.autosave._lock.unlock()
-    first.autosave._lock = first.autosave.path = None
+    simulate_crash(first)
     second = make_window(dialogs=RestoreDialogs(True))
     assert second.sketch_file == tmp_path / "knee.json" and second.windowTitle().startswith("knee.json")
     assert second.isWindowModified() and second.attributes.facing.currentIndex() == 2
@@ -141,8 +138,7 @@ def test_declined_restore_deletes_and_is_not_asked_again(qtbot, make_window):
     first = make_window()
     draw_mouse(qtbot, first.canvas, BOOT)
     first.autosave_now()
-    first.autosave._lock.unlock()
-    first.autosave._lock = first.autosave.path = None
+    simulate_crash(first)
     later = RestoreDialogs(None)  # Not now, or Escape: kept and asked again next time
     assert make_window(dialogs=later).canvas.strokes == [] and len(later.asked) == 1
     assert make_window(dialogs=later).canvas.strokes == [] and len(later.asked) == 2
@@ -301,8 +297,7 @@ def test_opened_picture_is_autosaved_and_restored(qtbot, make_window, tmp_path):
     first.open_sketch(str(tmp_path / "s.png"))
     draw_mouse(qtbot, first.canvas, [(10, 10), (50, 50)])
     first.autosave_now()
-    first.autosave._lock.unlock()
-    first.autosave._lock = first.autosave.path = None
+    simulate_crash(first)
     second = make_window(dialogs=RestoreDialogs(True))
     assert second.canvas.has_image and len(second.canvas.strokes) == 1
     np.testing.assert_array_equal(second.canvas.image_array(), picture)
@@ -312,8 +307,7 @@ def test_opened_picture_is_autosaved_and_restored(qtbot, make_window, tmp_path):
     second.autosave_now()
     data = json.loads(path.read_text())
     data["version"] = 1
-    second.autosave._lock.unlock()
-    second.autosave._lock = second.autosave.path = None
+    simulate_crash(second)
     path.write_text(json.dumps(data))
     third = make_window(dialogs=RestoreDialogs(True))
     assert len(third.canvas.strokes) == 1 and any("older SketchFind and may not line up" in n for n in third.notices)
