@@ -588,6 +588,18 @@ def _slow_folder_loading(fake_engines, release: threading.Event, finished: threa
     fake_engines.setup["load_catalogue"] = load_catalogue
 
 
+def _indexing_window(qtbot, make_window, fake_engines, root: str):
+    """A window indexing the slow fake folder `root` (until the returned event is set), and the
+    catalogue it searched before."""
+    release = threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    window = make_window()
+    before = window.catalogue
+    window.choose_data_root(root)
+    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    return window, before, release
+
+
 def _answered(window) -> bool:
     return window.last_outcome is not None and window.last_outcome.request_id == window._latest_request
 
@@ -620,12 +632,7 @@ def test_while_a_folder_is_indexed_the_catalogue_before_it_is_still_searched(qtb
 def test_a_folder_still_being_listed_shows_progress_and_can_be_cancelled(qtbot, make_window, fake_engines):
     """Found by a review: listing a large tree (a link to `/`, a network drive) showed nothing and
     could not be cancelled until the first photo was hashed."""
-    release = threading.Event()
-    _slow_folder_loading(fake_engines, release)
-    window = make_window()
-    before = window.catalogue
-    window.choose_data_root("listing-folder")
-    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window, before, release = _indexing_window(qtbot, make_window, fake_engines, "listing-folder")
     assert window.progress.isVisible() and window.progress.maximum() == 0  # busy: no total yet
     assert "Looking for photos in listing-folder… 3 found so far" in window.statusBar().currentMessage()
     window.cancel_indexing.click()
@@ -665,11 +672,7 @@ def test_a_category_change_while_a_folder_is_indexed_then_cancel_goes_back_to_th
         qtbot, make_window, fake_engines):
     """Found by a QA pass: the cancel left no catalogue at all, and the cancelled folder stayed the
     data root, indexed again at the next start without asking."""
-    release = threading.Event()
-    _slow_folder_loading(fake_engines, release)
-    window = make_window()
-    window.choose_data_root("slow-folder")
-    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window, _, release = _indexing_window(qtbot, make_window, fake_engines, "slow-folder")
     window.set_category("chairs")
     qtbot.waitUntil(lambda: window.info is not None and window.info["category"] == "chairs", timeout=5000)
     qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)  # the folder, for the chairs model
@@ -705,12 +708,7 @@ def test_a_second_folder_chosen_while_the_first_is_indexed_then_cancel_goes_back
         qtbot, make_window, fake_engines):
     """Found by a code review: the second choice recorded the first folder (still indexing) as the
     one to go back to, so Cancel left the preference on it."""
-    release = threading.Event()
-    _slow_folder_loading(fake_engines, release)
-    window = make_window()
-    before = window.catalogue
-    window.choose_data_root("slow-folder")
-    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window, before, release = _indexing_window(qtbot, make_window, fake_engines, "slow-folder")
     window.choose_data_root("slow-other")  # another folder while the first is indexed
     window.choose_data_root("slow-other")  # and again: that folder is being loaded already, nothing new
     window.stop_indexing()
@@ -721,11 +719,7 @@ def test_a_second_folder_chosen_while_the_first_is_indexed_then_cancel_goes_back
 def test_a_query_problem_while_a_folder_is_indexed_stays_said(qtbot, make_window, fake_engines):
     """Found by a code review: the next progress tick (every 16 photos) overwrote a query's error,
     and the error hid the progress bar and Cancel of the indexing still going on."""
-    release = threading.Event()
-    _slow_folder_loading(fake_engines, release)
-    window = make_window()
-    window.choose_data_root("slow-folder")
-    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window, _, release = _indexing_window(qtbot, make_window, fake_engines, "slow-folder")
     window._failed("query", "The sketch is too small to read: draw lines, not a dot.")
     qtbot.wait(100)  # twenty progress ticks
     assert window.statusBar().currentMessage().startswith("Query: The sketch is too small")
@@ -1017,12 +1011,7 @@ def test_a_finished_download_is_searched_as_if_chosen(qtbot, make_window, fake_e
     """Found by a stress test: a download finishing while a folder was indexed (or during a
     category change) set the preference to it while another catalogue was searched; one that
     failed to load left the preference on it."""
-    release = threading.Event()
-    _slow_folder_loading(fake_engines, release)
-    window = make_window()
-    before = window.catalogue
-    window.choose_data_root("slow-a")
-    qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+    window, before, release = _indexing_window(qtbot, make_window, fake_engines, "slow-a")
     window._download_done("dl-root")
     qtbot.waitUntil(lambda: window.catalogue is not before and window._catalogue_job is None, timeout=5000)
     assert window.catalogue.source == "/photos/dl-root" and window.prefs.data_root == "dl-root"
