@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import hashlib
 import io
 import math
 import os
@@ -78,14 +79,17 @@ DEFAULT_SPEC: Final = EdgeSpec()
 
 # --------------------------------------------------------------------------------- decoding
 def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_pixels: int = MAX_PIXELS,
-               draft: int | None = 640) -> Image.Image:
+               draft: int | None = 640, name: str | os.PathLike | None = None) -> Image.Image:
     """Decode a photo to an RGB PIL image on white (transparency = white), EXIF-rotated.
 
     `draft`: for JPEGs, let the decoder scale down by DCT while decoding to at least this many
-    px on the shorter side (much faster for big photos); None decodes at full size.
+    px on the shorter side (much faster for big photos); None decodes at full size. `name`
+    starts the error messages (default: the path, or "image").
     """
-    name = source if isinstance(source, (str, os.PathLike)) else "image"
+    name = name or (source if isinstance(source, (str, os.PathLike)) else "image")
     if isinstance(source, bytes):
+        if not source:
+            raise ImageError(f"{name}: the file is empty (0 bytes).")
         source = io.BytesIO(source)
     try:
         if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
@@ -330,19 +334,49 @@ def edges_from_rgb(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndar
     return render_lines(lines)
 
 
-def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[tuple[np.ndarray | None, str | None]]:
-    """(edge map, None) or (None, why it was skipped) for each photo file; never raises for a
-    bad file. Runs in the indexing's worker processes (this module imports no torch: they start fast)."""
+READ_WHOLE_LIMIT: Final = 64 << 20  # photos up to this size are read into memory once, hashed and decoded
+
+
+def read_hashed(path: str) -> tuple[bytes | str, str]:
+    """(the file's bytes, or its path when it is over READ_WHOLE_LIMIT; SHA-256 hex of its content).
+
+    The indexer decodes these very bytes, so a photo is read once and its digest is of what was
+    decoded, even if the file changes meanwhile."""
+    with open(path, "rb") as handle:
+        data = handle.read(READ_WHOLE_LIMIT + 1)
+        if len(data) <= READ_WHOLE_LIMIT:
+            return data, hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data)
+        del data
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return path, digest.hexdigest()
+
+
+def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[tuple[np.ndarray | None, str | None, str | None]]:
+    """(edge map, None, digest) or (None, why it was skipped, digest) for each photo file, digest
+    being the SHA-256 of the content read, or None where the file could not be read at all
+    (gone, no permission: worth trying again later). Never raises for a bad file. Runs in the
+    indexing's worker processes (this module imports no torch: they start fast)."""
     results = []
     for path in paths:
+        digest = None
         try:
-            results.append((edges_from_rgb(open_photo(path), spec), None))
+            source, digest = read_hashed(path)
+            results.append((edges_from_rgb(open_photo(source, name=path), spec), None, digest))
+        except FileNotFoundError:
+            results.append((None, "the file is gone (moved or deleted while the folder was read).", None))
+        except OSError as exc:
+            if digest is None:  # opening or reading the file failed, not decoding it
+                results.append((None, f"cannot read: {exc.strerror or exc}", None))
+            else:
+                results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})", digest))
         except ImageError as exc:
-            results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable"))
+            results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable", digest))
         except MemoryError:
-            results.append((None, "too large to decode"))
+            results.append((None, "too large to decode", digest))
         except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing
-            results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})"))
+            results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})", digest))
     return results
 
 

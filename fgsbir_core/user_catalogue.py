@@ -277,10 +277,11 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
 
     old_rows = {name: i for i, name in enumerate(old.ids)} if old else {}
     old_by_hash = {h: i for i, h in enumerate(old.hashes)} if old else {}
+    old_sizes = {int(size) for size in old.sizes} if old else set()
     old_skipped = old.skipped if old else {}
 
     keep_rows: list[tuple[str, int, int, int, str]] = []  # (id, size, mtime, old row, hash)
-    todo: list[tuple[str, int, int, str]] = []  # (id, size, mtime, hash)
+    todo: list[tuple[str, int, int]] = []  # (id, size, mtime): to decode and encode
     skipped: Skipped = []
     skipped_info: dict[str, list] = {}
     done = 0
@@ -291,8 +292,9 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
         if progress is not None and (done % 16 == 0 or done == total):
             progress(done, total)
 
-    # 1. what is new or changed (stat first, content hash only when the stat changed); the first
-    # report comes now, so that reading a slow disk already shows progress and can be cancelled
+    # 1. what is new or changed (stat first; the content hash only when the stat changed and an
+    # old photo has that size, so could have that content: a first index reads each file once, in
+    # the decoders). The first report comes now, so a slow disk already shows progress and Cancel
     if progress is not None and total:
         progress(0, total)
     for name in names:
@@ -314,16 +316,17 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
             skipped.append((name, prior[2]))
             skipped_info[name] = prior
             continue
-        try:
-            digest = sha256_file(path)
-        except OSError as exc:
-            skipped.append((name, f"cannot read: {exc.strerror or exc}"))
-            continue
-        same = old_by_hash.get(digest)
-        if same is not None:  # unchanged content (touched, moved or copied): keep its codes
-            keep_rows.append((name, size, mtime, same, digest))
-        else:
-            todo.append((name, size, mtime, digest))
+        if size in old_sizes:
+            try:
+                digest = sha256_file(path)
+            except OSError as exc:
+                skipped.append((name, f"cannot read: {exc.strerror or exc}"))
+                continue
+            same = old_by_hash.get(digest)
+            if same is not None:  # unchanged content (touched, moved or copied): keep its codes
+                keep_rows.append((name, size, mtime, same, digest))
+                continue
+        todo.append((name, size, mtime))
     for _ in keep_rows:
         tick()
     for _ in skipped:
@@ -390,16 +393,16 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
                 results = future.result()
             except BrokenExecutor:  # a worker process died (killed?): read this chunk here
                 results = edge_maps_of_files(paths)
-            for item, (edge_map, reason) in zip(chunk, results):
+            for (name, size, mtime), (edge_map, reason, digest) in zip(chunk, results):
                 if cancel is not None and cancel():
                     cancelled = True
                     break
-                name, size, mtime, digest = item
                 if edge_map is None:
                     skipped.append((name, reason))
-                    skipped_info[name] = [size, mtime, reason]  # not retried until the file changes
+                    if digest is not None:  # read, but no photo: not retried until the file changes
+                        skipped_info[name] = [size, mtime, reason]
                 else:
-                    batch_names.append(item)
+                    batch_names.append((name, size, mtime, digest))
                     batch_edges.append(edge_map)
                     if len(batch_edges) >= BATCH:
                         flush()
