@@ -633,6 +633,7 @@ class SketchCanvas(QWidget):
             if self._live is not None and self._live.source == "touch":
                 self._live = None
                 self._redraw()
+                self.sketchChanged.emit()  # live queries answered the stroke now gone: ask again without it
             self._touch_down = False
             event.accept()
             return

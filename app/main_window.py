@@ -728,6 +728,8 @@ class MainWindow(QMainWindow):
         shown = self.last_outcome.results if self.last_outcome is not None else []
         if self._more_request is not None or len(shown) < self.shown_k or self.shown_k >= MAX_RESULTS:
             return  # already asked, or every photo that qualifies is shown
+        if self.last_outcome.request_id != self._latest_request:
+            return  # a newer answer is on its way, shown from its first page at the top
         self.shown_k = min(self.shown_k + self.prefs.top_k, MAX_RESULTS)
         self._more_request = self.rerank()
 
@@ -774,7 +776,7 @@ class MainWindow(QMainWindow):
             if self.statusBar().currentMessage().startswith("Query: "):
                 self.statusBar().clearMessage()  # this query worked: the last one's error no longer holds
             self.last_error = None
-        self._show_placeholder(code is not None)
+        self._show_placeholder(code is not None, failed_sketch and not self.canvas.drawing)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs, outcome.sketch_present)
         self.attributes.set_model_input(None if code is None else code.raster)
         if code is None:
@@ -797,9 +799,11 @@ class MainWindow(QMainWindow):
     def _none_must_have(self) -> str:
         return f"{NONE_MUST_HAVE} ({self._must_have_text()}): set one of them back to Use."
 
-    def _show_placeholder(self, sketched: bool = False) -> None:
+    def _show_placeholder(self, sketched: bool = False, failed_sketch: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
-        if self.info is None and self.last_error is not None and self.last_error[0] == "load":
+        if failed_sketch and self.last_error is not None and self.last_error[0] == "query":
+            text = f"Nothing is searched for this sketch. {self.last_error[1]}"
+        elif self.info is None and self.last_error is not None and self.last_error[0] == "load":
             self.results_dock.setWindowTitle("Results")
             text = f"Nothing can be searched: the model could not be loaded. {self.last_error[1]}"
         elif self.catalogue is None:

@@ -121,6 +121,7 @@ class Worker(QThread):
         # Owned by the worker thread only:
         self._engine = None
         self._load_failed = False
+        self._device_said = ""  # the model's device as the window knows it: a fallback is said once
         self._catalogue_cancel = False
         self._code = None
         self._thumbs: OrderedDict[int, np.ndarray] = OrderedDict()
@@ -199,6 +200,7 @@ class Worker(QThread):
                 else:
                     self._wake.clear()
                     continue
+            self._device_said = getattr(self._engine, "device", "")
             self._run_job(job)
 
     def _run_job(self, job: tuple) -> None:
@@ -218,6 +220,21 @@ class Worker(QThread):
                 pass  # the window awaits the newer model, not this one
             else:
                 self.failed.emit(stage, friendly(exc))
+            if stage == "query":  # and an empty answer to it, so the grid does not go on showing the last sketch's
+                self.resultsReady.emit(QueryOutcome(job[3], None))
+        if stage in ("query", "catalogue", "thumbnails"):
+            self._say_device_fallback(stage)
+
+    def _say_device_fallback(self, stage: str) -> None:
+        """The engine falls back to the CPU on a device error or out of memory, during any job."""
+        engine = self._engine
+        if engine is None or not self._device_said or engine.device == self._device_said:
+            return
+        during = {"query": "during a query", "catalogue": "while indexing photos"}.get(stage, "while reading pictures")
+        log.warning("%s failed %s; the engine moved to %s", self._device_said, during, engine.device)
+        self.deviceChanged.emit(engine.device, f"{self._device_said.upper()} failed {during}; "
+                                               f"now running on {engine.device.upper()}.")
+        self._device_said = engine.device
 
     def _cancelled(self) -> bool:
         with self._lock:
@@ -339,16 +356,12 @@ class Worker(QThread):
                 self.resultsReady.emit(QueryOutcome(request_id, None))
                 return
             start = time.perf_counter()
-            device = engine.device
             if sketch[0] == "strokes":
                 self._code = engine.encode_strokes(sketch[1])
             else:
                 self._code = engine.encode_image(sketch[1])
             encode_ms = (time.perf_counter() - start) * 1000
-            if engine.device != device:  # the engine fell back (device error, out of memory)
-                log.warning("%s failed during a query; the engine moved to %s", device, engine.device)
-                self.deviceChanged.emit(engine.device, f"{device.upper()} failed during a query; "
-                                                       f"now running on {engine.device.upper()}.")
+            self._say_device_fallback("query")  # before the answer, so its timing is not taken for the GPU's
             if self._superseded(by_sketch_only=True):
                 return  # a newer sketch is waiting: do not rank this one
         if self._code is None:  # nothing drawn yet, or the sketch could not be read: an empty answer, so that

@@ -1,6 +1,7 @@
 """Checkpoints: weights + everything needed to use them (config, rasteriser, attributes)."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -27,13 +28,21 @@ def load_checkpoint(path: str | os.PathLike, unfinished: bool = False) -> dict[s
     """A checkpoint's contents, checked. The `.partial` file of a training run in progress is
     refused unless `unfinished` (only `train` resumes from it): its weights are a step's, not
     the validated choice, and rewriting it would change the run it resumes."""
+    return read_checkpoint(path, unfinished)[0]
+
+
+def read_checkpoint(path: str | os.PathLike, unfinished: bool = False) -> tuple[dict[str, Any], str]:
+    """(load_checkpoint's contents, a short hash of the file naming the model in caches and indexes),
+    both from one read of the file, so caches are never named after a file replaced meanwhile."""
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"Model file not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelError(f"Cannot read model file {path}: it is truncated or not a SketchFind checkpoint ({exc.__class__.__name__}).") from exc
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
@@ -45,7 +54,7 @@ def load_checkpoint(path: str | os.PathLike, unfinished: bool = False) -> dict[s
         steps = (state.get("train_config") or {}).get("steps", "?")
         raise ModelError(f"{path} is an unfinished training run (step {state.get('step', '?')} of {steps}), not a model: "
                          "run the same `fgsbir train` command again to finish it")
-    return state
+    return state, digest
 
 
 def half_precision(model_state: dict) -> dict:

@@ -355,9 +355,10 @@ def read_hashed(path: str) -> tuple[bytes | str, str]:
 
 def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[tuple[np.ndarray | None, str | None, str | None]]:
     """(edge map, None, digest) or (None, why it was skipped, digest) for each photo file, digest
-    being the SHA-256 of the content read, or None where the file could not be read at all
-    (gone, no permission: worth trying again later). Never raises for a bad file. Runs in the
-    indexing's worker processes (this module imports no torch: they start fast)."""
+    being the SHA-256 of the content read, or None where another try may go otherwise (the file
+    could not be read: gone, no permission, a drive's error; or memory ran out). Never raises for
+    a bad file. Runs in the indexing's worker processes (this module imports no torch: they start
+    fast)."""
     results = []
     for path in paths:
         digest = None
@@ -374,7 +375,7 @@ def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[
         except ImageError as exc:
             results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable", digest))
         except MemoryError:
-            results.append((None, "too large to decode", digest))
+            results.append((None, "too large to decode (out of memory)", None))
         except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing
             results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})", digest))
     return results

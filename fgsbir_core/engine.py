@@ -5,6 +5,7 @@ to run off the GUI thread. Ranking is numpy only, so re-weighting never re-runs 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -14,9 +15,9 @@ from typing import Callable, Final, Sequence
 
 import numpy as np
 
-from .checkpoint import ModelError, build_model, load_checkpoint
+from .checkpoint import ModelError, build_model, read_checkpoint
 from .data import RETRIEVAL_CATEGORIES, check_folder_readable, is_photo_folder, load_benchmark, resolve_data_root
-from .files import atomic_write_bytes, cached_sha256, file_hash
+from .files import atomic_write_bytes, cached_sha256
 from .raster import RasterSpec, SketchError, normalise_image, rasterise_strokes, read_sketch_picture
 from .retrieval import Codes, encode_images, fused_distances, must_have_mask, present_attributes
 from .retrieval import top_k as top_k_indices
@@ -135,7 +136,7 @@ class Engine:
     def load(self) -> None:
         import torch
 
-        state = load_checkpoint(self.weights)
+        state, model_hash = read_checkpoint(self.weights)
         if state["category"] != self.category:
             raise ModelError(f"{self.weights} is a {state['category']} model, not a {self.category} model.")
         names, reliability, spec, fusion = _checked_fields(self.weights, state)
@@ -146,9 +147,8 @@ class Engine:
         self.raster_spec = spec
         self.default_attribute_weight = fusion
         self.card = {**dict(state.get("card") or {}), **_test_figures(self.weights, state)}
-        self.model_hash = file_hash(self.weights)
-        self.facing, self.facing_note = _facing_classifier(self.category, model)
-        self.facing_id = file_hash(bundled_facing(self.category)) if self.facing is not None else ""
+        self.model_hash = model_hash
+        self.facing, self.facing_note, self.facing_id = _facing_classifier(self.category, model)
         torch.set_num_threads(1)  # one sketch at a time: a second thread costs more in hand-off than it saves
         self.model = model
         self.set_device(self.requested_device)
@@ -386,20 +386,23 @@ def _checked_fields(path: Path, state: dict) -> tuple[list[str], np.ndarray, Ras
 
 
 def _facing_classifier(category: str, model):
-    """(the bundled facing classifier of `category`, "") if it fits the model's front end, else
-    (None, why not): folder photos are then encoded as they are, as before facing was judged."""
+    """(the bundled facing classifier of `category`, "", its file's hash) if it fits the model's
+    front end, else (None, why not, ""): folder photos are then encoded as they are, as before
+    facing was judged. The hash is of the bytes loaded (a folder index names the classifier)."""
     from .facing import FacingClassifier
 
     path = bundled_facing(category)
-    if not path.is_file():
-        return None, f"no facing classifier ({path.name} missing)"
     try:
-        classifier = FacingClassifier.load(path)
+        content = path.read_bytes()
+    except OSError:
+        return None, f"no facing classifier ({path.name} missing)", ""
+    try:
+        classifier = FacingClassifier.load(path, content)
     except ValueError as exc:
-        return None, str(exc)
+        return None, str(exc), ""
     if not classifier.fits(model):
-        return None, f"{path.name} was fitted for another front end than this model's"
-    return classifier, ""
+        return None, f"{path.name} was fitted for another front end than this model's", ""
+    return classifier, "", hashlib.sha256(content).hexdigest()[:16]
 
 
 def _read_codes(path: Path, n: int) -> Codes | None:

@@ -83,10 +83,11 @@ class FacingClassifier:
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> "FacingClassifier":
-        """Raises ValueError for a file that is not a facing classifier."""
+    def load(cls, path: str | Path, content: bytes | None = None) -> "FacingClassifier":
+        """Raises ValueError for a file that is not a facing classifier. `content`: the file's
+        bytes, already read."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with np.load(path if content is None else io.BytesIO(content), allow_pickle=False) as data:
                 weights = np.asarray(data["weights"], np.float32)
                 bias = float(data["bias"])
                 settings = json.loads(str(data["settings"]))

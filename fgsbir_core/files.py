@@ -74,8 +74,3 @@ def cached_sha256(path: str | os.PathLike) -> str:
     if key not in _digests:
         _digests[key] = sha256_file(path)
     return _digests[key]
-
-
-def file_hash(path: str | os.PathLike) -> str:
-    """A short content hash naming a model file (caches and indexes made with it carry it)."""
-    return sha256_file(path)[:16]

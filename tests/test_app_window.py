@@ -1653,3 +1653,86 @@ def test_export_png_of_an_empty_canvas_says_there_is_nothing(qtbot, make_window,
     window = make_window()
     window.export_png(str(tmp_path / "blank.png"))
     assert not (tmp_path / "blank.png").exists() and "Nothing to export" in window.statusBar().currentMessage()
+
+
+# ------------------------------------------------------------- found by a threading review (2026-11-28)
+def test_a_sketch_that_cannot_be_read_empties_the_old_grid(qtbot, make_window, fake_engines, tmp_path):
+    """The failure carried no request id, so the previous sketch's 24 photos (and its model input,
+    and Export results) stayed on as if they answered the sketch now on the canvas."""
+    from fgsbir_core.sketch_file import write_sketch
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    assert len(shown_ids(window)) == 24
+    fake_engines.made[-1].fail_next_encode = SketchError("The sketch is too small to read: draw lines, not a dot.")
+    dot = tmp_path / "dot.json"
+    write_sketch(dot, [(np.array([[50.0, 50.0, 0.5, 0.0], [50.5, 50.2, 0.5, 0.01]]), 3.0)], (400, 400))
+    window.open_sketch(str(dot))
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is None, timeout=5000)
+    assert shown_ids(window) == [] and len(window.canvas.strokes) == 1
+    assert "too small to read" in window.statusBar().currentMessage()
+    assert "too small to read" in window.results.placeholder
+    window.export_results(str(tmp_path / "r.csv"))
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_cancelled_touch_stroke_leaves_the_results(qtbot, make_window, fake_engines):
+    """A touch the system takes back (a gesture, palm rejection) left the canvas, but the grid
+    went on answering it: live queries had sent it."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QTouchEvent
+    from PySide6.QtTest import QTest
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    expected = shown_ids(window)
+    canvas, device = window.canvas, QTest.createTouchDevice()
+    QTest.touchEvent(canvas, device).press(0, QPoint(20, 300), canvas).commit()
+    for x in range(30, 330, 20):
+        QTest.touchEvent(canvas, device).move(0, QPoint(x, 330 - x // 3), canvas).commit()
+    qtbot.waitUntil(lambda: shown_ids(window) != expected, timeout=3000)  # a live query answered the stroke
+    canvas.event(QTouchEvent(QEvent.Type.TouchCancel, device, Qt.KeyboardModifier.NoModifier, []))
+    qtbot.waitUntil(lambda: shown_ids(window) == expected, timeout=3000)
+    assert len(canvas.strokes) == 1
+
+
+def test_the_end_of_the_grid_reached_while_a_new_sketch_is_on_its_way(qtbot, make_window, fake_engines):
+    """The "more" re-rank merged with the waiting query of a new stroke: the new sketch's first
+    answer came as a second page (48 photos), scrolled down where the old grid was left."""
+    fake_engines.setup["catalogue_size"] = 60
+    window = make_window()
+    window.resize(1280, 500)
+    draw_and_wait(qtbot, window)
+    bar = window.findChild(QListView, "resultsView").verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0, timeout=5000)
+    eng = fake_engines.made[-1]
+    eng.encode_gate = threading.Event()
+    eng.encode_started.clear()
+    draw_mouse(qtbot, window.canvas, [(p[0] + 20, p[1]) for p in BOOT])
+    assert eng.encode_started.wait(5)
+    draw_mouse(qtbot, window.canvas, [(20, 20), (60, 90)])  # waits in the worker
+    bar.setValue(bar.maximum())
+    eng.encode_gate.set()
+    qtbot.waitUntil(lambda: window.last_outcome.request_id == window._latest_request, timeout=5000)
+    qtbot.wait(100)
+    assert (len(shown_ids(window)), bar.value()) == (24, 0)
+
+
+def test_a_gpu_failure_while_a_folder_is_indexed_is_said(qtbot, make_window, fake_engines):
+    """The engine falls back to the CPU in any job; only a query's fallback was said, so after one
+    during indexing the Device box and About said CUDA for good."""
+    window = make_window()
+    eng = fake_engines.made[-1]
+    eng.device = window.info["device"] = window.prefs.device = "cuda"
+    window._devices_available(["cpu", "cuda"])
+    real = eng.load_catalogue
+
+    def indexing_on_a_failing_gpu(*args, **kwargs):
+        eng.device = "cpu"  # what Engine._encode does when a batch fails on the GPU
+        return real(*args, **kwargs)
+
+    eng.load_catalogue = indexing_on_a_failing_gpu
+    window.choose_data_root("other-photos")
+    qtbot.waitUntil(lambda: window.info["device"] == "cpu", timeout=5000)
+    assert window.device_box.currentData() == "cpu"
+    assert "cuda failed while indexing photos" in window.log_file.read_text()

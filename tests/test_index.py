@@ -758,3 +758,31 @@ def test_a_cache_that_cannot_be_written_is_said(tmp_path, monkeypatch, capsys):
 
         assert main(["index", str(folder), "--category", "shoes"]) == 2  # saving it is `index`'s whole job
         assert "error: the photo index cannot be saved" in capsys.readouterr().err
+
+
+def test_a_photo_gone_for_a_moment_while_indexing_is_read_when_back(tmp_path, monkeypatch):
+    """Found by a threading review: a photo moved away while being indexed (or a drive's read
+    error) was remembered as skipped under its size and mtime, so F5 never read it once back."""
+    import shutil
+
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 4)
+    victim, aside = folder / names[0], tmp_path / "aside.jpg"
+    real = user_catalogue.edge_maps_of_files
+
+    def decode_while_moved(paths, *args, **kwargs):
+        if victim.exists():
+            shutil.move(victim, aside)  # mv keeps its size and mtime
+        try:
+            return real(paths, *args, **kwargs)
+        finally:
+            shutil.move(aside, victim)
+
+    monkeypatch.setattr(user_catalogue, "edge_maps_of_files", decode_while_moved)
+    monkeypatch.setattr(user_catalogue, "PROCESS_MIN", 10_000)  # threads, so the patch applies
+    engine = IndexEngine()
+    _, skipped = build_folder_catalogue(engine, folder)
+    assert [name for name, _ in skipped] == [names[0]]
+    monkeypatch.setattr(user_catalogue, "edge_maps_of_files", real)
+    again, skipped = build_folder_catalogue(engine, folder)
+    assert names[0] in again.ids and skipped == []

@@ -69,6 +69,28 @@ def test_good_tiny_checkpoint_loads(weights):
     assert eng.attribute_names == NAMES and len(eng.model_hash) == 16 and eng.card["mode"] == "mtl"
 
 
+def test_the_model_hash_is_of_the_weights_loaded(weights, tmp_path, monkeypatch):
+    """Found by a threading review: the weights were read, then the file read again to name the
+    model; a file replaced in between (a training run or `fgsbir card` finishing) had its hash
+    name caches and folder indexes holding the old model's codes."""
+    import hashlib
+
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, tiny_state(fusion_weight=0.25))
+    loaded = weights.read_bytes()
+    real_load = torch.load
+
+    def load_then_replaced(*args, **kwargs):
+        state = real_load(*args, **kwargs)
+        other.replace(weights)  # the new model lands just after the old one was read
+        return state
+
+    monkeypatch.setattr(torch, "load", load_then_replaced)
+    eng = load(weights)
+    assert eng.default_attribute_weight == 0.5  # the old weights were loaded ...
+    assert eng.model_hash == hashlib.sha256(loaded).hexdigest()[:16]  # ... and name the caches
+
+
 def test_missing_model_file(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load(tmp_path / "nope.pt")
