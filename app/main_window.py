@@ -667,6 +667,7 @@ class MainWindow(QMainWindow):
         state.setValue("geometry", self.saveGeometry())
         state.setValue("state", self.saveState(settings.LAYOUT_VERSION))
         state.sync()
+        self.hide()  # gone at once: the worker may still be saving a folder's finished photos (seconds for a large one)
         self.worker.stop()
         self.autosave.remove()  # a clean exit: nothing to restore next time
         log.info("clean exit")

@@ -558,8 +558,13 @@ def test_closing_during_indexing_stops_cleanly(qtbot, make_window, fake_engines)
     qtbot.waitUntil(lambda: window.progress.isVisible() or "Indexing" in window.statusBar().currentMessage(),
                     timeout=5000)
     started = time.monotonic()
+    stop = window.worker.stop
+    shown_while_stopping = []
+    window.worker.stop = lambda: shown_while_stopping.append(window.isVisible()) or stop()
     window.close()
     assert time.monotonic() - started < 3 and not window.worker.isRunning()
+    # the window goes first: saving a large folder's finished part can take seconds (review)
+    assert shown_while_stopping == [False]
 
 
 def _slow_folder_loading(fake_engines, release: threading.Event, finished: threading.Event | None = None):
