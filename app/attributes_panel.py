@@ -299,7 +299,7 @@ class AttributesPanel(QWidget):
             if reliability is not None and len(reliability) == len(self.names):
                 weight = float(reliability[row])
                 tip += (f"\n\nCounts ×{weight:.2f} in the ranking (how far two annotators agreed on its labels,"
-                        " Cohen's κ).")
+                        " Cohen's κ, kept between 0.1 and 1).")
                 if weight < WEAK_LABELS:
                     label.setEnabled(False)  # greyed, still readable
                     tip += (" Its labels are weak, so the model reads it poorly and the slider barely moves "

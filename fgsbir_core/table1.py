@@ -103,10 +103,11 @@ def run_table1(data_root=None, retrain: bool = False, seeds: int = 3, out_dir: P
             table[f"{category}/{key}"] = row
     text = "\n".join(lines)
     print(text)
-    atomic_write_bytes(out_dir / "table1.json", json.dumps(table, indent=2).encode())
-    plot = out_dir / "rank_distributions.png"
+    suffix = "" if retrain else "_bundled"  # the bundled models' table never overwrites a (long) retrained one's
+    figures, plot = out_dir / f"table1{suffix}.json", out_dir / f"rank_distributions{suffix}.png"
+    atomic_write_bytes(figures, json.dumps(table, indent=2).encode())
     plot_rank_curves(ranks, plot)
-    print(f"\nwrote {out_dir / 'table1.json'} and {plot}")
+    print(f"\nwrote {figures} and {plot}")
     return table
 
 

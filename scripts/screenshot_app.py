@@ -149,6 +149,10 @@ def main() -> int:
             print(f"Could not write {out}", file=sys.stderr)
             return 1
         print(f"Saved {out} ({window.query_time.text()}; top: {', '.join(window.results.ids()[:5])})")
+        wide = window.minimumSizeHint().width()
+        window.attributes_panel_action.trigger()  # closed, as on a small screen
+        print(f"Least window width: {wide} px; {window.minimumSizeHint().width()} px with the attribute panel closed")
+        window.attributes_panel_action.trigger()
         if args.large:
             window._open_result(window.last_outcome.results[args.large - 1])
             dialog = window.dialogs.shown

@@ -145,8 +145,9 @@ def test_table1_with_bundled_models(data_root, tmp_path, capsys):
     assert "blurred-HOG" in printed and "39.13 / 87.83 / 69.49" in printed  # the paper's column
     assert table["shoes/hog"]["acc_at_1"]["mean"] == pytest.approx(39.13, abs=0.01)  # ../shared/docs/SCIENCE.md: about 40 %
     assert table["chairs/hog"]["acc_at_1"]["mean"] == pytest.approx(63.92, abs=0.01)  # about 63 %
-    assert (tmp_path / "table1.json").is_file()
-    assert (tmp_path / "rank_distributions.png").stat().st_size > 1000
+    assert (tmp_path / "table1_bundled.json").is_file()  # a retrained table's files are left alone (README audit)
+    assert (tmp_path / "rank_distributions_bundled.png").stat().st_size > 1000
+    assert not (tmp_path / "table1.json").exists()
 
 
 @pytest.mark.parametrize("category", ["shoes", "chairs"])
