@@ -108,7 +108,10 @@ class QtDialogs:
         return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
 
     def show(self, dialog) -> None:
-        dialog.exec()
+        try:
+            dialog.exec()
+        finally:  # a child of the window: without this every closed large view (photo, catalogue) stayed
+            dialog.deleteLater()
 
     def warn(self, parent: QWidget, title: str, text: str) -> None:
         """A problem that must not pass unseen (a status-bar message would soon be overwritten)."""

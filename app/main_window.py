@@ -777,7 +777,7 @@ class MainWindow(QMainWindow):
             if self.statusBar().currentMessage().startswith("Query: "):
                 self.statusBar().clearMessage()  # this query worked: the last one's error no longer holds
             self.last_error = None
-        self._show_placeholder(code is not None, failed_sketch and not self.canvas.drawing)
+        self._show_placeholder(code is not None)
         self.attributes.set_probabilities(None if code is None else code.attribute_probs, outcome.sketch_present)
         self.attributes.set_model_input(None if code is None else code.raster)
         if code is None:
@@ -800,9 +800,10 @@ class MainWindow(QMainWindow):
     def _none_must_have(self) -> str:
         return f"{NONE_MUST_HAVE} ({self._must_have_text()}): set one of them back to Use."
 
-    def _show_placeholder(self, sketched: bool = False, failed_sketch: bool = False) -> None:
+    def _show_placeholder(self, sketched: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
-        if failed_sketch and self.last_error is not None and self.last_error[0] == "query":
+        if self.last_error is not None and self.last_error[0] == "query" and not self.canvas.is_empty() \
+                and not self.canvas.drawing:  # the sketch on the canvas could not be read (a query that works clears it)
             text = f"Nothing is searched for this sketch. {self.last_error[1]}"
         elif self.info is None and self.last_error is not None and self.last_error[0] == "load":
             self.results_dock.setWindowTitle("Results")

@@ -317,6 +317,7 @@ class Worker(QThread):
         else:
             reason = ""
         notice = "" if actual == device else f"{device.upper()} is not available{': ' + reason if reason else ''}; using {actual.upper()}."
+        self._device_said = actual  # (also when run between photos of an indexing: not a fallback to report)
         self.deviceChanged.emit(actual, notice)
 
     def _do_catalogue(self, data_root: str | None, job: int) -> None:

@@ -88,8 +88,6 @@ def open_photo(source: str | os.PathLike | bytes | BinaryIO | Image.Image, max_p
     """
     name = name or (source if isinstance(source, (str, os.PathLike)) else "image")
     if isinstance(source, bytes):
-        if not source:
-            raise ImageError(f"{name}: the file is empty (0 bytes).")
         source = io.BytesIO(source)
     try:
         if isinstance(source, (str, os.PathLike)) and os.path.getsize(source) == 0:
@@ -334,23 +332,23 @@ def edges_from_rgb(image: Image.Image, spec: EdgeSpec = DEFAULT_SPEC) -> np.ndar
     return render_lines(lines)
 
 
-READ_WHOLE_LIMIT: Final = 64 << 20  # photos up to this size are read into memory once, hashed and decoded
+EMPTY_FILE_SHA256: Final = hashlib.sha256(b"").hexdigest()
 
 
-def read_hashed(path: str) -> tuple[bytes | str, str]:
-    """(the file's bytes, or its path when it is over READ_WHOLE_LIMIT; SHA-256 hex of its content).
-
-    The indexer decodes these very bytes, so a photo is read once and its digest is of what was
-    decoded, even if the file changes meanwhile."""
-    with open(path, "rb") as handle:
-        data = handle.read(READ_WHOLE_LIMIT + 1)
-        if len(data) <= READ_WHOLE_LIMIT:
-            return data, hashlib.sha256(data).hexdigest()
-        digest = hashlib.sha256(data)
-        del data
+def open_hashed(path: str) -> tuple[BinaryIO, str]:
+    """(the file opened, at its start; SHA-256 hex of its content). The indexer decodes from this
+    same open file, just read through (so from the page cache): a photo is read from its drive
+    once, and its digest is of the file decoded even if it is replaced meanwhile."""
+    handle = open(path, "rb")
+    try:
+        digest = hashlib.sha256()
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return path, digest.hexdigest()
+        handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle, digest.hexdigest()
 
 
 def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[tuple[np.ndarray | None, str | None, str | None]]:
@@ -363,17 +361,19 @@ def edge_maps_of_files(paths: list[str], spec: EdgeSpec = DEFAULT_SPEC) -> list[
     for path in paths:
         digest = None
         try:
-            source, digest = read_hashed(path)
-            results.append((edges_from_rgb(open_photo(source, name=path), spec), None, digest))
+            handle, digest = open_hashed(path)
+            with handle:
+                if digest == EMPTY_FILE_SHA256:
+                    raise ImageError(f"{path}: the file is empty (0 bytes).")
+                results.append((edges_from_rgb(open_photo(handle, name=path), spec), None, digest))
         except FileNotFoundError:
             results.append((None, "the file is gone (moved or deleted while the folder was read).", None))
-        except OSError as exc:
-            if digest is None:  # opening or reading the file failed, not decoding it
-                results.append((None, f"cannot read: {exc.strerror or exc}", None))
-            else:
-                results.append((None, f"cannot read ({exc.__class__.__name__}: {exc})", digest))
+        except OSError as exc:  # opening or reading the file failed, not decoding it
+            results.append((None, f"cannot read: {exc.strerror or exc}", None))
         except ImageError as exc:
-            results.append((None, str(exc).replace(path, "").lstrip(": ") or "unreadable", digest))
+            out_of_memory = isinstance(exc.__cause__, MemoryError)  # not the photo's fault: tried again next time
+            why = "too large to decode (out of memory)" if out_of_memory else str(exc).replace(path, "").lstrip(": ") or "unreadable"
+            results.append((None, why, None if out_of_memory else digest))
         except MemoryError:
             results.append((None, "too large to decode (out of memory)", None))
         except Exception as exc:  # noqa: BLE001 -- one bad file never stops the indexing

@@ -394,8 +394,10 @@ def _facing_classifier(category: str, model):
     path = bundled_facing(category)
     try:
         content = path.read_bytes()
-    except OSError:
+    except FileNotFoundError:
         return None, f"no facing classifier ({path.name} missing)", ""
+    except OSError as exc:
+        return None, f"no facing classifier ({path.name}: {exc.strerror or exc})", ""
     try:
         classifier = FacingClassifier.load(path, content)
     except ValueError as exc:

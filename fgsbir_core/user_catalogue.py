@@ -416,7 +416,7 @@ def build_folder_catalogue(engine, folder: str | os.PathLike, progress: Callable
 
     # 3. assemble: kept rows (from the old index) + new rows, sorted by id
     index = _assemble(old, keep_rows, new_ids, new_meta, new_emb, new_probs, new_mirrored, new_thumbs, skipped_info, engine)
-    changed = bool(todo) or old is None or len(keep_rows) != len(old) or skipped_info != old_skipped \
+    changed = bool(new_ids) or old is None or len(keep_rows) != len(old) or skipped_info != old_skipped \
         or any(old.ids[row] != name or int(old.mtimes[row]) != mtime for name, _, mtime, row, _ in keep_rows)
     unsaved = ""
     if changed:

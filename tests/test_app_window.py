@@ -1736,3 +1736,96 @@ def test_a_gpu_failure_while_a_folder_is_indexed_is_said(qtbot, make_window, fak
     qtbot.waitUntil(lambda: window.info["device"] == "cpu", timeout=5000)
     assert window.device_box.currentData() == "cpu"
     assert "cuda failed while indexing photos" in window.log_file.read_text()
+
+
+# ------------------------------------------------------------- found by a concurrency stress run (2026-11-28)
+def test_closed_large_views_are_freed(qtbot, make_window):
+    """Each large view stayed alive, hidden, as a child of the window (with its photo and the
+    catalogue its closures hold): +3 MiB for every one opened."""
+    import gc
+
+    from PySide6.QtCore import QTimer
+
+    from app.dialogs import QtDialogs
+    from app.results import ResultDialog
+
+    class ClosedAtOnce(QtDialogs):  # the real dialogs, each closed by the "user" as soon as it shows
+        def show(self, dialog):
+            QTimer.singleShot(30, dialog.reject)
+            super().show(dialog)
+
+        def ask_save_changes(self, parent, before="closing"):
+            return "discard"
+
+    window = make_window(dialogs=ClosedAtOnce())
+    draw_and_wait(qtbot, window)
+    for i in range(5):
+        window._open_result(window.last_outcome.results[i])
+    gc.collect()
+    qtbot.waitUntil(lambda: window.findChildren(ResultDialog) == [], timeout=3000)  # deleteLater's deletes
+
+
+def test_a_picture_is_compressed_once_for_all_its_autosaves(qtbot, make_window, monkeypatch):
+    """Every autosave compressed the unchanged opened picture again, on the GUI thread: a noisy
+    2048 px photo of paper stalled the window 0.6-0.9 s after each stroke drawn over it."""
+    from app import autosave
+
+    compressed = []
+    real = autosave._png_base64
+    monkeypatch.setattr(autosave, "_png_base64", lambda image: compressed.append(image.shape) or real(image))
+    window = make_window()
+    image = QImage(640, 480, QImage.Format.Format_Grayscale8)
+    image.fill(235)
+    QApplication.clipboard().setImage(image)
+    try:
+        window.paste_action.trigger()
+        assert window.canvas.has_image
+        for k in range(3):
+            draw_mouse(qtbot, window.canvas, [(40 + 30 * k, 60), (90 + 30 * k, 200)])
+            assert window.autosave_now()
+        assert compressed == [(480, 640)]
+        saved = autosave.read_snapshot(window.autosave.path)
+        assert saved.image.shape == (480, 640) and len(saved.strokes) == 3
+        QApplication.clipboard().setImage(image.scaled(320, 240))  # another picture is compressed anew
+        window.paste_action.trigger()
+        assert window.autosave_now() and compressed == [(480, 640), (240, 320)]
+    finally:
+        QApplication.clipboard().clear()
+
+
+def test_a_device_chosen_while_a_folder_is_indexed_is_not_a_failure(qtbot, make_window, fake_engines):
+    """Review of the fallback report above: a device job run between photos moved the model, and
+    the end of the indexing then said "CUDA failed while indexing photos"."""
+    window = make_window()
+    eng = fake_engines.made[-1]
+    eng.device = window.info["device"] = window.prefs.device = "cuda"
+    window._devices_available(["cpu", "cuda"])
+    real = eng.load_catalogue
+
+    def indexing(data_root=None, progress=None, cancel=None):
+        window.worker.set_device("cpu")  # the Device box, while the folder is indexed
+        return real(data_root, progress, cancel)  # its first cancel() check runs the device job
+
+    eng.load_catalogue = indexing
+    window.choose_data_root("other-photos")
+    qtbot.waitUntil(lambda: window._catalogue_job is None and window.info["device"] == "cpu", timeout=5000)
+    draw_and_wait(qtbot, window)
+    assert "failed" not in window.log_file.read_text() and "failed" not in window.statusBar().currentMessage()
+
+
+def test_choosing_a_folder_after_an_unreadable_sketch_says_why_the_grid_is_empty(qtbot, make_window, fake_engines, tmp_path):
+    """Review: the empty grid of an unreadable sketch then said "No photo is read to show every
+    must-have attribute ()" while the folder was indexed."""
+    from fgsbir_core.sketch_file import write_sketch
+
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    fake_engines.made[-1].fail_next_encode = SketchError("The sketch is too small to read: draw lines, not a dot.")
+    dot = tmp_path / "dot.json"
+    write_sketch(dot, [(np.array([[50.0, 50.0, 0.5, 0.0], [50.5, 50.2, 0.5, 0.01]]), 3.0)], (400, 400))
+    window.open_sketch(str(dot))
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.code is None, timeout=5000)
+    window.choose_data_root("other-photos")
+    assert "too small to read" in window.results.placeholder
+    qtbot.waitUntil(lambda: window._catalogue_job is None, timeout=5000)
+    assert "too small to read" in window.results.placeholder

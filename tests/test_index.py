@@ -368,9 +368,9 @@ def test_a_new_photo_is_read_once_and_an_unreadable_one_is_tried_again(tmp_path,
     names = write_photos(folder, 4)
     hashed_apart = []
     monkeypatch.setattr(user_catalogue, "sha256_file", lambda path: hashed_apart.append(path) or "x")
-    real_read = edges.read_hashed
+    real_read = edges.open_hashed
     denied = str(folder / names[1])
-    monkeypatch.setattr(edges, "read_hashed", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+    monkeypatch.setattr(edges, "open_hashed", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
                         if path == denied else real_read(path))
     engine = make_engine()
     catalogue, skipped = build_folder_catalogue(engine, folder)
@@ -378,7 +378,7 @@ def test_a_new_photo_is_read_once_and_an_unreadable_one_is_tried_again(tmp_path,
     index = load_folder_index(manifest_path(folder, engine.model_hash))
     assert index.skipped == {}
     assert index.hashes == [hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in index.ids]
-    monkeypatch.setattr(edges, "read_hashed", real_read)  # "chmod a+r": the same size and mtime
+    monkeypatch.setattr(edges, "open_hashed", real_read)  # "chmod a+r": the same size and mtime
     catalogue, skipped = build_folder_catalogue(engine, folder)
     assert skipped == [] and catalogue.ids == sorted(names) and engine.encoded_images == 4
 
@@ -786,3 +786,36 @@ def test_a_photo_gone_for_a_moment_while_indexing_is_read_when_back(tmp_path, mo
     monkeypatch.setattr(user_catalogue, "edge_maps_of_files", real)
     again, skipped = build_folder_catalogue(engine, folder)
     assert names[0] in again.ids and skipped == []
+
+
+def test_a_file_that_stays_unreadable_does_not_rewrite_the_index(tmp_path, monkeypatch):
+    """Review of the read-once change: a file unreadable at every load sent the whole index to be
+    written again each time (seconds for a large folder)."""
+    from fgsbir_core import edges
+
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 4)
+    denied, real_open = str(folder / names[1]), edges.open_hashed
+    monkeypatch.setattr(edges, "open_hashed", lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if path == denied else real_open(path))
+    engine = IndexEngine()
+    build_folder_catalogue(engine, folder)
+    saves, real_save = [], user_catalogue.save_folder_index
+    monkeypatch.setattr(user_catalogue, "save_folder_index", lambda *a, **k: saves.append(1) or real_save(*a, **k))
+    _, skipped = build_folder_catalogue(engine, folder)
+    assert [name for name, _ in skipped] == [names[1]] and saves == []
+
+
+def test_running_out_of_memory_while_decoding_is_not_remembered(tmp_path, monkeypatch):
+    """Review: open_photo turns a MemoryError into an ImageError, which was remembered as a bad
+    photo ("damaged or truncated (MemoryError: )") until the file changed."""
+    from fgsbir_core import edges
+
+    folder = tmp_path / "photos"
+    names = write_photos(folder, 1)
+    monkeypatch.setattr(edges, "_decode", lambda *args, **kwargs: (_ for _ in ()).throw(MemoryError()))
+    (edge_map, reason, digest), = edges.edge_maps_of_files([str(folder / names[0])])
+    assert (edge_map, reason, digest) == (None, "too large to decode (out of memory)", None)
+    (folder / "empty.jpg").write_bytes(b"")  # an empty file is the file's own doing: remembered
+    (_, reason, digest), = edges.edge_maps_of_files([str(folder / "empty.jpg")])
+    assert reason == "the file is empty (0 bytes)." and digest is not None
