@@ -802,8 +802,8 @@ class MainWindow(QMainWindow):
 
     def _show_placeholder(self, sketched: bool = False) -> None:
         """What the result grid says while it is empty: the first thing that stands in the way."""
-        if self.last_error is not None and self.last_error[0] == "query" and not self.canvas.is_empty() \
-                and not self.canvas.drawing:  # the sketch on the canvas could not be read (a query that works clears it)
+        if self.info is not None and self.last_error is not None and self.last_error[0] == "query" \
+                and not self.canvas.is_empty() and not self.canvas.drawing:  # the sketch on the canvas could not be read (a query that works clears it)
             text = f"Nothing is searched for this sketch. {self.last_error[1]}"
         elif self.info is None and self.last_error is not None and self.last_error[0] == "load":
             self.results_dock.setWindowTitle("Results")

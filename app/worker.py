@@ -312,12 +312,13 @@ class Worker(QThread):
             return
         try:
             actual = self._engine.set_device(device)
-        except Exception as exc:  # the contract says it never raises; be safe anyway
-            actual, reason = "cpu", friendly(exc)
+        except Exception as exc:  # the contract says it never raises; be safe anyway (the model stays where it is)
+            actual, reason = self._engine.device, friendly(exc)
         else:
             reason = ""
-        notice = "" if actual == device else f"{device.upper()} is not available{': ' + reason if reason else ''}; using {actual.upper()}."
-        self._device_said = actual  # (also when run between photos of an indexing: not a fallback to report)
+        notice = "" if actual == device and not reason else \
+            f"{device.upper()} is not available{': ' + reason if reason else ''}; using {actual.upper()}."
+        self._device_said = actual  # (also between photos of an indexing: not a fallback to report)
         self.deviceChanged.emit(actual, notice)
 
     def _do_catalogue(self, data_root: str | None, job: int) -> None:

@@ -1811,6 +1811,15 @@ def test_a_device_chosen_while_a_folder_is_indexed_is_not_a_failure(qtbot, make_
     qtbot.waitUntil(lambda: window._catalogue_job is None and window.info["device"] == "cpu", timeout=5000)
     draw_and_wait(qtbot, window)
     assert "failed" not in window.log_file.read_text() and "failed" not in window.statusBar().currentMessage()
+    # a device change that raises (the engine stays where it was) is no fallback either (review)
+    eng.device = "cuda"
+    eng.set_device = lambda device: (_ for _ in ()).throw(RuntimeError("driver hiccup"))
+    eng.load_catalogue = lambda data_root=None, progress=None, cancel=None: (
+        window.worker.set_device("cuda"), real(data_root, progress, cancel))[1]
+    window.choose_data_root("more-photos")
+    qtbot.waitUntil(lambda: window._catalogue_job is None, timeout=5000)
+    draw_and_wait(qtbot, window)
+    assert "failed while indexing" not in window.log_file.read_text()
 
 
 def test_choosing_a_folder_after_an_unreadable_sketch_says_why_the_grid_is_empty(qtbot, make_window, fake_engines, tmp_path):
@@ -1829,3 +1838,5 @@ def test_choosing_a_folder_after_an_unreadable_sketch_says_why_the_grid_is_empty
     assert "too small to read" in window.results.placeholder
     qtbot.waitUntil(lambda: window._catalogue_job is None, timeout=5000)
     assert "too small to read" in window.results.placeholder
+    window.set_category("chairs")  # another model: the old one's reading no longer holds (review)
+    assert "too small to read" not in window.results.placeholder
