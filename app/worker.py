@@ -218,10 +218,12 @@ class Worker(QThread):
                 self.catalogueFailed.emit(job[2], friendly(exc))
             elif job[0] == "load" and self._newer_load_asked():
                 pass  # the window awaits the newer model, not this one
+            elif job[0] == "query" and self._superseded(by_sketch_only=True):
+                pass  # a newer sketch is waiting: its answer says what holds (this one was a passing state)
             else:
                 self.failed.emit(stage, friendly(exc))
-            if stage == "query":  # and an empty answer to it, so the grid does not go on showing the last sketch's
-                self.resultsReady.emit(QueryOutcome(job[3], None))
+                if stage == "query":  # and an empty answer to it, so the grid does not go on showing the last sketch's
+                    self.resultsReady.emit(QueryOutcome(job[3], None))
         if stage in ("query", "catalogue", "thumbnails"):
             self._say_device_fallback(stage)
 

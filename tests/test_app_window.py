@@ -1840,3 +1840,22 @@ def test_choosing_a_folder_after_an_unreadable_sketch_says_why_the_grid_is_empty
     assert "too small to read" in window.results.placeholder
     window.set_category("chairs")  # another model: the old one's reading no longer holds (review)
     assert "too small to read" not in window.results.placeholder
+
+
+def test_a_failure_of_a_sketch_already_drawn_over_is_not_said(qtbot, make_window, fake_engines):
+    """A sketch that could not be read (a dot so far) while the next stroke's query already
+    waited: its failure was said in the status bar until that answer came."""
+    window = make_window()
+    draw_and_wait(qtbot, window)
+    eng = fake_engines.made[-1]
+    eng.encode_gate, failures = threading.Event(), []
+    window.worker.failed.connect(lambda stage, message: failures.append(message))
+    eng.encode_started.clear()
+    eng.fail_next_encode = SketchError("too small to read")
+    draw_mouse(qtbot, window.canvas, [(50, 50), (52, 51)])  # the dot: its query blocks in the encoder
+    assert eng.encode_started.wait(5)
+    draw_mouse(qtbot, window.canvas, [(60, 60), (200, 220)])  # the next stroke's query waits behind it
+    eng.encode_gate.set()
+    qtbot.waitUntil(lambda: window.last_outcome.request_id == window._latest_request, timeout=5000)
+    qtbot.wait(50)
+    assert failures == [] and len(shown_ids(window)) == 24 and window.last_error is None
