@@ -804,7 +804,7 @@ class MainWindow(QMainWindow):
         """What the result grid says while it is empty: the first thing that stands in the way."""
         if self.info is not None and self.last_error is not None and self.last_error[0] == "query" \
                 and not self.canvas.is_empty() and not self.canvas.drawing:  # the sketch on the canvas could not be read (a query that works clears it)
-            text = f"Nothing is searched for this sketch. {self.last_error[1]}"
+            text = f"Nothing could be searched for this sketch. {self.last_error[1]}"
         elif self.info is None and self.last_error is not None and self.last_error[0] == "load":
             self.results_dock.setWindowTitle("Results")
             text = f"Nothing can be searched: the model could not be loaded. {self.last_error[1]}"
