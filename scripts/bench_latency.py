@@ -4,9 +4,8 @@
 
 Runs the real MainWindow offscreen, drawing with real mouse events. The photo catalogue is
 synthetic (random unit embeddings and attribute probabilities of the model's dimensions),
-so only the catalogue size matters. With the bundled weights (or --weights) the sketch goes
-through the real network; without, a numpy stand-in encodes it (the figures then measure
-the app's own overhead and the ranking, not the network). Prints p50 / p95 in ms.
+so only the catalogue size matters; the sketch goes through the real network (the bundled
+shoes model, or --weights). Prints p50 / p95 in ms.
 """
 from __future__ import annotations
 
@@ -24,8 +23,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from fgsbir_core.raster import RasterSpec, rasterise_strokes  # noqa: E402
-
 
 def synthetic_catalogue(n: int, dim: int, n_attr: int, seed: int = 0):
     """A real Catalogue of n random unit embeddings and attribute probabilities."""
@@ -39,48 +36,6 @@ def synthetic_catalogue(n: int, dim: int, n_attr: int, seed: int = 0):
     thumb[20:108, 60:68] = 0
     return Catalogue([str(i + 1) for i in range(n)], Codes(emb, rng.uniform(size=(n, n_attr)).astype(np.float32)),
                      thumbnail_loader=lambda i: thumb, source="synthetic")
-
-
-class StandInEngine:
-    """Numpy engine with the contract's API, for machines without the weights."""
-
-    def __init__(self, category: str = "shoes", weights=None, device: str = "cpu"):
-        self.category, self.device, self.model_hash = category, "cpu", "stand-in"
-        self.attribute_names = [f"attribute_{i}" for i in range(21)]
-        self.attribute_definitions: dict[str, str] = {}
-        self.raster_spec = RasterSpec()
-        self.default_attribute_weight = 0.3
-        self._proj = np.random.default_rng(0).normal(size=(64 * 64, 256)).astype(np.float32)
-
-    def load(self) -> None:
-        pass
-
-    def set_device(self, device: str) -> str:
-        return "cpu"
-
-    def encode_strokes(self, strokes):
-        from types import SimpleNamespace
-
-        raster = rasterise_strokes(strokes, self.raster_spec)
-        small = raster.reshape(64, 4, 64, 4).mean(axis=(1, 3)).ravel().astype(np.float32) / 255
-        emb = small @ self._proj
-        emb /= np.linalg.norm(emb) + 1e-9
-        probs = 1 / (1 + np.exp(-emb[:21]))
-        return SimpleNamespace(embedding=emb, attribute_probs=probs, raster=raster)
-
-    def rank(self, code, cat, attribute_weight=None, attribute_weights=None, must_have=(), top_k=24):
-        from types import SimpleNamespace
-
-        w = self.default_attribute_weight if attribute_weight is None else attribute_weight
-        g = cat.embeddings
-        dist = np.maximum((g * g).sum(1) + code.embedding @ code.embedding - 2 * g @ code.embedding, 0)
-        diff = cat.attribute_probs - code.attribute_probs
-        dist = dist + w * np.einsum("ij,ij->i", diff, diff) / diff.shape[1]
-        part = np.argpartition(dist, top_k)[:top_k]
-        order = part[np.lexsort((part, dist[part]))]
-        return [SimpleNamespace(rank=r + 1, index=int(i), id=cat.ids[i], score=float(dist[i]),
-                                attributes=dict(zip(self.attribute_names, map(float, cat.attribute_probs[i]))))
-                for r, i in enumerate(order)]
 
 
 class SyntheticCatalogueEngine:
@@ -106,7 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--weights", default=None, help="model file (default: bundled if present, else a numpy stand-in)")
+    parser.add_argument("--weights", default=None, help="model file (default: the bundled shoes model)")
     args = parser.parse_args()
 
     from PySide6.QtCore import QPoint, Qt
@@ -116,15 +71,7 @@ def main() -> int:
     from app.main_window import MainWindow
 
     weights = args.weights
-    use_real = bool(weights)
-    if not use_real:
-        try:
-            from fgsbir_core.engine import bundled_weights
-
-            use_real = bundled_weights("shoes").is_file()
-        except ImportError:
-            use_real = False
-    print(f"engine: {'real network (' + (weights or 'bundled') + ')' if use_real else 'numpy stand-in (no weights)'}")
+    print(f"engine: real network ({weights or 'bundled'})")
 
     app = QApplication([sys.argv[0]])
 
@@ -149,13 +96,9 @@ def main() -> int:
 
     for size in args.sizes:
         def factory(category, weights=None, size=size):
-            if use_real:
-                from fgsbir_core.engine import Engine
+            from fgsbir_core.engine import Engine
 
-                inner = Engine(category=category, weights=weights)
-            else:
-                inner = StandInEngine(category)
-            return SyntheticCatalogueEngine(inner, size)
+            return SyntheticCatalogueEngine(Engine(category=category, weights=weights), size)
 
         window = MainWindow(engine_factory=factory, dialogs=NoDialogs(), data_root="synthetic", weights=weights)
         window.resize(1280, 800)
