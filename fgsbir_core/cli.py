@@ -11,14 +11,11 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from . import version
 from .checkpoint import ModelError
 from .data import DataError, RETRIEVAL_CATEGORIES
 from .engine import FACINGS
 from .raster import SketchError
-from .retrieval import present_attributes
 
 
 
@@ -50,7 +47,8 @@ def _result_json(result, catalogue) -> dict:
     """One ranked photo; a folder catalogue's photo also names its file (absolute), so that a
     script can open it without knowing the folder."""
     entry = {"id": result.id, "score": round(result.score, 6),
-             "attributes": {k: round(v, 4) for k, v in result.attributes.items()}}
+             "attributes": {k: round(v, 4) for k, v in result.attributes.items()},
+             "present": list(result.present)}  # read from the unrounded figures, as the app reads them
     photo_file = catalogue.photo_file(result.index)
     if photo_file is not None:
         entry["file"] = str(photo_file)
@@ -241,10 +239,8 @@ def print_answers(output: list[dict], as_json: bool) -> None:
             continue
         lines.append(_printable(item["sketch"]))
         for rank, r in enumerate(item["results"], 1):
-            names = list(r["attributes"])  # read as the app reads them (one heel height, ...)
-            shown = present_attributes(np.array([r["attributes"][n] for n in names], np.float32), names)
-            on = [n for n, lit in zip(names, shown) if lit]
-            lines.append(f"  {rank:3d}. photo {_printable(r['id']):>5}  distance {r['score']:.4f}  {', '.join(on)}".rstrip())
+            lines.append(f"  {rank:3d}. photo {_printable(r['id']):>5}  distance {r['score']:.4f}  "
+                         f"{', '.join(r.get('present', ()))}".rstrip())
     emit("".join(line + "\n" for line in lines))
 
 

@@ -20,7 +20,7 @@ import fgsbir_core.cli as core_cli
 calls = []
 def fake_query_json(paths, category, top, gallery, data_root, weights, attribute_weight, facing):
     calls.append((paths, category, top, gallery, data_root, weights, attribute_weight, facing))
-    return [{"sketch": p, "results": [{"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}][:top]} for p in paths]
+    return [{"sketch": p, "results": [{"id": "305", "score": 0.25, "attributes": {"boot": 0.9}, "present": ["boot"]}][:top]} for p in paths]
 
 core_cli.query_json = fake_query_json
 code = entry.main(sys.argv[1:])
@@ -42,7 +42,7 @@ def test_query_json_prints_results_and_exits_zero():
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert [a["sketch"] for a in answer] == ["a.png", "b.json"]
-    assert answer[0]["results"][0] == {"id": "305", "score": 0.25, "attributes": {"boot": 0.9}}
+    assert answer[0]["results"][0] == {"id": "305", "score": 0.25, "attributes": {"boot": 0.9}, "present": ["boot"]}
     calls = json.loads(done.stderr.strip().splitlines()[-1])
     assert calls == [[["a.png", "b.json"], "chairs", 1, "test", None, None, None, "auto"]]
 
@@ -206,3 +206,19 @@ def test_help_with_no_console_at_all_is_no_traceback(monkeypatch):
     for argv in (["--help"], ["no-such-command"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(argv)
+
+
+def test_the_printed_list_lights_what_the_engine_read_not_a_rounded_copy(capsys):
+    """Found by a code review: the list re-read the attributes from the JSON's rounded
+    probabilities, so p = 0.49996 was lit there (0.5) but not in the app."""
+    from types import SimpleNamespace
+
+    from fgsbir_core.cli import _result_json, print_answers
+    from fgsbir_core.engine import RankedResult
+
+    result = RankedResult(rank=1, index=0, id="7", score=0.1, attributes={"knee-high": 0.49996, "zip": 0.9},
+                          present=("zip",))
+    entry = _result_json(result, SimpleNamespace(photo_file=lambda i: None))
+    assert entry["attributes"]["knee-high"] == 0.5 and entry["present"] == ["zip"]
+    print_answers([{"sketch": "boot.png", "results": [entry]}], as_json=False)
+    assert capsys.readouterr().out.splitlines()[1] == "    1. photo     7  distance 0.1000  zip"
