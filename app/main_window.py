@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from fgsbir_core import version
-from fgsbir_core.data import DATA_ENV, is_photo_folder
+from fgsbir_core.data import DATA_ENV, fetched_data_root, is_photo_folder
 from fgsbir_core.files import atomic_write_bytes
 from fgsbir_core.raster import MAX_PICTURE_SIDE
 
@@ -573,7 +573,8 @@ class MainWindow(QMainWindow):
         self._load_catalogue()
 
     def _data_root(self) -> str | None:
-        root = self.prefs.data_root or os.environ.get(DATA_ENV)
+        # the fetch's default folder too, so a benchmark fetched by `fgsbir data fetch` is found as the CLI finds it
+        root = self.prefs.data_root or os.environ.get(DATA_ENV) or str(fetched_data_root() or "")
         if not root and not self.prefs.first_run_done:
             self.prefs.first_run_done = True
             root = self.dialogs.ask_data_root(self)

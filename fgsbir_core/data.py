@@ -60,15 +60,18 @@ def _is_benchmark_file(relative: str) -> bool:
             and parts[1].endswith((".json", ".mat")))
 
 
+def fetched_data_root() -> Path | None:
+    """Where `fgsbir data fetch qmul-v1` puts the benchmark by default, if it is there."""
+    from .fetch import default_data_dir  # (fetch imports this module)
+
+    fetched = default_data_dir()
+    return fetched if (fetched / "shoes").is_dir() else None
+
+
 def resolve_data_root(data_root: str | os.PathLike | None = None) -> Path:
     """The data root from the argument, else $FGSBIR_DATA, else where `fgsbir data fetch qmul-v1`
     puts it by default (when it is there), else a clear error."""
-    root = data_root or os.environ.get(DATA_ENV)
-    if not root:
-        from .fetch import default_data_dir  # (fetch imports this module)
-
-        fetched = default_data_dir()
-        root = fetched if (fetched / "shoes").is_dir() else None
+    root = data_root or os.environ.get(DATA_ENV) or fetched_data_root()
     if not root:
         raise DataError(
             f"No benchmark data: pass --data-root DIR or set {DATA_ENV} to a folder in the "

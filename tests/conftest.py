@@ -155,6 +155,7 @@ class FakeEngine:
         self.device = "cpu"
         self.model_hash = "fake"
         self.catalogue_size = catalogue_size
+        self.catalogue_roots: list = []  # the data roots it was asked to load
         self.encode_calls = 0
         self.rank_calls: list[dict] = []
         self.facings: list[str] = []  # what each query asked orient() for
@@ -196,6 +197,7 @@ class FakeEngine:
         return self._code(normalise_image(np.asarray(image), self.raster_spec))
 
     def load_catalogue(self, data_root=None, progress=None, cancel=None) -> FakeCatalogue:
+        self.catalogue_roots.append(data_root)
         for done in range(0, self.catalogue_size + 1, 20):
             if cancel is not None and cancel():
                 raise InterruptedError("cancelled")

@@ -228,6 +228,24 @@ def test_first_run_dialog_is_asked_once(qtbot, make_window, monkeypatch):
     assert dialogs.asked_data_root == 1 and second.catalogue is None
 
 
+def test_a_benchmark_fetched_by_the_command_line_is_found_as_the_command_line_finds_it(qtbot, make_window,
+                                                                                       fake_engines, monkeypatch, tmp_path):
+    """Found by a code review: after `fgsbir data fetch qmul-v1` (the fetch's default folder) the
+    command line found the benchmark, but a window past its first run said "no photo catalogue"."""
+    from fgsbir_core.fetch import default_data_dir
+
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))  # this test's own, not the session's (nor the user's)
+    dialogs = FakeDialogs(data_root=None)
+    make_window(data_root=None, dialogs=dialogs).close()  # first run: the dialog dismissed
+    fetched = default_data_dir()
+    (fetched / "shoes").mkdir(parents=True)
+    assert fetched.is_relative_to(tmp_path)
+    window = make_window(data_root=None, dialogs=dialogs)
+    qtbot.waitUntil(lambda: window.catalogue is not None, timeout=5000)
+    assert dialogs.asked_data_root == 1 and fake_engines.made[-1].catalogue_roots == [str(fetched)]
+
+
 def test_clicking_a_result_opens_detail_dialog(qtbot, make_window):
     window = make_window()
     draw_and_wait(qtbot, window)
