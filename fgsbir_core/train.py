@@ -74,7 +74,7 @@ class TrainConfig:
     threads: int = 2
     init_from: str = ""  # staged training: start the learned branches from this checkpoint ("{fold}": fold k's own)
     # ModelConfig overrides. Three narrow learned branches on one front end, each with its own
-    # loss: an ensemble in one model (README: what moved the numbers)
+    # loss: an ensemble in one model (docs/RESULTS.md: what moved the numbers)
     model: dict = field(default_factory=lambda: {"members": 3, "width": 32, "embedding_dim": 128})
 
     def to_dict(self) -> dict:
@@ -236,13 +236,20 @@ def one_cycle(optimiser, lr: float, steps: int):
     return torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps, pct_start=warm_up)
 
 
+PLAIN_PROGRESS_EVERY = 50  # steps between progress lines when stderr is not a terminal
+
+
 def _progress(step: int, total: int, started: float, note: str, first: int = 0) -> None:
     """The progress bar; `first`: the step this process started from (a resumed run's pace counts
     only the steps it took)."""
+    tty = sys.stderr.isatty()
+    if not tty and step % PLAIN_PROGRESS_EVERY and step != total:
+        return  # a log file gets a line now and then, not one endless line of carriage returns
     done = int(30 * step / total)
     rate = (step - first) / max(time.time() - started, 1e-6)
     eta = (total - step) / max(rate, 1e-6)
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (30 - done)}] {step}/{total} {rate:.1f} it/s eta {eta:4.0f}s {note}   ")
+    line = f"[{'#' * done}{'.' * (30 - done)}] {step}/{total} {rate:.1f} it/s eta {eta:4.0f}s {note}"
+    sys.stderr.write(f"\r{line}   " if tty else line + "\n")
     sys.stderr.flush()
 
 
@@ -484,7 +491,7 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
             if better if config.select == "best" else step == config.steps:
                 best = {"step": step, "metrics": metrics, "model_state": {k: v.clone() for k, v in shipped.state_dict().items()}}
             if not quiet:
-                sys.stderr.write(f"\nstep {step}: validation {json.dumps({k: round(v, 4) for k, v in metrics.items()})}\n")
+                sys.stderr.write(("\n" if sys.stderr.isatty() else "") + f"step {step}: validation {json.dumps({k: round(v, 4) for k, v in metrics.items()})}\n")
             save_checkpoint(partial, {
                 "model_config": model_config.to_dict(), "model_state": model.state_dict(), "raster_spec": RasterSpec().to_dict(),
                 "category": config.category, "attribute_names": model_names, "train_config": config.to_dict(),
@@ -529,8 +536,8 @@ def train(config: TrainConfig, out: str | Path, data_root=None, resume: bool = T
         "card": card,
     })
     partial.unlink(missing_ok=True)
-    if not quiet:
-        sys.stderr.write("\n")
+    if not quiet and sys.stderr.isatty():
+        sys.stderr.write("\n")  # (ends the bar's line)
     return card
 
 

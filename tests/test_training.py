@@ -563,3 +563,19 @@ def test_cli_fixes_of_the_researcher_qa_pass(data_root, tmp_path, capsys, monkey
     assert cli.main(["eval"]) == 130 and "run the same command again" not in capsys.readouterr().err
     monkeypatch.setattr(cli, "_cmd_train", interrupted)
     assert cli.main(["train", "--out", "x.pt"]) == 130 and "run the same command again" in capsys.readouterr().err
+
+
+def test_progress_in_a_log_file_is_lines_now_and_then_not_carriage_returns(capsys):
+    """Found by a code review: with stderr redirected to a file, the bar wrote a carriage return
+    at every step, one line of thousands of bars in the log."""
+    import time
+
+    from fgsbir_core.train import PLAIN_PROGRESS_EVERY, _progress
+
+    total = 2 * PLAIN_PROGRESS_EVERY + 7
+    for step in range(1, total + 1):
+        _progress(step, total, time.time(), "loss 0.100")
+    err = capsys.readouterr().err  # (pytest's capture is no terminal)
+    assert "\r" not in err
+    assert [line.split()[1] for line in err.splitlines()] == [f"{PLAIN_PROGRESS_EVERY}/{total}",
+                                                             f"{2 * PLAIN_PROGRESS_EVERY}/{total}", f"{total}/{total}"]
