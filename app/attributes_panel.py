@@ -33,7 +33,7 @@ from .worker import RankParams
 
 SLIDER_MAX: Final = 100
 SLIDER_DEFAULT: Final = 50  # the model's tuned fusion weight
-ATTRIBUTES_ONLY_WEIGHT: Final = 1e3  # the engine contract's "attributes only" weight
+ATTRIBUTES_ONLY_WEIGHT: Final = 1e3  # "attributes only": large enough that shape only breaks ties
 DECADES_PER_HALF: Final = 2.0  # slider 1..99 spans default / 100 .. default * 100 (log scale)
 MODES: Final = ("Ignore", "Use", "Must have")
 FUSION_MIN_WIDTH: Final = 320  # px; room for the slider's three labels (the panel is as wide as its widest part)

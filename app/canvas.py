@@ -3,9 +3,10 @@
 Strokes are (n, 4) float arrays of x, y, pressure, t in the widget's logical pixels (t in
 seconds since the sketch's first point). The model never sees the on-screen picture: the
 query is built from the vectors by ``fgsbir_core.raster.rasterise_strokes`` (see
-``model_input``), the one documented rasteriser. A sketch opened from a PNG is the one
-exception: then the picture itself (with any strokes drawn over it) is the query, and goes
-through ``normalise_image``.
+``query_input``), the one documented rasteriser. A sketch that holds a picture (opened,
+pasted, dropped or an SVG) is the exception: then the picture itself (with any strokes drawn
+over it) is the query, and goes through ``normalise_image``. A PNG saved from strokes opens as
+those strokes.
 
 Painting follows Qt's tablet example: strokes are drawn into a backing QImage at the
 screen's device pixel ratio and only the dirty rectangle is repainted. Every change that

@@ -24,6 +24,7 @@ from typing import Any, Callable, Final
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from fgsbir_core.checkpoint import ModelError
 from fgsbir_core.data import DataError
 from fgsbir_core.raster import SketchError
 
@@ -32,7 +33,6 @@ THUMBNAIL_CACHE: Final = 512
 # A folder of 12-megapixel PNGs costs ~0.1 s a photo, which would hold a grid back for seconds.
 THUMBNAIL_BUDGET_S: Final = 0.15
 log = logging.getLogger("sketchfind.worker")
-_KNOWN_ERRORS: Final = ("ModelError", "DataError", "SketchError")
 
 
 @dataclass
@@ -59,7 +59,7 @@ class QueryOutcome:
 
 def is_known(exc: BaseException) -> bool:
     """An error the user can act on (bad input, missing data or model), not a bug."""
-    return isinstance(exc, (SketchError, DataError)) or type(exc).__name__ in _KNOWN_ERRORS
+    return isinstance(exc, (SketchError, DataError, ModelError))
 
 
 def friendly(exc: BaseException) -> str:
@@ -482,9 +482,6 @@ class Downloader(QThread):
         self._dest = dest
         self._fetch = fetch
         self._cancel = threading.Event()
-
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     def stop(self) -> None:
         self._cancel.set()

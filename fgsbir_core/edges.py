@@ -14,7 +14,7 @@ CMYK, 16-bit, EXIF orientation applied), reduced to a small working size, the ba
 colour is estimated from the border and the object is cropped to the pixels that differ from
 it (product photos are mostly shot on a plain background; on a busy background the whole
 frame is used).  The crop is scaled into the 256 x 256 frame and a colour Canny detector
-(Gaussian blur, per-pixel strongest channel gradient, non-maximum suppression to 1-px lines,
+(Gaussian blur, gradients summed over R, G and B, non-maximum suppression to 1-px lines,
 hysteresis with thresholds adapted to the image's gradient distribution) draws the lines,
 which are then rendered with the benchmark's soft anti-aliased profile.  numpy/PIL only;
 a few milliseconds per photo.

@@ -1,8 +1,10 @@
 """The one rasteriser: strokes or sketch images -> the model's input image.
 
-Training augmentation, the CLI and the GUI canvas all go through `rasterise_strokes` /
-`normalise_image` with a `RasterSpec`, and the spec is stored with the weights, so the
-picture the model sees is the same wherever the sketch came from.
+Every query (the CLI's and the GUI canvas's, through the engine) goes through
+`rasterise_strokes` / `normalise_image` with a `RasterSpec`, and the spec is stored with the
+weights, so the picture the model sees is the same wherever the sketch came from. Training
+reads the benchmark's own sketch images; the spec's framing and line weight were measured on
+them (docs/EXPERIMENTS.md, "How drawings are framed", "How heavy drawn lines are").
 """
 from __future__ import annotations
 

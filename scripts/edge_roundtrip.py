@@ -107,12 +107,14 @@ def chamfer(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def retrieval(queries: np.ndarray, gallery: np.ndarray) -> tuple[float, float]:
-    """acc@1 / acc@10 when query i should retrieve gallery i (cosine / L2 on unit vectors)."""
+    """acc@1 / acc@10 when query i should retrieve gallery i (cosine / L2 on unit vectors; ties
+    count against the query, as in every figure of the project: `evaluate.true_ranks`)."""
+    from fgsbir_core.evaluate import accuracy_at, true_ranks
+
     q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     g = gallery / np.linalg.norm(gallery, axis=1, keepdims=True)
-    sim = q @ g.T
-    rank = (sim > sim[np.arange(len(q)), np.arange(len(q))][:, None]).sum(1)
-    return float((rank < 1).mean()), float((rank < 10).mean())
+    rank = true_ranks(-(q @ g.T))
+    return accuracy_at(rank, 1), accuracy_at(rank, 10)
 
 
 def main(argv=None) -> int:

@@ -60,6 +60,7 @@ import threading  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from fgsbir_core.checkpoint import ModelError  # noqa: E402
 from fgsbir_core.engine import RankedResult, SketchCode  # noqa: E402
 from fgsbir_core.raster import RasterSpec, normalise_image, rasterise_strokes  # noqa: E402
 from fgsbir_core.retrieval import must_have_mask, present_attributes  # noqa: E402
@@ -131,11 +132,8 @@ class FakeCatalogue:
         return image
 
 
-class FakeModelError(RuntimeError):
-    pass
-
-
-FakeModelError.__name__ = "ModelError"  # reported like the engine's own ModelError
+class FakeModelError(ModelError):
+    """A model file the fake engine refuses, reported as the engine's own ModelError is."""
 
 
 class FakeEngine:
