@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable, Final
 
@@ -119,7 +120,7 @@ class MainWindow(QMainWindow):
         self._started = False
         self._pending_modes: tuple[str, dict[str, str]] | None = None  # (category, modes) from a restore
         self.downloader: Downloader | None = None
-        self.notices: list[str] = []  # every notice shown (for tests and the curious)
+        self.notices: deque[str] = deque(maxlen=100)  # the latest notices shown (for tests and the curious)
 
         self.canvas = SketchCanvas()
         self.canvas.pen_width = self.prefs.pen_width

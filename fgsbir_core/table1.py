@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .evaluate import evaluate_checkpoint, hog_baseline_distances, true_ranks
-from .files import atomic_write_bytes
+from .files import atomic_write, atomic_write_bytes
 
 METRICS = ("acc_at_1", "acc_at_10", "triplet_acc")
 PAPER = {  # Song et al. BMVC 2016, Table 1 (%): acc@1, acc@10, triplet accuracy
@@ -145,4 +145,4 @@ def plot_rank_curves(ranks: dict, path: Path) -> None:
             draw.line(points, fill=colours[key], width=2)
             draw.text((x0 + panel_w - 190, y1 - 60 + 15 * row), label, fill=colours[key])
         draw.text((x0 + panel_w // 2 - 10, y1 + 22), "K", fill="black")
-    image.save(path)
+    atomic_write(path, lambda handle: image.save(handle, "PNG"))  # never half a plot under the final name

@@ -579,3 +579,24 @@ def test_progress_in_a_log_file_is_lines_now_and_then_not_carriage_returns(capsy
     assert "\r" not in err
     assert [line.split()[1] for line in err.splitlines()] == [f"{PLAIN_PROGRESS_EVERY}/{total}",
                                                              f"{2 * PLAIN_PROGRESS_EVERY}/{total}", f"{total}/{total}"]
+
+
+def test_rank_curve_plot_replaces_an_old_one_whole(tmp_path, monkeypatch):
+    """The plot is written beside its final name and renamed: a save that fails keeps the old plot."""
+    from PIL import Image
+
+    from fgsbir_core.table1 import plot_rank_curves
+
+    path = tmp_path / "rank_distributions.png"
+    plot_rank_curves({("shoes", "mtl"): np.arange(30)}, path)
+    before = path.read_bytes()
+    assert Image.open(path).size[0] > 0
+
+    def broken_save(self, fp, format=None, **params):
+        fp.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError):
+        plot_rank_curves({("shoes", "mtl"): np.arange(10)}, path)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
