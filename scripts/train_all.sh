@@ -32,7 +32,7 @@ export SEEDS OUT STAGE1_STEPS FGSBIR CV_CHOICES="${CV_CHOICES:-}"
 
 run_logged() {  # OUT_FILE COMMAND...: run it (one thread), keep its command line in OUT_FILE.cmd, its output in OUT_FILE.log
   local out=$1; shift
-  echo "fgsbir ${*:2}" | sed "s#$OUT/#cv/#g" > "$out.cmd"
+  echo "fgsbir ${*:2}" > "$out.cmd"  # the paths as given: the card's command runs from where this script ran
   OMP_NUM_THREADS=1 "$@" --out "$out" > "$out.log" 2>&1
 }
 export -f run_logged
@@ -72,6 +72,11 @@ for category in shoes chairs; do
   for mode in mtl triplet; do
     cp "$OUT/${category}_${mode}_seed0.pt" "$MODELS/${category}_${mode}.pt"
     recorded=$(printf '%s\n' $CV_CHOICES | sed -n "s/^${category}_${mode}=//p" | cut -d: -f3 -s)
-    $FGSBIR card "$MODELS/${category}_${mode}.pt" ${recorded:+--validation-acc1 "$recorded"} --command-line "$(cat "$OUT/stage1/${category}_${mode}_seed0.pt.cmd") --out cv/stage1/${category}_${mode}_seed0.pt && $(cat "$OUT/${category}_${mode}_seed0.pt.cmd") --out resources/models/${category}_${mode}.pt (scripts/train_all.sh${CV_CHOICES:+ with CV_CHOICES='$CV_CHOICES': steps and fusion weights of a cross-validation on record, docs/EXPERIMENTS.md})"
+    first=$OUT/stage1/${category}_${mode}_seed0.pt second=$OUT/${category}_${mode}_seed0.pt
+    for made in "$first" "$second"; do  # (a file trained before the commands were kept: no card without them)
+      [ -f "$made.cmd" ] || { echo "train_all.sh: $made.cmd is missing: the model card needs the command that made $made" >&2; exit 1; }
+    done
+    # the card's command runs as it stands (bash, from where this script ran); the note after '#' says where it came from
+    $FGSBIR card "$MODELS/${category}_${mode}.pt" ${recorded:+--validation-acc1 "$recorded"} --command-line "$(cat "$first.cmd") --out $first && $(cat "$second.cmd") --out $MODELS/${category}_${mode}.pt  # scripts/train_all.sh${CV_CHOICES:+ with CV_CHOICES='$CV_CHOICES': steps and fusion weights of a cross-validation on record, docs/EXPERIMENTS.md}"
   done
 done

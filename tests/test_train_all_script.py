@@ -62,8 +62,25 @@ def test_train_all_runs_both_stages_for_every_seed(tmp_path):
         "chairs_mtl.pt", "chairs_triplet.pt", "shoes_mtl.pt", "shoes_triplet.pt"]
     assert "--validation-acc1 0.345" in next(c for c in cards if "shoes_mtl.pt" in c.split()[1])
     assert not [c for c in cards if "--validation-acc1" in c and "shoes_mtl.pt" not in c.split()[1]]
-    card = next(c for c in cards if "chairs_mtl.pt" in c.split()[1])
-    assert "--out cv/stage1/chairs_mtl_seed0.pt && fgsbir train --category chairs --mode mtl" in card
+    # the card's command runs as written (found by a QA pass: its paths named a `cv/` folder that
+    # exists nowhere, so the second stage could not find the first)
+    command = next(c for c in cards if "chairs_mtl.pt" in c.split()[1]).split(" --command-line ", 1)[1]
+    assert command.startswith("fgsbir train --category chairs --mode mtl") and "# scripts/train_all.sh" in command
+    rerun = tmp_path / "rerun"
+    (rerun / "bin").mkdir(parents=True)
+    (rerun / "bin" / "fgsbir").symlink_to(fake)
+    for folder in (cv / "stage1", models):  # where the command writes: emptied, so what it makes is seen
+        for made in folder.glob("chairs_mtl_seed0.pt"):
+            made.unlink()
+    (models / "chairs_mtl.pt").unlink()
+    ran = subprocess.run(["bash", "-c", command], cwd=rerun, env={**env, "PATH": f"{rerun / 'bin'}:{os.environ['PATH']}"},
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    assert (cv / "stage1" / "chairs_mtl_seed0.pt").is_file() and (models / "chairs_mtl.pt").is_file()
+    ran = log.read_text().splitlines()[-2:]
+    assert f"--set init_from={cv}/stage1/chairs_mtl_seed0.pt" in ran[1] and ran[0].endswith(f"--out {cv}/stage1/chairs_mtl_seed0.pt")
+    calls = log.read_text().splitlines()
+    (models / "chairs_mtl.pt").write_text("weights")
     again = subprocess.run(["bash", str(ROOT / "scripts" / "train_all.sh"), "2", "2"], env=env, capture_output=True, text=True,
                            timeout=120)
     assert again.returncode == 0
