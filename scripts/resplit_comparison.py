@@ -4,7 +4,8 @@ The published split is one draw of test sketches. This pools a category's traini
 pairs, draws random re-splits of the same sizes (re-split 0 is the published split itself, as
 a check against Table 1), trains each mode on the new training part with the bundled model's
 recipe (`resources/models/<category>_<mode>.json`: its training config, stopping step and
-fusion weight, all chosen by cross-validation on the published training pairs), and ranks the
+fusion weight, all chosen by cross-validation on the published training pairs; a staged recipe's
+first stage is trained again on the re-split's training part, see `recipe`), and ranks the
 held-out sketches among the held-out photos. Human triplets count only where both photos lie in
 the training part. Nothing here is chosen or shipped: it measures how often, and by how much,
 one mode beats the other when the test sketches are drawn again.
@@ -55,27 +56,55 @@ def resplit(n_train: int, n_total: int, r: int) -> tuple[np.ndarray, np.ndarray]
     return np.sort(order[n_total - n_train:]), np.sort(order[:n_total - n_train])
 
 
+STAGE1_STEPS = 1200  # a staged recipe's first stage, as scripts/train_all.sh trains it (STAGE1_STEPS)
+
+
+def recipe(category: str, mode: str, seed: int):
+    """(first stage or None, second stage): the TrainConfigs of the bundled model's recipe. A staged
+    recipe's card names its first stage's file (`init_from`), trained on the published training
+    pairs, which hold most of a random re-split's held-out pairs: so the first stage is trained
+    again on each re-split's own training part (with every training pair of the other
+    categories, 1200 steps, last weights kept, as scripts/train_all.sh does)."""
+    from fgsbir_core.data import CATEGORIES
+    from fgsbir_core.train import TrainConfig
+
+    card = json.loads((MODELS / f"{category}_{mode}.json").read_text())
+    second = TrainConfig(**card["train_config"])
+    second.seed, second.threads = seed, 1
+    if not second.init_from:
+        return None, second
+    others = tuple(c for c in CATEGORIES if c != category)
+    first = TrainConfig(category=category, mode=mode, seed=seed, threads=1, extra_categories=others,
+                        steps=STAGE1_STEPS, select="final")
+    return first, second
+
+
 def run_one(category: str, mode: str, r: int, seed: int) -> dict:
     import dataclasses
 
     from fgsbir_core import train as training
-    from fgsbir_core.data import resolve_data_root
+    from fgsbir_core.data import load_benchmark, resolve_data_root
 
     root = resolve_data_root(None)
     card = json.loads((MODELS / f"{category}_{mode}.json").read_text())
-    config = training.TrainConfig(**card["train_config"])
-    config.seed, config.threads = seed, 1
+    first, config = recipe(category, mode, seed)
     step, w = int(card["chosen_step"]), float(card["fusion_weight"])
     bench, pooled, n_train = pooled_split(category, root)
     fit, held = resplit(n_train, len(pooled), r)
-    # train() reads the training pairs through load_benchmark; hand it the pooled ones
-    training.load_benchmark = lambda name, data_root=None: dataclasses.replace(bench, train=pooled)
+    # train() reads this category's training pairs through load_benchmark: hand it the pooled
+    # ones (the other categories', for a first stage, stay as published)
+    training.load_benchmark = lambda name, data_root=None: (dataclasses.replace(bench, train=pooled) if name == category
+                                                            else load_benchmark(name, data_root))
     history: dict = {}
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
+        if first is not None:
+            config.init_from = str(Path(tmp) / "stage1.pt")
+            training.train(first, config.init_from, root, resume=False, quiet=True, split=(fit, held))
         training.train(config, Path(tmp) / "model.pt", root, resume=False, quiet=True, split=(fit, held), history=history)
     ranks = np.asarray(history[step][w])
     return {"category": category, "mode": mode, "resplit": r, "seed": seed, "step": step, "fusion_weight": w,
+            "staged": first is not None,
             "acc_at_1": float(np.mean(ranks < 1)), "acc_at_10": float(np.mean(ranks < 10)),
             "held_photo_ids": [pooled.photo_ids[i] for i in held], "ranks": ranks.tolist(),
             "seconds": round(time.time() - started, 1)}

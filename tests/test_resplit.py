@@ -32,3 +32,14 @@ def test_pooled_split_keeps_every_pair_and_reindexes_the_test_triplets(data_root
     part = pooled.subset(fit)
     assert all(((t >= 0) & (t < len(fit))).all() for t in part.triplets)
     assert sum(len(t) for t in part.triplets) < sum(len(t) for t in pooled.triplets)
+
+
+def test_a_staged_recipe_trains_its_first_stage_again_on_the_resplit(load_script):
+    """Found by a QA pass: the staged cards name a first stage trained on the published training
+    pairs (most of a re-split's held-out pairs), by a path relative to a folder a clone lacks."""
+    script = load_script("resplit_comparison")
+    first, second = script.recipe("chairs", "mtl", seed=2)
+    assert first is not None and first.init_from == "" and first.steps == script.STAGE1_STEPS
+    assert sorted(first.extra_categories) == ["handbags", "shoes"] and first.select == "final"
+    assert (first.category, first.mode, first.seed, second.seed) == ("chairs", "mtl", 2, 2)
+    assert second.init_from and second.extra_categories in ([], ())  # replaced by the re-split's own first stage
