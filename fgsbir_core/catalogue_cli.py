@@ -60,10 +60,11 @@ def _cmd_fetch(args) -> int:
     bar = ProgressBar()
     root = fetch_qmul_v1(dest, base_url=args.base_url or PINNED_URL,
                          progress=lambda name, done, total: bar.update(name, done, total, "B"),
-                         photos=args.photos, notice=lambda message: print(f"note: {message}", file=sys.stderr))
+                         photos=args.photos, notice=note)
     print(f"QMUL V1 benchmark ready in {root}")
-    print("Point SketchFind at it with --data-root or FGSBIR_DATA. The attributes/ labels are not part of "
-          "the published release (only needed for training).")
+    found = "SketchFind and fgsbir find it there with no setting" if not args.dest \
+        else "Point SketchFind at it with --data-root or FGSBIR_DATA"
+    print(f"{found}. The attributes/ labels are not part of the published release (only needed for training).")
     return 0
 
 

@@ -45,10 +45,11 @@ def test_mtl_model_reaches_targets(figures, category):
 
 @pytest.mark.parametrize("category", ["shoes", "chairs"])
 def test_model_cards_match_the_weights(figures, category):
+    """Each card's test figures, acc@1, acc@10 and triplet accuracy alike, are its weights' own (found by a mutation pass)."""
     for mode in ("mtl", "triplet"):
         card = json.loads(_need(category, mode).with_suffix(".json").read_text())
         assert card["category"] == category and card["mode"] == mode
-        assert card["test"]["acc_at_1"] == pytest.approx(figures[(category, mode)]["acc_at_1"])
+        assert card["test"] == pytest.approx(figures[(category, mode)])
         assert card["training_seconds"] + (card.get("first_stage_seconds") or 0) <= 2 * 3600  # a staged recipe's both stages
         assert card["raster_spec"] == load_checkpoint(_need(category, mode))["raster_spec"]
 

@@ -66,3 +66,38 @@ def test_corrupted_file_is_named(data_root, tmp_path):
     target.write_bytes(bytes(data))
     with pytest.raises(DataError, match="chairs_sketch_db_test.mat does not match its SHA-256"):
         load_benchmark("chairs", copy)
+
+
+def test_binary_mode_sha256sums_lines_are_checked(tmp_path):
+    """`sha256sum -b` lines (`HASH *path`) in SHA256SUMS still catch a corrupted file (found by a mutation pass)."""
+    import hashlib
+
+    from fgsbir_core.data import checked_file
+
+    (tmp_path / "shoes").mkdir()
+    good, bad = b"published bytes", b"published bytez"
+    (tmp_path / "shoes" / "good.mat").write_bytes(good)
+    (tmp_path / "shoes" / "x.mat").write_bytes(bad)
+    (tmp_path / "SHA256SUMS").write_text(f"{hashlib.sha256(good).hexdigest()} *shoes/good.mat\n"
+                                         f"{hashlib.sha256(good).hexdigest()} *shoes/x.mat\n")
+    assert checked_file(tmp_path, "shoes/good.mat") == tmp_path / "shoes" / "good.mat"
+    with pytest.raises(DataError, match="x.mat does not match its SHA-256"):
+        checked_file(tmp_path, "shoes/x.mat")
+
+
+def test_a_checked_file_replaced_in_the_same_run_is_checked_again(tmp_path):
+    """A file corrupted after a good check in the same run is caught when checked again (found by a mutation pass)."""
+    import hashlib
+    import os
+
+    from fgsbir_core.data import checked_file
+
+    (tmp_path / "shoes").mkdir()
+    target = tmp_path / "shoes" / "x.mat"
+    target.write_bytes(b"published bytes")
+    (tmp_path / "SHA256SUMS").write_text(f"{hashlib.sha256(b'published bytes').hexdigest()}  shoes/x.mat\n")
+    assert checked_file(tmp_path, "shoes/x.mat") == target
+    target.write_bytes(b"published bytes, then damaged")
+    os.utime(target, ns=(1_000_000_000, 1_000_000_000))
+    with pytest.raises(DataError, match="x.mat does not match its SHA-256"):
+        checked_file(tmp_path, "shoes/x.mat")

@@ -56,6 +56,27 @@ def test_classifier_fits_saves_and_checks_its_front_end(tmp_path):
         FacingClassifier.load(tmp_path / "bad.npz")
 
 
+def test_classifier_bias_is_fitted_for_unbalanced_offset_classes():
+    """Three times as many of one facing, descriptors far from 0: the unpenalised bias is fitted
+    and the signs come out right (found by a mutation pass)."""
+    rng = np.random.default_rng(1)
+    direction = rng.normal(size=6)
+    offset = 4.0 * np.ones(6)  # HOG descriptors are all positive, far from the origin
+    ours = rng.normal(size=(90, 6)) + 0.8 * direction + offset
+    theirs = rng.normal(size=(30, 6)) - 0.8 * direction + offset
+    classifier = FacingClassifier.fit(ours, theirs, {}, ridge=1.0)
+    assert (classifier.scores(ours) > 0).mean() > 0.9 and (classifier.scores(theirs) < 0).mean() > 0.9
+    # the same ridge regression solved with an intercept column that is not penalised
+    x = np.concatenate([ours, theirs])
+    y = np.concatenate([np.ones(90), -np.ones(30)])
+    a = np.hstack([x, np.ones((120, 1))])
+    penalty = np.diag([1.0] * 6 + [0.0])
+    solution = np.linalg.solve(a.T @ a + penalty, a.T @ y)
+    np.testing.assert_allclose(classifier.weights, solution[:6], rtol=1e-4, atol=1e-6)
+    assert classifier.bias == pytest.approx(solution[6], rel=1e-4)
+    assert classifier.bias == pytest.approx(y.mean() - x.mean(0) @ classifier.weights, rel=1e-4)
+
+
 @needs_bundle
 def test_engine_encodes_a_photo_facing_the_other_way_as_its_mirror(data_root):
     from fgsbir_core.data import load_benchmark

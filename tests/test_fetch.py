@@ -297,3 +297,17 @@ def test_a_fetch_to_the_default_folder_is_found_without_being_named(tmp_path, mo
     (default_data_dir() / "shoes").mkdir(parents=True)
     assert resolve_data_root() == tmp_path / "sketchfind" / "qmul_v1"
     assert resolve_data_root(tmp_path) == tmp_path  # a root given still wins
+
+
+def test_the_fetch_says_where_its_benchmark_is_found(monkeypatch, tmp_path, capsys):
+    """Without --dest the fetch's folder is found by the app and fgsbir with no setting: it says
+    so, instead of asking for --data-root or FGSBIR_DATA."""
+    import fgsbir_core.fetch as fetch
+    from fgsbir_core.cli import main
+
+    monkeypatch.delenv("FGSBIR_DATA", raising=False)
+    monkeypatch.setattr(fetch, "fetch_qmul_v1", lambda dest, **kwargs: dest)
+    assert main(["data", "fetch", "qmul-v1"]) == 0
+    assert "find it there with no setting" in capsys.readouterr().out
+    assert main(["data", "fetch", "qmul-v1", "--dest", str(tmp_path)]) == 0
+    assert "with --data-root or FGSBIR_DATA" in capsys.readouterr().out

@@ -819,3 +819,67 @@ def test_running_out_of_memory_while_decoding_is_not_remembered(tmp_path, monkey
     (folder / "empty.jpg").write_bytes(b"")  # an empty file is the file's own doing: remembered
     (_, reason, digest), = edges.edge_maps_of_files([str(folder / "empty.jpg")])
     assert reason == "the file is empty (0 bytes)." and digest is not None
+
+
+def test_a_photo_replaced_by_one_of_the_same_size_is_encoded_again(tmp_path):
+    """Same byte size, new content and mtime: the photo is encoded again, not reused (found by a mutation pass)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "p.bmp"
+    product((160, 160), colour=(40, 60, 160), seed=1).save(photo)
+    engine, stats = IndexEngine(), {}
+    before, _ = build_folder_catalogue(engine, folder, stats=stats)
+    size = photo.stat().st_size
+    product((160, 160), colour=(200, 30, 30), seed=7).save(photo)  # an uncompressed BMP: the same size
+    os.utime(photo, ns=(photo.stat().st_mtime_ns + 5_000_000_000,) * 2)
+    assert photo.stat().st_size == size
+    after, _ = build_folder_catalogue(engine, folder, stats=stats)
+    assert stats["encoded"] == 1 and engine.encoded_images == 2
+    assert not np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
+
+
+def test_a_photo_of_a_new_size_with_its_old_mtime_is_encoded_again(tmp_path):
+    """A new size is a change even where the old mtime was put back (os.utime) (found by a mutation pass)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "p.jpg"
+    product((160, 160), colour=(40, 60, 160), seed=1).save(photo, quality=90)
+    engine, stats = IndexEngine(), {}
+    before, _ = build_folder_catalogue(engine, folder, stats=stats)
+    old = photo.stat()
+    product((240, 240), colour=(200, 30, 30), seed=7).save(photo, quality=95)
+    os.utime(photo, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert photo.stat().st_size != old.st_size and photo.stat().st_mtime_ns == old.st_mtime_ns
+    after, _ = build_folder_catalogue(engine, folder, stats=stats)
+    assert stats["encoded"] == 1 and engine.encoded_images == 2
+    assert not np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
+
+
+def test_a_skipped_file_replaced_by_a_good_photo_is_indexed(tmp_path):
+    """A file remembered as unreadable is read again once its size or mtime changes (found by a mutation pass)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_photos(folder, 1)
+    broken = folder / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    engine = IndexEngine()
+    catalogue, skipped = build_folder_catalogue(engine, folder)
+    assert [name for name, _ in skipped] == ["broken.jpg"] and "broken.jpg" not in catalogue.ids
+    product((160, 160), seed=3).save(broken, quality=90)
+    catalogue, skipped = build_folder_catalogue(engine, folder)
+    assert skipped == [] and "broken.jpg" in catalogue.ids
+
+
+def test_open_hashed_digests_the_whole_of_a_large_file(tmp_path):
+    """The digest covers all of a file over 1 MiB, and the file comes back at its start (found by a mutation pass)."""
+    import hashlib
+
+    from fgsbir_core.edges import open_hashed
+
+    data = np.random.default_rng(0).integers(0, 256, 3 << 20, dtype=np.uint8).tobytes()
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    handle, digest = open_hashed(str(path))
+    with handle:
+        assert handle.read(16) == data[:16]
+    assert digest == hashlib.sha256(data).hexdigest()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fgsbir_core.evaluate import accuracy_at, retrieval_metrics, triplet_accuracy, true_ranks
 from fgsbir_core.retrieval import attribute_distances, embedding_distances, top_k
@@ -101,3 +102,44 @@ def test_attributes_are_read_by_the_labels_exclusivity_rules(data_root):
             assert all(c == 1 if rule == "exactly one" else c <= 1 for c in counts), (category, group)
             labels = np.array([[float(row[name]) for name in group] for row in rows])
             assert (present_attributes(labels, group) == labels.astype(bool)).all()  # labels read as themselves
+
+
+def test_evaluating_a_model_as_another_category_is_refused(data_root):
+    """A chairs model evaluated as shoes is a ModelError naming both categories (found by a mutation pass)."""
+    from fgsbir_core.checkpoint import ModelError
+    from fgsbir_core.engine import bundled_weights
+    from fgsbir_core.evaluate import evaluate_checkpoint
+
+    with pytest.raises(ModelError, match="chairs model, not a shoes model"):
+        evaluate_checkpoint(bundled_weights("chairs", "mtl"), "shoes", data_root)
+
+
+def test_evaluating_with_a_negative_attribute_weight_is_refused(data_root):
+    """evaluate_checkpoint refuses an attribute weight below 0 (found by a mutation pass)."""
+    from fgsbir_core.engine import bundled_weights
+    from fgsbir_core.evaluate import evaluate_checkpoint
+
+    with pytest.raises(ValueError, match="at least 0"):
+        evaluate_checkpoint(bundled_weights("shoes", "mtl"), "shoes", data_root, attribute_weight=-1)
+
+
+def test_fused_distance_ignores_an_attribute_weighted_zero():
+    """With per-attribute weights [1, 0], a difference in attribute 1 alone adds nothing to the fused distance (found by a mutation pass)."""
+    from fgsbir_core.retrieval import Codes, fused_distances
+
+    emb = np.array([[0.0, 1.0], [0.5, 0.5]], np.float32)
+    query = Codes(emb[:1], np.array([[0.3, 0.9]], np.float32))
+    gallery = Codes(emb[1:], np.array([[0.3, 0.1]], np.float32))  # differs in attribute 1 only
+    fused = fused_distances(query, gallery, 2.0, np.array([1.0, 0.0], np.float32))
+    np.testing.assert_allclose(fused, embedding_distances(query.embeddings, gallery.embeddings), rtol=1e-6)
+    assert fused_distances(query, gallery, 2.0)[0, 0] > fused[0, 0] + 0.5  # unweighted, the difference counts
+
+
+def test_all_zero_attribute_weights_give_zero_attribute_distances():
+    """Per-attribute weights that are all 0 give attribute distances of 0, not 0/0 = NaN (found by a mutation pass)."""
+    rng = np.random.default_rng(3)
+    q, g = rng.random((3, 4)).astype(np.float32), rng.random((5, 4)).astype(np.float32)
+    with np.errstate(all="raise"):  # no 0/0 on the way
+        d = attribute_distances(q, g, np.zeros(4, np.float32))
+    assert d.shape == (3, 5)
+    np.testing.assert_array_equal(d, np.zeros((3, 5)))

@@ -218,3 +218,17 @@ def test_photo_of_a_paper_sketch_reads_like_the_sketch():
 def test_light_lines_on_dark_paper_read_as_dark_on_light():
     drawing = rasterise_strokes([[(0, 0), (120, 10), (150, 90), (30, 120), (0, 0)]], dataclasses.replace(SPEC, line_width=3.0))
     np.testing.assert_array_equal(normalise_image(255 - drawing, SPEC), normalise_image(drawing, SPEC))
+
+
+def test_default_spec_is_the_one_the_bundled_models_were_trained_with():
+    """RasterSpec() frames drawings as the bundled models' stored spec does, field by field (found by a mutation pass)."""
+    from fgsbir_core.checkpoint import load_checkpoint
+    from fgsbir_core.engine import bundled_weights
+
+    default = RasterSpec().to_dict()
+    for category in ("shoes", "chairs"):
+        stored = load_checkpoint(bundled_weights(category, "mtl"))["raster_spec"]
+        assert set(stored) == set(default)
+        for name, value in stored.items():
+            assert default[name] == value, (category, name)
+    assert default["margin"] == 15 and default["line_width"] == 0.5

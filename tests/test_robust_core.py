@@ -615,3 +615,123 @@ def test_sigterm_stops_a_command_as_ctrl_c_does():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# ------------------------------------------------------------------------------ found by a mutation pass
+def test_a_negative_fusion_weight_in_a_checkpoint_is_refused(tmp_path):
+    """A checkpoint whose fusion weight is -1 is refused with ModelError (found by a mutation pass)."""
+    path = tmp_path / "negative.pt"
+    save_checkpoint(path, tiny_state(fusion_weight=-1.0))
+    with pytest.raises(ModelError, match="fusion weight -1.0 is not a finite non-negative number"):
+        load(path)
+
+
+def test_a_checkpoint_with_more_attribute_names_than_outputs_is_refused(tmp_path):
+    """A model with 2 attribute outputs that lists 3 names is refused with ModelError (found by a mutation pass)."""
+    path = tmp_path / "three_names.pt"
+    save_checkpoint(path, tiny_state(attribute_names=["boot", "laces", "zip"], attribute_reliability=[1.0, 1.0, 1.0]))
+    with pytest.raises(ModelError, match="predicts 2 attributes but lists 3 names"):
+        load(path)
+
+
+def _catalogue(embeddings, probs):
+    from fgsbir_core.engine import Catalogue
+    from fgsbir_core.retrieval import Codes
+
+    return Catalogue([str(i + 1) for i in range(len(embeddings))],
+                     Codes(np.asarray(embeddings, np.float32), np.asarray(probs, np.float32)))
+
+
+def test_per_attribute_weights_of_one_keep_the_reliabilities(tmp_path):
+    """User weights scale the labels' reliabilities: all-ones weights rank as no weights do (found by a mutation pass)."""
+    from fgsbir_core.engine import SketchCode
+
+    path = tmp_path / "unequal.pt"
+    save_checkpoint(path, tiny_state(attribute_reliability=[0.2, 1.0]))
+    eng = load(path)
+    rng = np.random.default_rng(5)
+    catalogue = _catalogue(rng.normal(size=(6, 8)), rng.random((6, 2)))
+    code = SketchCode(rng.normal(size=8).astype(np.float32), np.array([0.9, 0.1], np.float32), np.zeros((4, 4), np.uint8))
+    plain = eng.distances(code, catalogue, attribute_weight=4.0)
+    np.testing.assert_allclose(eng.distances(code, catalogue, 4.0, np.ones(2, np.float32)), plain, rtol=1e-6)
+    assert not np.allclose(eng.distances(code, catalogue, 4.0, np.array([1.0, 0.0], np.float32)), plain)
+
+
+@pytest.fixture(scope="module")
+def shoes_engine():
+    eng = Engine("shoes")
+    eng.load()
+    return eng
+
+
+def _zip_catalogue(eng):
+    """Five photos; only the one farthest from the zero sketch (id "5") is read to have a zip."""
+    n_attr = len(eng.attribute_names)
+    embeddings = np.zeros((5, 128), np.float32)
+    embeddings[:, 0] = [0.1, 0.2, 0.3, 0.4, 0.9]
+    probs = np.full((5, n_attr), 0.1, np.float32)
+    probs[4, eng.attribute_names.index("zip")] = 0.9
+    return _catalogue(embeddings, probs)
+
+
+def test_must_have_keeps_only_the_photos_with_the_attribute_ranked_from_one(shoes_engine):
+    """must_have=[zip] with one zip photo of five: that one result alone, at rank 1, showing zip (found by a mutation pass)."""
+    from fgsbir_core.engine import SketchCode
+
+    catalogue = _zip_catalogue(shoes_engine)
+    code = SketchCode(np.zeros(128, np.float32), np.full(len(shoes_engine.attribute_names), 0.1, np.float32),
+                      np.zeros((4, 4), np.uint8))
+    assert [r.id for r in shoes_engine.rank(code, catalogue, top_k=5)] == ["1", "2", "3", "4", "5"]
+    results = shoes_engine.rank(code, catalogue, must_have=["zip"], top_k=5)
+    assert len(results) == 1
+    (only,) = results
+    assert only.id == "5" and only.index == 4 and only.rank == 1
+    assert "zip" in only.present and np.isfinite(only.score)
+
+
+def test_all_zero_per_attribute_weights_still_rank_the_catalogue(shoes_engine):
+    """Per-attribute weights all 0 rank by the embedding alone: top_k finite results, not none (found by a mutation pass)."""
+    from fgsbir_core.engine import SketchCode
+
+    catalogue = _zip_catalogue(shoes_engine)
+    code = SketchCode(np.zeros(128, np.float32), np.full(len(shoes_engine.attribute_names), 0.1, np.float32),
+                      np.zeros((4, 4), np.uint8))
+    results = shoes_engine.rank(code, catalogue, attribute_weight=2.0,
+                                attribute_weights=np.zeros(len(shoes_engine.attribute_names)), top_k=3)
+    assert [r.id for r in results] == ["1", "2", "3"]
+    assert [r.score for r in results] == pytest.approx([0.01, 0.04, 0.09])  # the embedding distances alone
+
+
+def _benchmark_sketch_png(data_root, category, path):
+    from PIL import Image
+
+    from fgsbir_core.data import load_benchmark
+
+    Image.fromarray(load_benchmark(category, data_root).test.sketches[0]).save(path)
+    return str(path)
+
+
+def test_query_attribute_weight_reaches_the_ranking(data_root, tmp_path):
+    """`fgsbir query --attribute-weight 0` and `4` give different scores for the same sketch (found by a mutation pass)."""
+    from fgsbir_core.cli import answer_queries
+
+    sketch = _benchmark_sketch_png(data_root, "shoes", tmp_path / "sketch.png")
+    scores = {w: [r["score"] for r in answer_queries([sketch], "shoes", top=3, gallery="test", data_root=data_root,
+                                                       attribute_weight=w)[0]["results"]]
+              for w in (0.0, 4.0)}
+    assert len(scores[0.0]) == len(scores[4.0]) == 3
+    assert scores[0.0] != scores[4.0]
+    assert scores[4.0][0] > scores[0.0][0]  # attribute distance added on top of the embedding's
+
+
+def test_query_with_a_triplet_model_refuses_an_attribute_weight(data_root, tmp_path, capsys):
+    """`fgsbir query` with the chairs triplet model and --attribute-weight 1 is refused (found by a mutation pass)."""
+    from fgsbir_core.cli import main
+    from fgsbir_core.engine import bundled_weights
+
+    sketch = _benchmark_sketch_png(data_root, "chairs", tmp_path / "chair.png")
+    argv = ["query", "--weights", str(bundled_weights("chairs", "triplet")), "--data-root", str(data_root),
+            "--top", "3", "--json", "--attribute-weight", "1", sketch]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "predicts no attributes" in captured.err and captured.out == ""

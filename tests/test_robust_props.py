@@ -138,3 +138,43 @@ def test_any_picture_with_ink_becomes_a_frame_no_darker_than_unlightened(seed, h
     plain = normalise_image(picture, dataclasses.replace(spec, ink_weight=0.0))
     assert out.shape == (SPEC.size, SPEC.size) and out.dtype == np.uint8
     assert (out >= plain).all() and ((out < 255) <= (plain < 255)).all()
+
+
+def test_points_without_pressure_read_with_full_pressure(tmp_path):
+    """[x, y] points (mouse or touch) read with pressure 1.0 and t 0 (found by a mutation pass)."""
+    path = tmp_path / "xy.json"
+    path.write_text(json.dumps({"format": "sketchfind.strokes", "version": 1,
+                                "strokes": [{"width": 3.0, "points": [[0, 0], [10, 5], [20, 0]]}]}))
+    (points, width), = read_sketch(path)
+    assert points.shape == (3, 4) and width == 3.0
+    np.testing.assert_array_equal(points[:, :2], [[0, 0], [10, 5], [20, 0]])
+    assert (points[:, 2] == 1.0).all() and (points[:, 3] == 0.0).all()
+
+
+def test_read_strokes_keeps_the_saved_pressure(tmp_path):
+    """read_strokes gives the rasteriser x, y and the saved pressure, not x, y alone (found by a mutation pass)."""
+    from fgsbir_core.sketch_file import read_strokes
+
+    path = tmp_path / "pressure.json"
+    write_sketch(path, [(np.array([[0.0, 0.0, 0.3, 0.0], [10.0, 5.0, 0.7, 16.0]]), 2.0)], (400, 400))
+    strokes = read_strokes(path)
+    assert len(strokes) == 1 and strokes[0].shape == (2, 3)
+    np.testing.assert_allclose(strokes[0], [[0.0, 0.0, 0.3], [10.0, 5.0, 0.7]])
+
+
+def test_a_sketch_of_the_next_format_version_is_refused(tmp_path):
+    """A stroke file one format version newer than this SketchFind reads is refused (found by a mutation pass)."""
+    from fgsbir_core.sketch_file import SKETCH_VERSION
+
+    path = tmp_path / "newer.json"
+    path.write_text(json.dumps({"format": "sketchfind.strokes", "version": SKETCH_VERSION + 1,
+                                "strokes": [{"width": 2.0, "points": [[0, 0], [1, 1]]}]}))
+    with pytest.raises(SketchError, match=f"newer SketchFind.*version {SKETCH_VERSION + 1}"):
+        read_sketch(path)
+
+
+def test_a_stroke_width_of_zero_reads_as_no_width(tmp_path):
+    """A saved width of 0, like a negative one, reads as None (the reader's default) (found by a mutation pass)."""
+    path = tmp_path / "widths.json"
+    path.write_text(json.dumps({"strokes": [{"width": w, "points": [[0, 0], [1, 1]]} for w in (0, 0.0, -1, 0.5)]}))
+    assert [width for _, width in read_sketch(path)] == [None, None, None, 0.5]

@@ -600,3 +600,98 @@ def test_rank_curve_plot_replaces_an_old_one_whole(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         plot_rank_curves({("shoes", "mtl"): np.arange(10)}, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_easy_negatives_are_always_other_photos_in_range():
+    """Uniform easy negatives stay within the n photos and are never the anchor (found by a mutation pass)."""
+    from fgsbir_core.sampling import random_others
+
+    rng = np.random.default_rng(7)
+    anchors = np.repeat(np.arange(3), 700)
+    others = random_others(anchors, 3, rng)
+    assert ((0 <= others) & (others < 3)).all() and (others != anchors).all()
+    assert {(int(a), int(o)) for a, o in zip(anchors, others)} == {(a, o) for a in range(3) for o in range(3) if a != o}
+
+
+def test_a_hard_pool_larger_than_the_photos_never_holds_the_anchor():
+    """With fewer photos than hard_pool, the pool is the n - 1 others, never the anchor (found by a mutation pass)."""
+    rng = np.random.default_rng(8)
+    labels = (rng.random((4, 5)) < 0.5).astype(np.float32)
+    sampler = AttributeNegativeSampler(labels, hard_pool=20, hard_share=1.0)
+    assert sampler.pools.shape == (4, 3)
+    anchors = np.repeat(np.arange(4), 200)
+    negatives = sampler.sample(anchors, rng)
+    assert (negatives != anchors).all() and ((0 <= negatives) & (negatives < 4)).all()
+
+
+def test_look_alikes_one_attribute_off_never_displace_same_attribute_photos():
+    """A look-alike one attribute off ranks below every photo with the same attributes (found by a mutation pass)."""
+    labels = np.zeros((12, 4), np.float32)
+    labels[8:, 0] = 1.0  # photos 8-11: one attribute of four differs from photo 0
+    rng = np.random.default_rng(9)
+    looks = rng.standard_normal((12, 16))
+    looks[8:] = looks[0] + 0.01 * rng.standard_normal((4, 16))  # ... but they look just like it
+    looks[1:8] = -looks[0]  # photos 1-7: the same attributes, and look nothing like it
+    looks /= np.linalg.norm(looks, axis=1, keepdims=True)
+    sampler = AttributeNegativeSampler(labels, hard_pool=7, hard_share=1.0, appearance=looks)
+    assert sorted(sampler.pools[0]) == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_triplet_loss_is_a_mean_over_rows():
+    """The triplet loss of a batch of identical rows is that of one row (found by a mutation pass)."""
+    a, p, n = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([[0.5, 0.0]])
+    one = triplet_ranking_loss(a, p, n, margin=0.2)
+    two = triplet_ranking_loss(a.repeat(2, 1), p.repeat(2, 1), n.repeat(2, 1), margin=0.2)
+    assert one.item() > 0 and two.item() == pytest.approx(one.item())
+
+
+def test_attribute_loss_weights_are_normalised():
+    """Unit weights give the unweighted loss, and scaling every weight changes nothing (found by a mutation pass)."""
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]])
+    labels = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    plain = attribute_loss(logits, labels).item()
+    assert attribute_loss(logits, labels, torch.ones(3)).item() == pytest.approx(plain)
+    weights = torch.tensor([1.0, 0.5, 0.25])
+    once = attribute_loss(logits, labels, weights).item()
+    assert attribute_loss(logits, labels, 2 * weights).item() == pytest.approx(once)
+
+
+def _fusion_codes(scores: np.ndarray, attribute_scores: np.ndarray):
+    """(sketches, photos) Codes whose fused distances rank photo j for sketch i by
+    scores[i, j] + w / N * attribute_scores[i, j], highest first (photos: one-hot codes)."""
+    from fgsbir_core.retrieval import Codes
+
+    n = len(scores)
+    photos = Codes(np.eye(n, dtype=np.float32), np.eye(n, dtype=np.float32))
+    return Codes(scores.astype(np.float32), attribute_scores.astype(np.float32)), photos
+
+
+def test_fusion_weight_is_chosen_where_attributes_find_the_photo():
+    """Embeddings never find the photo, attributes do: the chosen fusion weight is > 0 (found by a mutation pass)."""
+    from fgsbir_core.train import choose_fusion_weight
+
+    n = 12
+    scores = np.full((n, n), 0.01)
+    np.fill_diagonal(scores, 0.0)  # every other photo is nearer in the embedding
+    w, metrics = choose_fusion_weight(*_fusion_codes(scores, np.eye(n)))
+    assert w > 0 and metrics["acc_at_1"] == 1.0
+
+
+def test_fusion_weight_prefers_acc_at_1_over_acc_at_10():
+    """w = 0 has the best acc@1 but not the best acc@10: acc@1 decides, and 0 is chosen (found by a mutation pass)."""
+    from fgsbir_core.evaluate import retrieval_metrics
+    from fgsbir_core.retrieval import fused_distances
+    from fgsbir_core.train import choose_fusion_weight
+
+    n = 12
+    scores, attribute_scores = np.eye(n), np.zeros((n, n))
+    for i in range(3):  # first at w = 0; any w > 0 puts photo i + 6's attributes ahead: second
+        scores[i, i + 6] = 0.99
+        attribute_scores[i, i + 6] = 1.0
+    scores[3] = 0.01  # sketch 3: 11th at w = 0 (10 photos nearer), first once attributes count
+    scores[3, 3], scores[3, 4] = 0.0, -1.0
+    attribute_scores[3, 3] = 1.0
+    w, metrics = choose_fusion_weight(*_fusion_codes(scores, attribute_scores))
+    assert w == 0.0 and metrics == {"acc_at_1": 11 / 12, "acc_at_10": 11 / 12}
+    assert retrieval_metrics(fused_distances(*_fusion_codes(scores, attribute_scores), 0.25)) == {
+        "acc_at_1": 9 / 12, "acc_at_10": 1.0}
