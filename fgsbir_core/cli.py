@@ -18,7 +18,6 @@ from .engine import FACINGS
 from .raster import SketchError
 
 
-
 def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: float | None = None,
                       facing: str = "auto") -> list[dict]:
     """The `query --json` answer: for each sketch file, the top photos with score and attributes.
