@@ -408,3 +408,29 @@ def test_ink_beside_a_picture_stays_in_view_and_saved_pictures_reopen_the_same(q
     draw_mouse(qtbot, canvas, [(int(w * 0.2), h // 2), (int(w * 0.8), h // 2)])
     grey = canvas.query_input()[1]
     assert max(grey.shape) == MIN_RENDER_SIDE and grey.min() < 180  # drawn up: a line, not a faint hair
+
+
+def test_clear_on_an_empty_canvas_adds_no_undo_step(qtbot, canvas):
+    """Clearing nothing leaves Undo as it was and the sketch unmodified (found by a mutation pass)."""
+    canvas.clear()
+    assert canvas.undo_stack.count() == 0 and canvas.undo_stack.isClean()
+    draw_mouse(qtbot, canvas, BOOT)
+    canvas.clear()
+    canvas.clear()
+    assert canvas.undo_stack.count() == 2 and canvas.is_empty()
+
+
+def test_the_canvas_keeps_the_500_undo_steps_the_docs_promise(qtbot, canvas):
+    """README and FAULTS.md say the undo stack stops at 500 commands (found by a mutation pass)."""
+    for k in range(501):
+        canvas.set_strokes([[(k, 0), (k + 5, 5)]], "Open sketch")
+    assert canvas.undo_stack.count() == 500
+
+
+def test_pressure_outside_0_to_1_draws_as_the_nearest_end(qtbot, canvas):
+    """A stroke file's pressure beyond 0..1 is drawn clamped, not as a huge or inverted line (found by a mutation pass)."""
+    def ink(pressure: float) -> int:
+        canvas.set_strokes([[(50, 200, pressure), (350, 200, pressure)]])
+        return int((canvas.render_grey() < 128).sum())
+
+    assert ink(40.0) == ink(1.0) and ink(-3.0) == ink(0.0) < ink(1.0)

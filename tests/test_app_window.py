@@ -1877,3 +1877,33 @@ def test_a_failure_of_a_sketch_already_drawn_over_is_not_said(qtbot, make_window
     qtbot.waitUntil(lambda: window.last_outcome.request_id == window._latest_request, timeout=5000)
     qtbot.wait(50)
     assert failures == [] and len(shown_ids(window)) == 24 and window.last_error is None
+
+
+def test_a_sketch_drawn_over_while_it_is_encoded_is_never_ranked(qtbot, make_window, fake_engines):
+    """A newer sketch waiting when an encode ends: the older code is not ranked at all (found by a mutation pass)."""
+    window = make_window()
+    eng = engine(window, fake_engines)
+    eng.encode_gate = threading.Event()
+    ranks = len(eng.rank_calls)
+    draw_mouse(qtbot, window.canvas, BOOT[:4])  # blocks inside encode
+    assert eng.encode_started.wait(5)
+    draw_mouse(qtbot, window.canvas, BOOT[4:])  # waiting when that encode ends
+    latest = window._latest_request
+    eng.encode_gate.set()
+    qtbot.waitUntil(lambda: window.last_outcome is not None and window.last_outcome.request_id == latest, timeout=5000)
+    assert eng.encode_calls == 2 and len(eng.rank_calls) == ranks + 1  # only the latest sketch was ranked
+
+
+def test_a_must_have_attribute_still_counts_in_the_distance(qtbot):
+    """Must have filters on an attribute and keeps its weight; only Ignore drops it (found by a mutation pass)."""
+    from app.attributes_panel import AttributesPanel
+
+    panel = AttributesPanel()
+    qtbot.addWidget(panel)
+    panel.set_attributes(["boot", "laces", "high_heel"], {}, 0.5)
+    panel.set_mode("laces", "Must have")
+    assert panel.rank_params(24).attribute_weights is None  # every attribute counts
+    panel.set_mode("high_heel", "Ignore")
+    params = panel.rank_params(24)
+    np.testing.assert_array_equal(params.attribute_weights, [1, 1, 0])
+    assert params.must_have == ("laces",)

@@ -1053,3 +1053,102 @@ def test_cancelling_a_load_with_nothing_to_go_back_to_says_so(qtbot, make_window
     said = window.statusBar().currentMessage()
     assert said.startswith("Indexing cancelled.") and "Nothing is searched now" in said and window.catalogue is None
     release.set()
+
+
+def test_cancel_stops_the_indexing_in_the_worker_not_only_its_progress_bar(qtbot, make_window, fake_engines):
+    """Cancel ends the folder's indexing in the worker too, not just the window's wait (found by a mutation pass)."""
+    release, stopped = threading.Event(), threading.Event()
+    _slow_folder_loading(fake_engines, release)
+    slow = fake_engines.setup["load_catalogue"]
+
+    def load_catalogue(data_root=None, progress=None, cancel=None):
+        try:
+            return slow(data_root, progress, cancel)
+        except InterruptedError:
+            stopped.set()
+            raise
+
+    fake_engines.setup["load_catalogue"] = load_catalogue
+    window = make_window()
+    try:
+        window.choose_data_root("slow-folder")
+        qtbot.waitUntil(lambda: window.cancel_indexing.isVisible(), timeout=5000)
+        window.cancel_indexing.click()
+        qtbot.waitUntil(stopped.is_set, timeout=5000)
+    finally:
+        release.set()
+
+
+def test_the_worker_keeps_at_most_thumbnail_cache_pictures_dropping_the_least_used(qtbot, fake_engines):
+    """The thumbnail cache is bounded at THUMBNAIL_CACHE, least recently used out first (found by a mutation pass)."""
+    from conftest import FakeCatalogue
+
+    from app.worker import THUMBNAIL_CACHE, Worker
+
+    worker = Worker(engine_factory=fake_engines, devices=lambda: ["cpu"])  # not started: called here
+    catalogue = FakeCatalogue(THUMBNAIL_CACHE + 1, 4, 2)
+    for row in range(THUMBNAIL_CACHE):
+        worker._thumbnail(catalogue, row)
+    worker._thumbnail(catalogue, 0)  # used again: now the newest
+    assert len(catalogue.sizes_asked) == THUMBNAIL_CACHE  # (from the cache, not read again)
+    worker._thumbnail(catalogue, THUMBNAIL_CACHE)
+    assert len(worker._thumbs) == THUMBNAIL_CACHE
+    assert 0 in worker._thumbs and 1 not in worker._thumbs and THUMBNAIL_CACHE in worker._thumbs
+
+
+def test_the_worker_sends_no_answer_a_newer_request_waiting_replaces(qtbot, fake_engines):
+    """A ranking finished while a re-rank waits is dropped by the worker itself (found by a mutation pass)."""
+    from app.worker import RankParams, Worker
+
+    worker = Worker(engine_factory=fake_engines, devices=lambda: ["cpu"])  # not started: its jobs run here
+    worker._do_load("shoes", "cpu", None, 1)
+    catalogue = worker._engine.load_catalogue()
+    sent = []
+    worker.resultsReady.connect(sent.append)
+    worker.query(("strokes", [np.array(BOOT, float)]), RankParams(), catalogue)
+    job = worker._take_query_locked()
+    newer = worker.query(None, RankParams(top_k=48), catalogue)  # a re-rank asked while the sketch is encoded
+    worker._run_job(job)
+    assert sent == [] and worker._engine.encode_calls == 1
+    worker._run_job(worker._take_query_locked())
+    assert [outcome.request_id for outcome in sent] == [newer] and len(sent[0].results) == 40
+
+
+def test_autosave_is_a_throttle_so_continuous_changes_still_save(qtbot, make_window):
+    """Changes while an autosave is scheduled do not push it back (throttle, not debounce) (found by a mutation pass)."""
+    window = make_window()
+    timer = window._autosave_timer
+    timer.stop()
+    starts = []
+    start = timer.start
+    timer.start = lambda *args: starts.append(1) or start(*args)
+    for _ in range(3):  # a stroke, another, an undo: within AUTOSAVE_DELAY_MS
+        window._schedule_autosave()
+    assert timer.isActive() and len(starts) == 1
+    qtbot.waitUntil(lambda: not timer.isActive(), timeout=3000)
+    window._schedule_autosave()
+    assert len(starts) == 2
+
+
+def test_a_restored_sketch_brings_back_its_category(qtbot, make_window):
+    """The autosave's category wins over the one the preferences hold now (found by a mutation pass)."""
+    first = make_window()
+    first.set_category("chairs")
+    qtbot.waitUntil(lambda: first.info is not None and first.info["category"] == "chairs", timeout=5000)
+    draw_mouse(qtbot, first.canvas, BOOT)
+    first.autosave_now()
+    simulate_crash(first)
+    prefs = settings.load_preferences()
+    prefs.category = "shoes"  # changed since (another window, or a hand edit)
+    settings.save_preferences(prefs)
+
+    second = make_window(dialogs=RestoreDialogs(True))
+    assert second.category_box.currentText() == "chairs" and second.info["category"] == "chairs"
+    first.close()
+
+
+def test_a_hand_edited_page_size_is_kept_between_1_and_200(tmp_path):
+    """top_k in preferences.json is clamped to 1..200 photos a page (found by a mutation pass)."""
+    assert settings.Preferences.from_dict({"top_k": 1_000_000}).top_k == 200
+    assert settings.Preferences.from_dict({"top_k": 0}).top_k == 1
+    assert settings.Preferences.from_dict({"top_k": 48}).top_k == 48
