@@ -821,35 +821,21 @@ def test_running_out_of_memory_while_decoding_is_not_remembered(tmp_path, monkey
     assert reason == "the file is empty (0 bytes)." and digest is not None
 
 
-def test_a_photo_replaced_by_one_of_the_same_size_is_encoded_again(tmp_path):
-    """Same byte size, new content and mtime: the photo is encoded again, not reused (found by a mutation pass)."""
+@pytest.mark.parametrize("kept", ["size", "mtime"])
+def test_a_photo_replaced_keeping_its_size_or_its_mtime_is_encoded_again(tmp_path, kept):
+    """New content with the same byte size (an uncompressed BMP) and a new mtime, or a new size
+    with the old mtime put back (os.utime): encoded again, not reused (found by a mutation pass)."""
     folder = tmp_path / "photos"
     folder.mkdir()
-    photo = folder / "p.bmp"
+    photo = folder / ("p.bmp" if kept == "size" else "p.jpg")
     product((160, 160), colour=(40, 60, 160), seed=1).save(photo)
     engine, stats = IndexEngine(), {}
     before, _ = build_folder_catalogue(engine, folder, stats=stats)
-    size = photo.stat().st_size
-    product((160, 160), colour=(200, 30, 30), seed=7).save(photo)  # an uncompressed BMP: the same size
-    os.utime(photo, ns=(photo.stat().st_mtime_ns + 5_000_000_000,) * 2)
-    assert photo.stat().st_size == size
-    after, _ = build_folder_catalogue(engine, folder, stats=stats)
-    assert stats["encoded"] == 1 and engine.encoded_images == 2
-    assert not np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
-
-
-def test_a_photo_of_a_new_size_with_its_old_mtime_is_encoded_again(tmp_path):
-    """A new size is a change even where the old mtime was put back (os.utime) (found by a mutation pass)."""
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    photo = folder / "p.jpg"
-    product((160, 160), colour=(40, 60, 160), seed=1).save(photo, quality=90)
-    engine, stats = IndexEngine(), {}
-    before, _ = build_folder_catalogue(engine, folder, stats=stats)
     old = photo.stat()
-    product((240, 240), colour=(200, 30, 30), seed=7).save(photo, quality=95)
-    os.utime(photo, ns=(old.st_atime_ns, old.st_mtime_ns))
-    assert photo.stat().st_size != old.st_size and photo.stat().st_mtime_ns == old.st_mtime_ns
+    product((160, 160) if kept == "size" else (240, 240), colour=(200, 30, 30), seed=7).save(photo)
+    mtime = old.st_mtime_ns + 5_000_000_000 if kept == "size" else old.st_mtime_ns
+    os.utime(photo, ns=(mtime, mtime))
+    assert (photo.stat().st_size == old.st_size) == (kept == "size") and (photo.stat().st_mtime_ns == old.st_mtime_ns) == (kept == "mtime")
     after, _ = build_folder_catalogue(engine, folder, stats=stats)
     assert stats["encoded"] == 1 and engine.encoded_images == 2
     assert not np.array_equal(np.asarray(after.embeddings), np.asarray(before.embeddings))
