@@ -138,12 +138,13 @@ def add_commands(subparsers) -> None:
 def query_catalogue_json(paths, folder, category: str, top: int = 10, weights=None,
                          attribute_weight: float | None = None, progress=None, facing: str = "auto") -> list[dict]:
     """Rank the photos of `folder` (indexed on the way, incrementally) for each sketch file."""
-    from .cli import rank_sketch_files
+    from .cli import check_attribute_weight, rank_sketch_files
     from .engine import Engine
     from .user_catalogue import build_folder_catalogue
 
     engine = Engine(category, weights)
     engine.load()
+    check_attribute_weight(engine, attribute_weight)  # before a folder is indexed for nothing
     catalogue, skipped = build_folder_catalogue(engine, folder, progress=progress)
     for path, reason in skipped:  # searched without them: said, as `fgsbir index` says it
         note(f"skipped {path}: {reason}")

@@ -23,8 +23,7 @@ def rank_sketch_files(engine, catalogue, paths, top: int, attribute_weight: floa
     """The `query --json` answer: for each sketch file, the top photos with score and attributes.
     A sketch that cannot be read gets {"sketch": path, "error": message, "results": []}; the
     others are still ranked. A folder catalogue's results carry "file" too (`_result_json`)."""
-    if attribute_weight and not engine.attribute_names:
-        raise ValueError(f"{engine.weights} is a triplet model: it predicts no attributes, so --attribute-weight does not apply.")
+    check_attribute_weight(engine, attribute_weight)
     if engine.facing_note and facing == "auto":
         from .catalogue_cli import note
 
@@ -54,6 +53,12 @@ def _result_json(result, catalogue) -> dict:
     return entry
 
 
+def check_attribute_weight(engine, attribute_weight: float | None) -> None:
+    """A fusion weight asked of a model without attributes is refused, before any photo is read."""
+    if attribute_weight and not engine.attribute_names:
+        raise ValueError(f"{engine.weights} is a triplet model: it predicts no attributes, so --attribute-weight does not apply.")
+
+
 def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_root=None, weights=None,
                attribute_weight: float | None = None, facing: str = "auto") -> list[dict]:
     """Rank the benchmark photos for each sketch file (stroke JSON or image)."""
@@ -66,6 +71,7 @@ def query_json(paths, category: str, top: int = 10, gallery: str = "test", data_
                         "goes with --catalogue")
     engine = Engine(category, weights)
     engine.load()
+    check_attribute_weight(engine, attribute_weight)
     catalogue = engine.load_catalogue(data_root, gallery=gallery)
     return rank_sketch_files(engine, catalogue, paths, top, attribute_weight, facing)
 

@@ -735,3 +735,22 @@ def test_query_with_a_triplet_model_refuses_an_attribute_weight(data_root, tmp_p
     assert main(argv) == 2
     captured = capsys.readouterr()
     assert "predicts no attributes" in captured.err and captured.out == ""
+
+
+def test_an_attribute_weight_for_a_triplet_model_is_refused_before_any_photo_is_read(data_root, tmp_path, monkeypatch,
+                                                                                      capsys):
+    """The refusal came after the gallery was encoded, or a whole folder indexed, for nothing."""
+    import fgsbir_core.user_catalogue as user_catalogue
+    from fgsbir_core.cli import main
+    from fgsbir_core.engine import bundled_weights
+
+    read = []
+    monkeypatch.setattr(Engine, "load_catalogue", lambda self, *a, **k: read.append("benchmark"))
+    monkeypatch.setattr(user_catalogue, "build_folder_catalogue", lambda *a, **k: read.append("folder"))
+    sketch = _benchmark_sketch_png(data_root, "chairs", tmp_path / "chair.png")
+    (tmp_path / "photos").mkdir()
+    weights = str(bundled_weights("chairs", "triplet"))
+    for where in (["--data-root", str(data_root)], ["--catalogue", str(tmp_path / "photos")]):
+        assert main(["query", "--weights", weights, *where, "--attribute-weight", "1", sketch]) == 2
+        assert "predicts no attributes" in capsys.readouterr().err
+    assert read == []
