@@ -101,3 +101,16 @@ def test_a_checked_file_replaced_in_the_same_run_is_checked_again(tmp_path):
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))
     with pytest.raises(DataError, match="x.mat does not match its SHA-256"):
         checked_file(tmp_path, "shoes/x.mat")
+
+
+def test_cross_validation_folds_are_fixed_and_cover_every_pair_once():
+    """The folds never change (4-fold models from before the split was recorded are reused on it), and cover each pair once (found by a mutation pass)."""
+    from fgsbir_core.data import cross_validation_folds
+
+    assert [v[:6].tolist() for _, v in cross_validation_folds(200, 4)] == [
+        [3, 6, 7, 13, 14, 15], [9, 17, 18, 19, 23, 31], [0, 1, 2, 11, 16, 24], [4, 5, 8, 10, 12, 22]]
+    for n, folds in ((200, 3), (304, 4), (7, 2)):
+        parts = cross_validation_folds(n, folds)
+        assert sorted(np.concatenate([v for _, v in parts]).tolist()) == list(range(n))
+        assert all(sorted(f.tolist() + v.tolist()) == list(range(n)) for f, v in parts)
+        assert max(len(v) for _, v in parts) - min(len(v) for _, v in parts) <= 1

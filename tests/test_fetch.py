@@ -30,6 +30,9 @@ class Server:
         self.drop_after: int | None = None  # bytes of body sent before cutting the connection ...
         self.drops_left = 0  # ... for this many requests
         self.ignore_range = False
+        self.misaligned = False  # answer a Range request with 206 for the whole file
+        self.no_length = False  # no Content-Length: the body ends where the connection closes
+        self.errors: list[int] = []  # HTTP error statuses for the next requests, in order
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +43,11 @@ class Server:
 
             def do_GET(self):
                 server.requests.append((self.path, self.headers.get("Range")))
+                if server.errors:
+                    self.send_response(server.errors.pop(0))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 path = server.root / self.path.lstrip("/").split("/", 1)[-1] if self.path.startswith("/data/") else None
                 if path is None or not path.is_file():
                     self.send_response(404)
@@ -50,7 +58,7 @@ class Server:
                 start = 0
                 wanted = self.headers.get("Range")
                 if wanted and not server.ignore_range:
-                    start = int(wanted.split("=")[1].split("-")[0])
+                    start = 0 if server.misaligned else int(wanted.split("=")[1].split("-")[0])
                     if start >= len(body):
                         self.send_response(416)
                         self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -62,7 +70,8 @@ class Server:
                 else:
                     self.send_response(200)
                 chunk = body[start:]
-                self.send_header("Content-Length", str(len(chunk)))
+                if not server.no_length:
+                    self.send_header("Content-Length", str(len(chunk)))
                 self.send_header("Connection", "close")
                 self.end_headers()
                 if server.drops_left > 0 and server.drop_after is not None:
@@ -311,3 +320,68 @@ def test_the_fetch_says_where_its_benchmark_is_found(monkeypatch, tmp_path, caps
     assert "find it there with no setting" in capsys.readouterr().out
     assert main(["data", "fetch", "qmul-v1", "--dest", str(tmp_path)]) == 0
     assert "with --data-root or FGSBIR_DATA" in capsys.readouterr().out
+
+
+def test_a_resume_answered_with_another_range_starts_the_file_again(mirror, tmp_path):
+    """A 206 whose Content-Range does not start at the .part's end is not appended: the file restarts (found by a mutation pass)."""
+    name = SMALL[0]
+    dest = tmp_path / "dest"
+    part = dest / (name + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes((mirror / name).read_bytes()[:12345])
+    with Server(mirror) as server:
+        server.misaligned = True
+        fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        assert [r for _, r in server.requests] == ["bytes=12345-", None]
+    assert _sha(dest / name) == QMUL_V1_FILES[name][0]
+
+
+def test_a_whole_part_is_not_fetched_again_and_an_overlong_one_is_not_resumed(mirror, tmp_path):
+    """A .part of the published size is verified and installed after one 416; a longer one is dropped before asking (found by a mutation pass)."""
+    name = SMALL[1]
+    dest = tmp_path / "dest"
+    part = dest / (name + ".part")
+    part.parent.mkdir(parents=True)
+    body = (mirror / name).read_bytes()
+    with Server(mirror) as server:
+        part.write_bytes(body)
+        fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        assert server.requests == [(f"/data/{name}", f"bytes={len(body)}-")]
+        (dest / name).unlink()
+        part.write_bytes(body + b"extra")
+        fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        assert server.requests[1:] == [(f"/data/{name}", None)]
+    assert _sha(dest / name) == QMUL_V1_FILES[name][0] and not part.exists()
+
+
+def test_server_errors_are_retried_and_refusals_are_not(mirror, tmp_path):
+    """HTTP 503 is retried; HTTP 403 fails at once, naming the status (found by a mutation pass)."""
+    name = SMALL[1]
+    dest = tmp_path / "dest"
+    with Server(mirror) as server:
+        server.errors = [503]
+        fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        assert len(server.requests) == 2
+        (dest / name).unlink()
+        server.errors = [403]
+        with pytest.raises(DataError, match="HTTP 403"):
+            fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        assert len(server.requests) == 3
+    assert not (dest / name).exists()
+
+
+def test_a_body_cut_short_is_resumed_with_or_without_a_length(mirror, tmp_path):
+    """A dropped body without Content-Length, or of a photo with no known size, is resumed, not taken as whole (found by a mutation pass)."""
+    name = SMALL[0]
+    photo = mirror / PHOTO_FILES[-1]
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    photo.write_bytes(bytes(range(256)) * 300)
+    dest = tmp_path / "dest"
+    with Server(mirror) as server:
+        server.no_length, server.drop_after, server.drops_left = True, 300_000, 1
+        fetch_qmul_v1(dest, base_url=server.url, files=[name])
+        server.no_length, server.drop_after, server.drops_left = False, 30_000, 1
+        fetch_qmul_v1(dest, base_url=server.url, files=[PHOTO_FILES[-1]])
+        assert [r for _, r in server.requests] == [None, "bytes=300000-", None, "bytes=30000-"]
+    assert _sha(dest / name) == QMUL_V1_FILES[name][0]
+    assert (dest / PHOTO_FILES[-1]).read_bytes() == photo.read_bytes()

@@ -695,3 +695,71 @@ def test_fusion_weight_prefers_acc_at_1_over_acc_at_10():
     assert w == 0.0 and metrics == {"acc_at_1": 11 / 12, "acc_at_10": 11 / 12}
     assert retrieval_metrics(fused_distances(*_fusion_codes(scores, attribute_scores), 0.25)) == {
         "acc_at_1": 9 / 12, "acc_at_10": 1.0}
+
+
+def test_pick_copies_takes_each_items_own_copy_and_erases_the_dropout_share():
+    """pick_copies returns copy[j] of item index[j], and dropout zeroes about that share of 8 x 8 patches (found by a mutation pass)."""
+    from fgsbir_core.augment import pick_copies
+
+    bank = torch.arange(5 * 3 * 2 * 16 * 16, dtype=torch.float32).reshape(5, 3, 2, 16, 16)
+    index, copy = np.array([4, 0, 2, 2]), np.array([1, 2, 0, 2])
+    rng = np.random.default_rng(0)
+    assert torch.equal(pick_copies(bank, index, copy, rng), bank[[4, 0, 2, 2], [1, 2, 0, 2]])
+    ones = torch.ones(400, 2, 2, 16, 16)
+    cells = pick_copies(ones, np.arange(400), np.ones(400, np.int64), rng, dropout=0.25)
+    patches = cells[:, 0].reshape(400, 8, 2, 8, 2)  # the 8 x 8 grid of 2 x 2 cells
+    assert set(torch.unique(cells).tolist()) <= {0.0, 1.0}
+    assert (patches.amin((2, 4)) == patches.amax((2, 4))).all()  # whole patches erased, or none of one
+    assert 0.2 < float((cells == 0).float().mean()) < 0.3
+
+
+def test_pseudo_sketches_drop_short_fragments_and_keep_ink_and_lines():
+    """Fragments under min_component pixels go, ones of exactly that size and grey ink below 160 stay (found by a mutation pass)."""
+    from fgsbir_core.augment import pseudo_sketches
+
+    photo = np.full((1, 64, 64), 255, np.uint8)
+    photo[0, 10, 5:61] = 0  # a long line
+    photo[0, 30, 5:45] = 0  # exactly min_component = 40 pixels: kept
+    photo[0, 50, 5:44] = 0  # 39 pixels: dropped
+    photo[0, 40, 5:61] = 150  # a long grey line (ink: darker than 160)
+    photo[0, 60, 5:61] = 170  # a long line too light to be ink: dropped
+    out = pseudo_sketches(photo, np.random.default_rng(0), wobble=0.0)  # no wobble: lines stay put
+    expected = np.full((64, 64), 255, np.uint8)
+    expected[10, 5:61] = expected[30, 5:45] = 0
+    expected[40, 5:61] = 150
+    assert out.shape == photo.shape and out.dtype == np.uint8
+    assert np.abs(out[0].astype(int) - expected).max() <= 1
+
+
+def test_cross_validation_pools_the_folds_and_breaks_ties_by_later_step_then_smaller_weight(data_root, tmp_path, monkeypatch):
+    """Equal acc@1: acc@10 decides, then the later step, then the smaller fusion weight; folds outside 2..n/2 are refused (found by a mutation pass)."""
+    from fgsbir_core import crossval
+
+    by_fold = {  # fold k's validation ranks at each step and weight
+        0: {"1": {"0.0": [0, 3], "0.5": [0, 3]}, "2": {"0.0": [0, 3], "0.5": [0, 3]}, "3": {"0.0": [0, 20], "0.5": [0, 20]}},
+        1: {"1": {"0.0": [2, 0], "0.5": [2, 0]}, "2": {"0.0": [2, 0], "0.5": [2, 0]}, "3": {"0.0": [2, 0], "0.5": [2, 0]}},
+    }
+    monkeypatch.setattr(crossval, "train_fold", lambda config, out_dir, k, folds, root, quiet=False: {
+        "training_seconds": 1.0, "validation_ranks": by_fold[k]})
+    config = TrainConfig(category="chairs", mode="mtl", steps=3, batch_size=4, eval_every=1)
+    result = crossval.cross_validate(config, tmp_path, data_root, folds=2, quiet=True)
+    assert {row["sketches"] for row in result["table"]} == {4}  # both folds' ranks pooled
+    # step 3 ties on acc@1 but loses on acc@10; steps 1 and 2 tie on both: the later one, the smaller weight
+    assert result["chosen_step"] == 2 and result["validation"] == {"fusion_weight": 0.0, "acc_at_1": 0.5, "acc_at_10": 1.0}
+    for folds in (1, 101):  # 200 training pairs: each fold needs 2 validation pairs
+        with pytest.raises(ValueError, match=f"--folds {folds}: must be from 2 to 100"):
+            crossval.cross_validate(config, tmp_path, data_root, folds=folds, quiet=True)
+
+
+def test_atomic_write_makes_missing_folders_and_keeps_special_permission_bits(tmp_path):
+    """A write into a missing folder makes it; a replaced file keeps its setgid and sticky bits too (found by a mutation pass)."""
+    import stat
+
+    from fgsbir_core.files import atomic_write_bytes
+
+    path = tmp_path / "new" / "deeper" / "card.json"
+    atomic_write_bytes(path, b"one")
+    assert path.read_bytes() == b"one"
+    path.chmod(0o3750)
+    atomic_write_bytes(path, b"two")
+    assert path.read_bytes() == b"two" and stat.S_IMODE(path.stat().st_mode) == 0o3750
