@@ -199,12 +199,18 @@ def test_no_connection_leaves_nothing_that_looks_like_data(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
-def test_resume_existing_part(mirror, tmp_path):
-    name = SMALL[0]
+def _partial_download(mirror, tmp_path, name: str, size: int):
+    """(destination folder, its .part file) holding the first `size` bytes of `name`."""
     dest = tmp_path / "dest"
     part = dest / (name + ".part")
     part.parent.mkdir(parents=True)
-    part.write_bytes((mirror / name).read_bytes()[:12345])
+    part.write_bytes((mirror / name).read_bytes()[:size])
+    return dest, part
+
+
+def test_resume_existing_part(mirror, tmp_path):
+    name = SMALL[0]
+    dest, part = _partial_download(mirror, tmp_path, name, 12345)
     with Server(mirror) as server:
         fetch_qmul_v1(dest, base_url=server.url, files=[name])
         assert server.requests == [(f"/data/{name}", "bytes=12345-")]
@@ -325,10 +331,7 @@ def test_the_fetch_says_where_its_benchmark_is_found(monkeypatch, tmp_path, caps
 def test_a_resume_answered_with_another_range_starts_the_file_again(mirror, tmp_path):
     """A 206 whose Content-Range does not start at the .part's end is not appended: the file restarts (found by a mutation pass)."""
     name = SMALL[0]
-    dest = tmp_path / "dest"
-    part = dest / (name + ".part")
-    part.parent.mkdir(parents=True)
-    part.write_bytes((mirror / name).read_bytes()[:12345])
+    dest, part = _partial_download(mirror, tmp_path, name, 12345)
     with Server(mirror) as server:
         server.misaligned = True
         fetch_qmul_v1(dest, base_url=server.url, files=[name])
